@@ -1,0 +1,117 @@
+"""The ``lowstakes`` command.
+
+Exit status: 0 on success; 2 for bad input (an invalid scenario, an existing output
+directory, a bad option), with one message and no traceback; 1 when a run breaks its
+own premises (a harm outside [0, B]); 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from lowstakes.errors import HarmBoundError, LowstakesError
+from lowstakes.scenario import load_scenario
+
+__all__ = ["main"]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lowstakes", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a scenario and write a run directory")
+    run.add_argument("scenario", type=Path, help="a scenario YAML file")
+    run.add_argument("--out", type=Path, help="run directory (default runs/<name>/<timestamp>)")
+    run.add_argument("--seeds", type=_positive, help="number of seeds (overrides the scenario)")
+    run.add_argument("--horizon", type=_positive,
+                     help="decisions per seed; shifts and windows scale in proportion")
+    run.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    return parser
+
+
+def _pm(mean, interval) -> str:
+    if interval[0] is None:
+        return f"{mean:,.1f}"
+    return f"{mean:,.1f} ± {(interval[1] - interval[0]) / 2:,.1f}"
+
+
+def summary_table(summary: dict) -> Table:
+    """The end-of-run table: regret and, per shift, transition cost and recovery."""
+    n = len(summary["seeds"])
+    table = Table(title=f"{summary['scenario']}: {summary['horizon']:,} decisions x {n} seed(s), "
+                        f"B = {summary['harm_bound']}, regret vs {summary['comparator']}"
+                        + (" (± half-width of the 95% CI)" if n > 1 else ""))
+    table.add_column("arm (learner / objective)")
+    table.add_column("regret", justify="right")
+    table.add_column("per decision", justify="right")
+    for k, at in enumerate(summary["shifts"]):
+        table.add_column(f"shift {k} @{at}\nwindow cost", justify="right")
+        table.add_column(f"shift {k}\nrecovery", justify="right")
+    for arm in summary["arms"]:
+        row = [f"{arm['learner']} / {arm['objective']}", _pm(arm["regret"], arm["regret_ci95"]),
+               f"{arm['regret_per_decision']:.4f}"]
+        for window in arm["windows"]:
+            row.append(_pm(window["cost"], window["cost_ci95"]))
+            median = window["recovery_median"]
+            row.append("never" if median is None
+                       else f"{median:,.0f} ({window['recovered']}/{n})")
+        table.add_row(*row)
+    return table
+
+
+def _run(args, console: Console, errors: Console) -> int:
+    from lowstakes.runner import run
+
+    scenario = load_scenario(args.scenario).with_overrides(seeds=args.seeds, horizon=args.horizon)
+    total = scenario.horizon * scenario.seeds
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("decisions"), TimeRemainingColumn(), console=errors,
+                  disable=not errors.is_terminal, transient=True) as bar:
+        task = bar.add_task(scenario.name, total=total)
+        result = run(scenario, out=args.out, workers=args.workers,
+                     progress=lambda n: bar.advance(task, n))
+    console.print(summary_table(result.summary))
+    if any(a["windows"] for a in result.summary["arms"]):
+        w = result.summary["windows"]
+        console.print(f"recovery: decisions until the trailing mean excess harm over {w['smoothing']} "
+                      f"stays within {w['tolerance']} x B of its pre-shift level (median; "
+                      "recovered seeds / all)")
+    console.print(f"run directory: {result.path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    console, errors = Console(), Console(stderr=True)
+    try:
+        if args.command == "run":
+            return _run(args, console, errors)
+    except HarmBoundError as exc:
+        errors.print(f"error: {exc}", highlight=False, markup=False)
+        return 1
+    except (LowstakesError, FileExistsError) as exc:
+        errors.print(f"error: {exc}", highlight=False, markup=False)
+        return 2
+    except KeyboardInterrupt:
+        errors.print("interrupted: the partial run directory is marked INCOMPLETE", markup=False)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

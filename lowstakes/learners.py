@@ -1,0 +1,73 @@
+"""Learners: River classifiers that act by least expected cost and learn from feedback.
+
+Examples
+--------
+>>> from lowstakes.objectives import cost_matrix
+>>> policy = RiverPolicy.build("linear_model.LogisticRegression",
+...                            preprocess=[("preprocessing.StandardScaler", {})],
+...                            costs=cost_matrix())
+>>> policy.act({"a": 1.0})          # an untrained model is indifferent: ties go to action 0
+0
+>>> for _ in range(50):
+...     policy.learn({"a": 1.0}, 1)
+>>> policy.act({"a": 1.0})
+1
+"""
+
+from __future__ import annotations
+
+from river import compose
+
+from lowstakes.registry import resolve_river
+
+__all__ = ["RiverPolicy", "build_model"]
+
+
+def _instantiate(name: str, params: dict):
+    cls = resolve_river(name)
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {exc}") from None
+
+
+def build_model(model: str, params: dict | None = None, preprocess=()):
+    """A River estimator, behind its preprocessing steps when there are any.
+
+    ``preprocess`` is a sequence of ``(name, params)`` pairs.
+    """
+    estimator = _instantiate(model, params or {})
+    for attr in ("predict_proba_one", "learn_one"):
+        if not callable(getattr(estimator, attr, None)):
+            raise ValueError(f"{model} is not a River classifier: it has no {attr}()")
+    steps = [_instantiate(name, step_params) for name, step_params in preprocess]
+    return compose.Pipeline(*steps, estimator) if steps else estimator
+
+
+class RiverPolicy:
+    """A River classifier that turns ``predict_proba_one`` into the least-cost action.
+
+    For binary decisions with costs ``C[action, truth]``, action 1 is taken when
+    ``p1 * (C[0,1] - C[1,1]) > p0 * (C[1,0] - C[0,0])``; ties (and a model with no
+    opinion yet) give action 0, as ``max`` over River's probabilities does.
+    """
+
+    def __init__(self, model, costs):
+        self.model = model
+        self._miss_positive = float(costs[0, 1] - costs[1, 1])
+        self._miss_negative = float(costs[1, 0] - costs[0, 0])
+
+    @classmethod
+    def build(cls, model: str, params: dict | None = None, preprocess=(), *, costs):
+        return cls(build_model(model, params, preprocess), costs)
+
+    def act(self, x: dict) -> int:
+        proba = self.model.predict_proba_one(x)
+        # River keys binary probabilities by the labels it has seen; True == 1 and
+        # False == 0 in Python, so one lookup serves bool and int labels alike.
+        p1 = proba.get(True, 0.0)
+        p0 = proba.get(False, 0.0)
+        return 1 if p1 * self._miss_positive > p0 * self._miss_negative else 0
+
+    def learn(self, x: dict, label: int) -> None:
+        self.model.learn_one(x, bool(label))

@@ -1,0 +1,98 @@
+"""Regret, transition windows, recovery, and aggregation across seeds.
+
+Definitions (the same words as in the README):
+
+- *excess harm* at step t: the arm's harm minus the comparator's harm.
+- *regret*: summed excess harm over the run.
+- *transition window* of a shift: ``length`` decisions from the shift's start (default:
+  up to the next shift's start or the end of the run). Its *cost* is the summed
+  excess harm inside it.
+- *recovery*: the number of decisions from the shift's start until the trailing mean
+  excess harm over ``smoothing`` decisions falls, for good (up to the next shift or the
+  end), to at most its level just before the shift plus ``tolerance * B``. ``None``
+  when it never does.
+
+Examples
+--------
+>>> import numpy as np
+>>> excess = np.r_[np.zeros(100), np.ones(20), np.zeros(80)]
+>>> windows(excess, shifts=[100], horizon=200, length=50, smoothing=10, tolerance=0.05, bound=1.0)
+[{'shift': 0, 'start': 100, 'end': 150, 'cost': 20.0, 'recovery': 29}]
+>>> lo, hi = ci95([1.0, 2.0, 3.0])
+>>> round(lo, 3), round(hi, 3)
+(-0.484, 4.484)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["windows", "recovery", "rolling_mean", "ci95", "mean_ci"]
+
+
+def rolling_mean(values: np.ndarray, width: int) -> np.ndarray:
+    """Trailing mean over ``width`` values (shorter at the start).
+
+    >>> rolling_mean(np.array([1.0, 2.0, 3.0, 4.0]), 2).tolist()
+    [1.0, 1.5, 2.5, 3.5]
+    """
+    cumulative = np.concatenate([[0.0], np.cumsum(values, dtype=float)])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - width, 0)
+    return (cumulative[ends] - cumulative[starts]) / (ends - starts)
+
+
+def recovery(excess: np.ndarray, start: int, end: int, smoothing: int, tolerance: float) -> int | None:
+    """Decisions from ``start`` until the trailing mean excess stays within tolerance up to ``end``."""
+    lo = max(0, start - smoothing)
+    baseline = max(0.0, float(excess[lo:start].mean())) if start > lo else 0.0
+    trailing = rolling_mean(excess[lo:end], smoothing)[start - lo:]
+    above = np.flatnonzero(trailing > baseline + tolerance)
+    if len(above) == 0:
+        return 0
+    last = int(above[-1]) + 1
+    return None if last >= end - start else last
+
+
+def windows(excess, shifts, horizon, length, smoothing, tolerance, bound) -> list[dict]:
+    """The transition window of each shift: its span, cost and recovery.
+
+    ``shifts`` are the shifts' start steps, in order.
+    """
+    out = []
+    for k, start in enumerate(shifts):
+        following = shifts[k + 1] if k + 1 < len(shifts) else horizon
+        end = following if length is None else min(start + length, horizon)
+        out.append({
+            "shift": k,
+            "start": int(start),
+            "end": int(end),
+            "cost": float(excess[start:end].sum()),
+            "recovery": recovery(excess, start, following, smoothing, tolerance * bound),
+        })
+    return out
+
+
+def ci95(values) -> tuple[float, float]:
+    """Student-t 95% confidence interval of the mean; (nan, nan) for fewer than two values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return (math.nan, math.nan)
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    mean = values.mean()
+    return (float(mean - half), float(mean + half))
+
+
+def mean_ci(values) -> dict:
+    """``{"mean": ..., "ci95": [lo, hi]}`` of ``values``; the interval is ``[None, None]``
+    for a single value (JSON has no NaN).
+
+    >>> mean_ci([2.0])
+    {'mean': 2.0, 'ci95': [None, None]}
+    """
+    lo, hi = ci95(values)
+    interval = [None, None] if math.isnan(lo) else [lo, hi]
+    return {"mean": float(np.mean(values)), "ci95": interval}

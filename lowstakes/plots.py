@@ -1,0 +1,127 @@
+"""Figures of a run, drawn from its trace: cumulative regret, and the transition windows.
+
+Both take the trace as a pandas DataFrame (``lowstakes.load(dir).trace``) and the
+summary dict, so notebooks can redraw them from any run directory.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from lowstakes.metrics import rolling_mean  # noqa: E402
+
+__all__ = ["regret_figure", "transition_figure", "save_figures"]
+
+LINESTYLES = ["-", "--", ":", "-."]
+
+
+def _arm_styles(summary):
+    learners = list(dict.fromkeys(a["learner"] for a in summary["arms"]))
+    objectives = list(dict.fromkeys(a["objective"] for a in summary["arms"]))
+    colors = dict(zip(learners, sns.color_palette("colorblind", len(learners)), strict=True))
+    styles = {o: LINESTYLES[i % len(LINESTYLES)] for i, o in enumerate(objectives)}
+    return colors, styles
+
+
+def _band(curves: np.ndarray):
+    """Mean and 95% t-interval across seeds (rows) at each point."""
+    mean = curves.mean(axis=0)
+    if len(curves) < 2:
+        return mean, mean, mean
+    half = stats.t.ppf(0.975, len(curves) - 1) * curves.std(axis=0, ddof=1) / np.sqrt(len(curves))
+    return mean, mean - half, mean + half
+
+
+def _excess_by_arm(trace):
+    """{(learner, objective): array (seeds, horizon) of excess harm}."""
+    trace = trace.sort_values(["learner", "objective", "seed", "step"])
+    out = {}
+    for (learner, objective), group in trace.groupby(["learner", "objective"], sort=False):
+        excess = (group["harm"].to_numpy(float) - group["comparator_harm"].to_numpy(float))
+        out[(learner, objective)] = excess.reshape(group["seed"].nunique(), -1)
+    return out
+
+
+def _mark_shifts(ax, summary, shift_widths, offset=0):
+    for k, at in enumerate(summary["shifts"]):
+        width = shift_widths[k] if shift_widths else 1
+        if width > 1:
+            ax.axvspan(at - offset, at + width - offset, color="0.85", zorder=0)
+        ax.axvline(at - offset, color="0.4", linestyle=":", linewidth=1, zorder=1)
+
+
+def regret_figure(trace, summary, shift_widths=None, points: int = 600):
+    """Cumulative regret per arm, mean across seeds with a 95% band; shifts marked."""
+    colors, styles = _arm_styles(summary)
+    fig, ax = plt.subplots(figsize=(9, 5.2), layout="constrained")
+    horizon = summary["horizon"]
+    idx = np.unique(np.linspace(0, horizon - 1, min(points, horizon)).astype(int))
+    for (learner, objective), excess in _excess_by_arm(trace).items():
+        mean, lo, hi = _band(np.cumsum(excess, axis=1)[:, idx])
+        ax.plot(idx, mean, color=colors[learner], linestyle=styles[objective],
+                label=f"{learner} / {objective}", linewidth=1.8)
+        ax.fill_between(idx, lo, hi, color=colors[learner], alpha=0.18, linewidth=0)
+    _mark_shifts(ax, summary, shift_widths)
+    ax.axhline(0, color="0.2", linewidth=0.6)
+    n = len(summary["seeds"])
+    ax.set(xlabel="decision", ylabel=f"cumulative regret (vs {summary['comparator']})",
+           title=f"{summary['scenario']}: cumulative regret, mean of {n} seed{'s' * (n > 1)}"
+                 + (" with 95% CI" if n > 1 else "") + "; dotted lines: shifts")
+    ax.legend(title="learner / objective", frameon=False)
+    return fig
+
+
+def transition_figure(trace, summary, shift_widths=None, smoothing: int | None = None):
+    """Excess harm (trailing mean) around each shift, per arm; one panel per shift."""
+    shifts = summary["shifts"]
+    if not shifts:
+        fig, ax = plt.subplots(figsize=(6, 2), layout="constrained")
+        ax.text(0.5, 0.5, "no shifts in this scenario", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    colors, styles = _arm_styles(summary)
+    smoothing = smoothing or summary["windows"]["smoothing"]
+    excess = _excess_by_arm(trace)
+    fig, axes = plt.subplots(1, len(shifts), figsize=(min(5 * len(shifts) + 2, 18), 4.6),
+                             layout="constrained", sharey=True, squeeze=False)
+    any_window = summary["arms"][0]["windows"]
+    for k, (ax, at) in enumerate(zip(axes[0], shifts, strict=True)):
+        end = any_window[k]["end"]
+        lo_step = max(0, at - max(smoothing, (end - at) // 4))
+        steps = np.arange(lo_step, end)
+        for (learner, objective), values in excess.items():
+            rolled = np.array([rolling_mean(seed, smoothing)[lo_step:end] for seed in values])
+            mean, lo, hi = _band(rolled)
+            ax.plot(steps - at, mean, color=colors[learner], linestyle=styles[objective],
+                    label=f"{learner} / {objective}", linewidth=1.6)
+            ax.fill_between(steps - at, lo, hi, color=colors[learner], alpha=0.15, linewidth=0)
+        width = shift_widths[k] if shift_widths else 1
+        if width > 1:
+            ax.axvspan(0, width, color="0.85", zorder=0)
+        ax.axvline(0, color="0.4", linestyle=":", linewidth=1)
+        ax.axhline(0, color="0.2", linewidth=0.6)
+        ax.set(title=f"shift {k} at decision {at}", xlabel="decisions since the shift")
+    axes[0][0].set_ylabel(f"excess harm per decision\n(trailing mean over {smoothing})")
+    axes[0][-1].legend(title="learner / objective", frameon=False, fontsize=8)
+    fig.suptitle(f"{summary['scenario']}: transition windows (excess harm over {summary['comparator']})")
+    return fig
+
+
+def save_figures(trace, summary, directory, shift_widths=None) -> list:
+    """Draw both figures into ``directory`` and return their paths."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    paths = []
+    for name, draw in (("regret", regret_figure), ("transition", transition_figure)):
+        fig = draw(trace, summary, shift_widths)
+        path = directory / f"{name}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,139 @@
+"""Names in scenario files: registered ids, River dotted names, and user ``module:attribute``.
+
+A scenario never evaluates code from a string. A name is looked up in a registry
+(``sea``, ``stale``, ...), resolved under the ``river`` package (``linear_model.LogisticRegression``)
+or imported as ``module:attribute`` from the user's own code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Iterable
+from functools import cache
+
+__all__ = ["Registry", "load_attribute", "resolve_river", "river_names", "suggest"]
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """A did-you-mean hint for a misspelt name, or an empty string.
+
+    >>> suggest("stael", ["stale", "truth"])
+    " (did you mean 'stale'?)"
+    """
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def load_attribute(spec: str):
+    """Import ``module:attribute`` (the attribute may be dotted).
+
+    >>> load_attribute("math:pi")
+    3.141592653589793
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"{spec!r} is not of the form 'module:attribute'")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r}: {exc}") from None
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    return obj
+
+
+class Registry:
+    """Maps ids to objects; also accepts ``module:attribute`` for user code.
+
+    >>> sources = Registry("source")
+    >>> sources.add("answer", 42)
+    >>> sources.get("answer")
+    42
+    >>> sources.get("answr")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown source 'answr' (did you mean 'answer'?); known: answer (or ...)
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, object] = {}
+
+    def add(self, name: str, obj) -> None:
+        self._items[name] = obj
+
+    def register(self, name: str):
+        """Decorator form of :meth:`add`."""
+
+        def wrap(obj):
+            self.add(name, obj)
+            return obj
+
+        return wrap
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def items(self):
+        return sorted(self._items.items())
+
+    def get(self, name: str):
+        if name in self._items:
+            return self._items[name]
+        if ":" in name:
+            return load_attribute(name)
+        raise ValueError(
+            f"unknown {self.kind} {name!r}{suggest(name, self._items)}; "
+            f"known: {', '.join(self.names())} (or 'module:attribute' for your own)"
+        )
+
+
+@cache
+def river_names() -> tuple[str, ...]:
+    """Every public class in River's submodules, as ``submodule.Class``."""
+    import river
+
+    names = []
+    for info in pkgutil.iter_modules(river.__path__):
+        if info.name.startswith("_") or info.name in {"api", "conftest", "datasets", "test_estimators"}:
+            continue
+        try:
+            module = importlib.import_module(f"river.{info.name}")
+        except Exception:  # noqa: BLE001 - optional extras of River may be missing
+            continue
+        names += [
+            f"{info.name}.{attr}"
+            for attr, obj in vars(module).items()
+            if inspect.isclass(obj) and not attr.startswith("_")
+        ]
+    return tuple(sorted(names))
+
+
+def resolve_river(name: str):
+    """The River class for ``submodule.Class``, or user code for ``module:attribute``.
+
+    >>> resolve_river("linear_model.LogisticRegression").__name__
+    'LogisticRegression'
+    """
+    if ":" in name:
+        return load_attribute(name)
+    module_name, _, attribute = name.rpartition(".")
+    obj = None
+    if module_name:
+        try:
+            obj = getattr(importlib.import_module(f"river.{module_name}"), attribute, None)
+        except ImportError:
+            obj = None
+    if obj is None or not inspect.isclass(obj):
+        raise ValueError(
+            f"unknown River class {name!r}{suggest(name, river_names())}; "
+            "write it as 'submodule.Class' (e.g. 'linear_model.LogisticRegression') "
+            "or 'module:attribute' for your own"
+        )
+    return obj

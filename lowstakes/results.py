@@ -1,0 +1,232 @@
+"""Run results: per-seed metrics, the summary, the trace, and the run directory on disk.
+
+A run directory holds ``scenario.yaml`` (resolved), ``summary.json``, ``trace.parquet``
+and ``figures/``. It is written so that an interrupted run is never mistaken for a
+complete one: an ``INCOMPLETE`` marker is written first and removed last, and
+``summary.json`` appears (atomically) only once everything else is on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lowstakes import metrics
+from lowstakes.errors import HarmBoundError, IncompleteRunError
+
+__all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_table", "load",
+           "RunWriter"]
+
+INCOMPLETE = "INCOMPLETE"
+
+COMPARATOR_TEXT = {
+    "oracle": "the Bayes-optimal action under the known concept and label noise",
+    "hindsight": "the least-cost action given the realised truth (a clairvoyant)",
+    "best_constant": "the best single action in hindsight, per seed",
+}
+
+
+def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
+    """Per-decision harm, comparator harm and feedback loss of arm ``j``; checks every harm."""
+    learner, objective = run.arms[j]
+    harm_costs = scenario.harm.matrix()
+    spec = scenario.objectives[objective]
+    objective_costs = (spec.costs or scenario.harm).matrix()
+    actions = run.actions[j]
+    harm = harm_costs[actions, run.y]
+    bad = np.flatnonzero((harm < 0) | (harm > scenario.harm.bound))
+    if len(bad):
+        t = int(bad[0])
+        raise HarmBoundError(
+            f"arm {learner}/{objective}, seed {run.seed}: decision {t} did harm {harm[t]}, "
+            f"outside [0, B={scenario.harm.bound}] ({len(bad)} such decisions); "
+            "the run is not low-stakes as declared"
+        )
+    return {
+        "harm": harm,
+        "comparator_harm": harm_costs[run.comparator, run.y],
+        "feedback_loss": objective_costs[actions, run.feedback[objective]],
+    }
+
+
+def seed_metrics(run, scenario) -> list[dict]:
+    """One dict per arm: this seed's totals and transition windows."""
+    shifts = [s.at for s in scenario.stream.shifts]
+    w = scenario.windows
+    out = []
+    for j in range(len(run.arms)):
+        a = arm_arrays(run, scenario, j)
+        excess = a["harm"] - a["comparator_harm"]
+        out.append({
+            "seed": run.seed,
+            "harm": float(a["harm"].sum()),
+            "comparator_harm": float(a["comparator_harm"].sum()),
+            "regret": float(excess.sum()),
+            "feedback_loss": float(a["feedback_loss"].sum()),
+            "max_harm": float(a["harm"].max()),
+            "windows": metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
+                                       w.tolerance, scenario.harm.bound),
+        })
+    return out
+
+
+def _window_summary(per_seed: list[dict], k: int) -> dict:
+    windows = [s["windows"][k] for s in per_seed]
+    recovered = [w["recovery"] for w in windows if w["recovery"] is not None]
+    cost = metrics.mean_ci([w["cost"] for w in windows])
+    return {
+        "shift": k,
+        "start": windows[0]["start"],
+        "end": windows[0]["end"],
+        "cost": cost["mean"],
+        "cost_ci95": cost["ci95"],
+        "recovered": len(recovered),
+        "recovery_median": float(np.median(recovered)) if recovered else None,
+    }
+
+
+def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]], elapsed: float) -> dict:
+    """The run's summary: per arm, means and 95% CIs across seeds, and every seed's metrics."""
+    arm_summaries = []
+    for j, (learner, objective) in enumerate(arms):
+        seeds = [seed_list[j] for seed_list in per_seed]
+        regret = metrics.mean_ci([s["regret"] for s in seeds])
+        harm = metrics.mean_ci([s["harm"] for s in seeds])
+        arm_summaries.append({
+            "learner": learner,
+            "objective": objective,
+            "feedback": scenario.objectives[objective].feedback,
+            "regret": regret["mean"],
+            "regret_ci95": regret["ci95"],
+            "harm": harm["mean"],
+            "harm_ci95": harm["ci95"],
+            "regret_per_decision": regret["mean"] / scenario.horizon,
+            "windows": [_window_summary(seeds, k) for k in range(len(scenario.stream.shifts))],
+            "seeds": seeds,
+        })
+    return {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "horizon": scenario.horizon,
+        "harm_bound": scenario.harm.bound,
+        "master_seed": scenario.seed,
+        "seeds": list(range(scenario.seeds)),
+        "shifts": [s.at for s in scenario.stream.shifts],
+        "comparator": scenario.comparator,
+        "comparator_description": COMPARATOR_TEXT[scenario.comparator],
+        "windows": scenario.windows.model_dump(),
+        "arms": arm_summaries,
+        "elapsed_seconds": round(elapsed, 3),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def trace_table(run, scenario) -> pa.Table:
+    """The trace of one seed: one row per (arm, decision)."""
+    horizon = scenario.horizon
+    columns: dict[str, list] = {name: [] for name in TRACE_SCHEMA.names}
+    for j, (learner, objective) in enumerate(run.arms):
+        a = arm_arrays(run, scenario, j)
+        columns["seed"].append(np.full(horizon, run.seed, np.int32))
+        columns["learner"].append(np.full(horizon, learner, object))
+        columns["objective"].append(np.full(horizon, objective, object))
+        columns["step"].append(np.arange(horizon, dtype=np.int32))
+        columns["time"].append(run.time)
+        columns["segment"].append(run.segment)
+        columns["truth"].append(run.y)
+        columns["action"].append(run.actions[j])
+        columns["comparator_action"].append(run.comparator)
+        columns["harm"].append(a["harm"])
+        columns["comparator_harm"].append(a["comparator_harm"])
+        columns["feedback"].append(run.feedback[objective])
+        columns["feedback_loss"].append(a["feedback_loss"])
+        columns["feedback_time"].append(run.feedback_time)
+    arrays = [pa.array(np.concatenate(columns[f.name]), type=f.type) for f in TRACE_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=TRACE_SCHEMA)
+
+
+TRACE_SCHEMA = pa.schema([
+    ("seed", pa.int32()), ("learner", pa.string()), ("objective", pa.string()),
+    ("step", pa.int32()), ("time", pa.float64()), ("segment", pa.int8()),
+    ("truth", pa.int8()), ("action", pa.int8()), ("comparator_action", pa.int8()),
+    ("harm", pa.float32()), ("comparator_harm", pa.float32()),
+    ("feedback", pa.int8()), ("feedback_loss", pa.float32()), ("feedback_time", pa.float64()),
+])
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Writes a run directory piece by piece; only :meth:`finish` makes it look complete."""
+
+    def __init__(self, path, scenario):
+        self.path = Path(path)
+        if self.path.exists() and any(self.path.iterdir()):
+            raise FileExistsError(f"{self.path} already exists and is not empty; choose another --out")
+        (self.path / "figures").mkdir(parents=True, exist_ok=True)
+        (self.path / INCOMPLETE).write_text(
+            "This run has not finished (or was interrupted): its files may be partial.\n")
+        _atomic_write(self.path / "scenario.yaml", scenario.to_yaml())
+        self._trace_tmp = self.path / "trace.parquet.partial"
+        self._trace = pq.ParquetWriter(self._trace_tmp, TRACE_SCHEMA, compression="zstd")
+
+    def add_trace(self, table: pa.Table) -> None:
+        self._trace.write_table(table, row_group_size=1 << 20)
+
+    def close_trace(self) -> None:
+        self._trace.close()
+        os.replace(self._trace_tmp, self.path / "trace.parquet")
+
+    def finish(self, summary: dict) -> None:
+        _atomic_write(self.path / "summary.json", json.dumps(summary, indent=2, allow_nan=False,
+                                                             default=_json_default))
+        (self.path / INCOMPLETE).unlink()
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+@dataclass
+class RunResult:
+    """A finished run: its directory, summary (dict) and trace (pandas DataFrame)."""
+
+    path: Path
+    summary: dict
+    trace: pd.DataFrame
+
+    def arms(self) -> pd.DataFrame:
+        """One row per arm with the headline numbers of the summary."""
+        return pd.DataFrame([
+            {k: v for k, v in arm.items() if k not in ("seeds", "windows")}
+            for arm in self.summary["arms"]
+        ])
+
+
+def load(run_dir, columns=None) -> RunResult:
+    """Load a finished run directory; ``columns`` picks trace columns (default: all).
+
+    Raises :class:`~lowstakes.errors.IncompleteRunError` for an interrupted run.
+    """
+    path = Path(run_dir)
+    if (path / INCOMPLETE).exists() or not (path / "summary.json").exists():
+        raise IncompleteRunError(
+            f"{path} is not a complete run directory (no summary.json, or an INCOMPLETE marker: "
+            "the run was interrupted or is still going)")
+    summary = json.loads((path / "summary.json").read_text())
+    trace = pd.read_parquet(path / "trace.parquet", columns=columns)
+    return RunResult(path, summary, trace)

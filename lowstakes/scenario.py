@@ -1,0 +1,347 @@
+"""The scenario format: a typed, validated, immutable description of one experiment.
+
+Load a file with :func:`load_scenario`; build one in Python with :meth:`Scenario.from_dict`.
+Every problem found becomes a :class:`~lowstakes.errors.ScenarioError` naming the file,
+the line and column, the field path and what is wrong.
+
+Examples
+--------
+>>> scenario = Scenario.from_dict({
+...     "name": "demo", "horizon": 1000,
+...     "stream": {"source": "sea", "shifts": [{"at": 500, "params": {"variant": 3}}]},
+...     "learners": {"logreg": {"model": "linear_model.LogisticRegression"}},
+... })
+>>> list(scenario.objectives), scenario.timing.feedback_delay.kind
+(['aligned'], 'none')
+>>> scenario.scaled(100).stream.shifts[0].at
+50
+>>> Scenario.from_dict({"name": "bad", "horizon": 10, "stream": {"source": "sae"},
+...                     "learners": {"m": {"model": "linear_model.LogisticRegression"}}})
+Traceback (most recent call last):
+...
+lowstakes.errors.ScenarioError: scenario: stream.source: unknown source 'sae' (did you mean 'sea'?); ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lowstakes.errors import ScenarioError
+from lowstakes.learners import build_model
+from lowstakes.objectives import build_feedback
+from lowstakes.streams import SOURCES, concept_params
+
+__all__ = ["Scenario", "load_scenario", "COMPARATORS"]
+
+#: What regret is measured against. ``oracle``: the Bayes-optimal action under the known
+#: concept (synthetic sources only). ``hindsight``: an action chosen after seeing the truth
+#: (zero harm under the default costs). ``best_constant``: the best single action in hindsight.
+COMPARATORS = ("oracle", "hindsight", "best_constant")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Costs(_Model):
+    """A binary cost matrix by name: the cost of each (action, truth) pair."""
+
+    false_positive: float = Field(1.0, ge=0)
+    false_negative: float = Field(1.0, ge=0)
+    true_positive: float = Field(0.0, ge=0)
+    true_negative: float = Field(0.0, ge=0)
+
+    def matrix(self):
+        from lowstakes.objectives import cost_matrix
+
+        return cost_matrix(**self.model_dump())
+
+
+class Harm(Costs):
+    """The true harm of each (action, truth) pair; every value must lie in [0, bound]."""
+
+    bound: float = Field(1.0, gt=0)
+
+    def matrix(self):
+        from lowstakes.objectives import cost_matrix
+
+        return cost_matrix(**self.model_dump(exclude={"bound"}))
+
+    @model_validator(mode="after")
+    def _within_bound(self):
+        for field in ("false_positive", "false_negative", "true_positive", "true_negative"):
+            value = getattr(self, field)
+            if value > self.bound:
+                raise ValueError(f"{field} = {value} exceeds the harm bound {self.bound}")
+        return self
+
+
+class ShiftSpec(_Model):
+    at: int = Field(ge=1, description="first decision (0-based step) of the new concept")
+    width: int = Field(1, ge=1, description="decisions over which the change ramps in; 1 = abrupt")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StreamSpec(_Model):
+    source: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label_noise: float = Field(0.0, ge=0, lt=0.5)
+    shifts: list[ShiftSpec] = Field(default_factory=list)
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, name):
+        SOURCES.get(name)
+        return name
+
+
+class Arrivals(_Model):
+    """Fixed spacing (``every``: time between decisions) or Poisson (``poisson``: rate)."""
+
+    every: float | None = Field(None, gt=0)
+    poisson: float | None = Field(None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_every(cls, value):
+        if isinstance(value, dict) and value.get("every") is None and value.get("poisson") is None:
+            return {**value, "every": 1.0}
+        return value
+
+    @model_validator(mode="after")
+    def _one(self):
+        if self.every is not None and self.poisson is not None:
+            raise ValueError("give one of 'every' or 'poisson', not both")
+        return self
+
+
+class FeedbackDelay(_Model):
+    """Time from a decision until its feedback arrives: none, ``fixed`` or ``exponential`` (mean)."""
+
+    fixed: float | None = Field(None, ge=0)
+    exponential: float | None = Field(None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, value):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"fixed": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one(self):
+        if self.fixed is not None and self.exponential is not None:
+            raise ValueError("give one of 'fixed' or 'exponential', not both")
+        return self
+
+    @property
+    def kind(self) -> Literal["none", "fixed", "exponential"]:
+        if self.exponential is not None:
+            return "exponential"
+        return "fixed" if self.fixed else "none"
+
+
+class Timing(_Model):
+    arrivals: Arrivals = Field(default_factory=Arrivals)
+    feedback_delay: FeedbackDelay = Field(default_factory=FeedbackDelay)
+
+
+class ObjectiveSpec(_Model):
+    feedback: str = "truth"
+    params: dict[str, Any] = Field(default_factory=dict)
+    costs: Costs | None = Field(None, description="the objective's own costs; default: the harm")
+
+
+class StepSpec(_Model):
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class LearnerSpec(_Model):
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    preprocess: list[StepSpec] = Field(default_factory=list)
+
+    @field_validator("preprocess", mode="before")
+    @classmethod
+    def _names(cls, steps):
+        if isinstance(steps, list):
+            return [{"model": s} if isinstance(s, str) else s for s in steps]
+        return steps
+
+
+class Windows(_Model):
+    """Transition windows: ``length`` decisions from each shift's start (default: up to the
+    next shift or the end); recovery is the first step after which the trailing mean excess
+    harm over ``smoothing`` decisions stays within ``tolerance * B`` of its pre-shift level."""
+
+    length: int | None = Field(None, ge=1)
+    smoothing: int = Field(500, ge=1)
+    tolerance: float = Field(0.05, ge=0)
+
+
+class Scenario(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    horizon: int = Field(ge=1, description="number of decisions per seed")
+    seeds: int = Field(1, ge=1, description="number of independent repetitions")
+    seed: int = Field(0, ge=0, description="master seed; per-seed seeds derive from it")
+    harm: Harm = Field(default_factory=Harm)
+    stream: StreamSpec
+    timing: Timing = Field(default_factory=Timing)
+    objectives: dict[str, ObjectiveSpec] = Field(
+        default_factory=lambda: {"aligned": ObjectiveSpec()}, min_length=1
+    )
+    learners: dict[str, LearnerSpec] = Field(min_length=1)
+    comparator: Literal["oracle", "hindsight", "best_constant"] = "oracle"
+    windows: Windows = Field(default_factory=Windows)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Any, *, file=None, marks=None) -> Scenario:
+        """Validate ``data``; raise :class:`ScenarioError` listing every problem."""
+        if not isinstance(data, dict):
+            raise ScenarioError([((), "a scenario is a mapping of fields (name, horizon, ...)")],
+                                file=file, marks=marks)
+        try:
+            scenario = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ScenarioError(_pydantic_problems(exc), file=file, marks=marks) from None
+        problems = list(scenario._semantic_problems())
+        if problems:
+            raise ScenarioError(problems, file=file, marks=marks)
+        return scenario
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_overrides(self, *, seeds: int | None = None, horizon: int | None = None) -> Scenario:
+        scenario = self if horizon is None else self.scaled(horizon)
+        if seeds is not None:
+            scenario = Scenario.from_dict({**scenario.to_dict(), "seeds": seeds})
+        return scenario
+
+    def scaled(self, horizon: int) -> Scenario:
+        """The same scenario over ``horizon`` decisions: shift positions, widths and window
+        lengths scale in proportion (rounded, at least 1)."""
+        factor = horizon / self.horizon
+
+        def scale(n):
+            return None if n is None else max(1, round(n * factor))
+
+        data = self.to_dict()
+        data["horizon"] = horizon
+        for shift in data["stream"]["shifts"]:
+            shift["at"], shift["width"] = scale(shift["at"]), scale(shift["width"])
+        windows = data["windows"]
+        windows["length"], windows["smoothing"] = scale(windows["length"]), scale(windows["smoothing"])
+        return Scenario.from_dict(data)
+
+    # -- checks that need more than one field --------------------------------------------
+
+    def _semantic_problems(self):
+        yield from self._shift_problems()
+        source = SOURCES.get(self.stream.source)
+        try:
+            source.check(concept_params(self.stream.params, self.stream.shifts))
+        except (ValueError, TypeError) as exc:
+            yield ("stream", "params"), f"{self.stream.source}: {exc}"
+        if self.comparator == "oracle" and not source.has_oracle:
+            yield ("comparator",), (
+                f"source {self.stream.source!r} has no oracle (its labels are data); "
+                "choose 'hindsight' or 'best_constant'"
+            )
+        for name, objective in self.objectives.items():
+            try:
+                build_feedback(objective.feedback, objective.params)
+            except ValueError as exc:
+                yield ("objectives", name, "feedback"), str(exc)
+        for name, learner in self.learners.items():
+            try:
+                build_model(learner.model, learner.params,
+                            [(s.model, s.params) for s in learner.preprocess])
+            except ValueError as exc:
+                yield ("learners", name, "model"), str(exc)
+
+    def _shift_problems(self):
+        shiftable = getattr(SOURCES.get(self.stream.source), "shiftable", None)
+        end = 0
+        for i, shift in enumerate(self.stream.shifts):
+            path = ("stream", "shifts", i)
+            if shift.at < end:
+                yield path + ("at",), (
+                    f"shift starts at {shift.at}, before the previous shift has finished "
+                    f"(step {end}); shifts must be in order and not overlap"
+                )
+            if shift.at + shift.width > self.horizon:
+                yield path + ("at",), (
+                    f"shift at {shift.at} with width {shift.width} ends beyond the horizon "
+                    f"({self.horizon})"
+                )
+            if shiftable is not None:
+                for key in set(shift.params) - set(shiftable):
+                    yield path + ("params", key), (
+                        f"{self.stream.source} cannot shift {key!r}; it can shift: "
+                        f"{', '.join(shiftable) or 'nothing'}"
+                    )
+            end = shift.at + shift.width
+
+
+def _pydantic_problems(exc: ValidationError):
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+            message = f"{message} (got {error['input']!r})"
+        yield error["loc"], message
+
+
+# -- YAML ------------------------------------------------------------------------------
+
+
+def _marks(node, path=(), out=None) -> dict:
+    """Map each value's path to its 1-based (line, column) in the YAML source."""
+    out = {} if out is None else out
+    out[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = int(key.value) if key.tag.endswith(":int") else key.value
+            _marks(value, path + (name,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _marks(value, path + (i,), out)
+    return out
+
+
+def load_scenario(path) -> Scenario:
+    """Read, parse safely and validate a scenario file.
+
+    Raises :class:`ScenarioError` for a missing file, YAML syntax, or any invalid field.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError([((), f"cannot read the file: {exc.strerror}")], file=path) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        marks = {(): (mark.line + 1, mark.column + 1)} if mark else {}
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([((), f"YAML syntax error: {problem}")], file=path, marks=marks) from None
+    marks = _marks(node) if node is not None else {}
+    # pydantic reports string keys as given and list positions as ints; marks use the same.
+    return Scenario.from_dict(data, file=path, marks=marks)
