@@ -39,7 +39,7 @@ from lowstakes.learners import RiverPolicy
 from lowstakes.objectives import build_feedback, least_cost_action
 from lowstakes.streams import Shift, Stream
 
-__all__ = ["SeedRun", "simulate", "seed_sequence"]
+__all__ = ["SeedRun", "simulate", "seed_sequence", "stream_for"]
 
 BLOCK = 4096
 
@@ -69,6 +69,26 @@ def seed_sequence(master: int, n_seeds: int, seed: int) -> np.random.SeedSequenc
     return np.random.SeedSequence(master).spawn(n_seeds)[seed]
 
 
+def _seeds(scenario, seed):
+    stream_seq, timing_seq, objective_seq = seed_sequence(scenario.seed, scenario.seeds, seed).spawn(3)
+    return stream_seq, timing_seq, objective_seq
+
+
+def stream_for(scenario, seed: int) -> Stream:
+    """The stream that run-seed ``seed`` of ``scenario`` sees (a fresh copy, from its start).
+
+    >>> from lowstakes.scenario import Scenario
+    >>> scenario = Scenario.from_dict({"name": "s", "horizon": 10, "stream": {"source": "sea"},
+    ...     "learners": {"m": {"model": "linear_model.LogisticRegression"}}})
+    >>> a, b = (next(stream_for(scenario, 0).blocks()) for _ in range(2))
+    >>> a.x == b.x
+    True
+    """
+    spec = scenario.stream
+    return Stream(spec.source, spec.params, [Shift(s.at, s.params, s.width) for s in spec.shifts],
+                  spec.label_noise, scenario.horizon, _seeds(scenario, seed)[0])
+
+
 class _Feedback(simpy.Event):
     """The overseer's answer to one decision, delivered ``delay`` time units later.
 
@@ -85,14 +105,8 @@ class _Feedback(simpy.Event):
 
 class _Simulation:
     def __init__(self, scenario, seed, progress=None):
-        stream_seq, timing_seq, objective_seq = seed_sequence(
-            scenario.seed, scenario.seeds, seed).spawn(3)
-        spec = scenario.stream
-        self.stream = Stream(
-            spec.source, spec.params,
-            [Shift(s.at, s.params, s.width) for s in spec.shifts],
-            spec.label_noise, scenario.horizon, stream_seq,
-        )
+        _, timing_seq, objective_seq = _seeds(scenario, seed)
+        self.stream = stream_for(scenario, seed)
         self.timing = scenario.timing
         self.timing_rng = np.random.default_rng(timing_seq)
         self.harm = scenario.harm.matrix()

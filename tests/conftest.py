@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from lowstakes import Scenario
+
+LOGREG = {"model": "linear_model.LogisticRegression", "preprocess": ["preprocessing.StandardScaler"]}
+
+
+def make_scenario(**overrides) -> Scenario:
+    """A small valid SEA scenario; keyword arguments replace top-level fields."""
+    data = {
+        "name": "test",
+        "horizon": 1000,
+        "seeds": 2,
+        "seed": 7,
+        "stream": {"source": "sea", "params": {"variant": 0}, "label_noise": 0.1,
+                   "shifts": [{"at": 500, "params": {"variant": 3}}]},
+        "objectives": {"aligned": {"feedback": "truth"}, "misaligned": {"feedback": "stale"}},
+        "learners": {"logreg": LOGREG},
+        "windows": {"smoothing": 100},
+    }
+    data.update(overrides)
+    return Scenario.from_dict(data)
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    return make_scenario()

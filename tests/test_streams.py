@@ -1,0 +1,115 @@
+"""Streams know their concept: oracle correctness, shift schedules, noise and proxies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import LOGREG, make_scenario
+
+from lowstakes.objectives import FEEDBACK, cost_matrix, least_cost_action
+from lowstakes.simulation import simulate
+from lowstakes.streams import SEA, Shift, Stream
+
+SOURCES = {
+    "sea": ({"variant": 0}, {"variant": 3}),
+    "stagger": ({"classification_function": 0}, {"classification_function": 2}),
+    "sine": ({"classification_function": 0}, {"classification_function": 2}),
+    "agrawal": ({"classification_function": 0}, {"classification_function": 4}),
+}
+
+
+def one_block(source, params, shifts, noise=0.1, horizon=6000, seed=0):
+    stream = Stream(source, params, shifts, noise, horizon, np.random.SeedSequence(seed))
+    return next(stream.blocks(size=horizon))
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_oracle_is_the_clean_label_and_errs_at_the_noise_rate(source):
+    before, after = SOURCES[source]
+    block = one_block(source, before, [Shift(3000, after)])
+    oracle = least_cost_action(cost_matrix(), block.p)
+    clean = block.labels[block.row, np.arange(len(block))]
+    # Abrupt shift, noise < 1/2, symmetric costs: Bayes-optimal = the active concept's label.
+    np.testing.assert_array_equal(oracle, clean)
+    error = (oracle != block.y).mean()
+    assert error == pytest.approx(0.1, abs=4 * np.sqrt(0.09 / len(block)))
+    # The shift is real: the two concepts disagree somewhere after it.
+    assert (block.labels[0, 3000:] != block.labels[1, 3000:]).any()
+    np.testing.assert_array_equal(block.segment, np.r_[np.zeros(3000), np.ones(3000)])
+
+
+def test_hyperplane_oracle_tracks_the_moving_concept():
+    block = one_block("hyperplane", {"mag_change": 0.01, "n_features": 4}, [], noise=0.0)
+    oracle = least_cost_action(cost_matrix(), block.p)
+    np.testing.assert_array_equal(oracle, block.y)
+    # The frozen first hyperplane drifts away from the moving one.
+    disagreement = block.labels[0] != block.labels[1]
+    assert disagreement[:500].mean() < disagreement[-500:].mean()
+
+
+def test_concept_functions_are_checked_against_river(monkeypatch):
+    monkeypatch.setitem(SEA.thresholds, 0, 8.5)  # a concept that is not River's
+    with pytest.raises(RuntimeError, match="disagrees with River"):
+        one_block("sea", {"variant": 0}, [])
+
+
+def test_gradual_shift_mixes_linearly_and_oracle_follows_the_majority():
+    block = one_block("sea", {"variant": 0}, [Shift(2000, {"variant": 3}, width=2000)],
+                      horizon=6000, seed=3)
+    ramp = block.segment[2000:4000].reshape(4, 500).mean(axis=1)
+    np.testing.assert_allclose(ramp, [0.125, 0.375, 0.625, 0.875], atol=0.06)
+    assert (block.segment[:2000] == 0).all() and (block.segment[4000:] == 1).all()
+    oracle = least_cost_action(cost_matrix(), block.p)
+    steps = np.arange(len(block))
+    majority = np.where(steps < 3000, block.labels[0], block.labels[1])
+    tie = 2999  # the new concept's weight is exactly 1/2 here
+    np.testing.assert_array_equal(np.delete(oracle, tie), np.delete(majority, tie))
+
+
+def test_phishing_has_no_oracle_and_flips_on_shift():
+    block = one_block("phishing", {}, [Shift(1500, {"flip_labels": True})], noise=0.0, horizon=3000)
+    assert block.p is None
+    np.testing.assert_array_equal(block.labels[1], 1 - block.labels[0])
+    np.testing.assert_array_equal(block.y[1500:], block.labels[1, 1500:])
+
+
+def test_proxies_differ_from_truth_only_where_they_should():
+    block = one_block("sea", {"variant": 0}, [Shift(3000, {"variant": 3})])
+    rng = np.random.default_rng(0)
+    stale = FEEDBACK.get("stale")().feedback(block, rng)
+    np.testing.assert_array_equal(stale[:3000], block.y[:3000])
+    active = block.labels[block.row, np.arange(len(block))]
+    np.testing.assert_array_equal(stale != block.y, block.labels[0] != active)
+
+    region = FEEDBACK.get("region_flip")(region={0: [0, 5], 1: [0, 5]})
+    flipped = region.feedback(block, rng) != block.y
+    inside = np.array([x[0] <= 5 and x[1] <= 5 for x in block.x])
+    np.testing.assert_array_equal(flipped, inside)
+
+    noisy = FEEDBACK.get("noise")(rate=0.2).feedback(block, rng) != block.y
+    assert noisy.mean() == pytest.approx(0.2, abs=0.03)
+
+
+def test_misaligned_excess_matches_the_proxys_disagreement():
+    # After the shift a stale-trained learner converges to the old concept. On contexts
+    # where the concepts disagree (probability q), the oracle errs with the noise rate r
+    # and the stale action with 1 - r: expected excess harm q (1 - 2 r) per decision.
+    noise = 0.1
+    scenario = make_scenario(
+        horizon=12000, seeds=3, stream={"source": "sea", "params": {"variant": 0}, "label_noise": noise,
+                                        "shifts": [{"at": 2000, "params": {"variant": 3}}]},
+        learners={"logreg": LOGREG})
+    late = slice(6000, 12000)
+    measured, disagreement = [], []
+    for seed in range(3):
+        run = simulate(scenario, seed)
+        wrong = run.actions != run.y  # per arm, symmetric unit costs
+        oracle_wrong = run.comparator != run.y
+        excess = wrong[:, late].astype(float) - oracle_wrong[late]
+        aligned, misaligned = excess.mean(axis=1)
+        measured.append(misaligned - aligned)
+        disagreement.append((run.feedback["misaligned"] != run.y)[late].mean())
+    q = np.mean(disagreement)
+    analytic = (9.5**2 - 8**2) / 200  # P(8 < x0 + x1 <= 9.5) for x0, x1 ~ U[0, 10]
+    assert q == pytest.approx(analytic, abs=0.01)
+    assert np.mean(measured) == pytest.approx(q * (1 - 2 * noise), abs=0.015)
