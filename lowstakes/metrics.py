@@ -10,7 +10,8 @@ Definitions (the same words as in the README):
 - *recovery*: the number of decisions from the shift's start until the trailing mean
   excess harm over ``smoothing`` decisions falls, for good (up to the next shift or the
   end), to at most its level just before the shift plus ``tolerance * B``. ``None``
-  when it never does.
+  when it never does, or when it does only in the last ``smoothing`` decisions before the
+  next shift or the end (too short a stretch to call a recovery).
 
 Examples
 --------
@@ -54,7 +55,7 @@ def recovery(excess: np.ndarray, start: int, end: int, smoothing: int, tolerance
     if len(above) == 0:
         return 0
     last = int(above[-1]) + 1
-    return None if last >= end - start else last
+    return None if last > end - start - smoothing else last
 
 
 def windows(excess, shifts, horizon, length, smoothing, tolerance, bound) -> list[dict]:
