@@ -23,8 +23,18 @@ from lowstakes.registry import resolve_river
 __all__ = ["RiverPolicy", "build_model"]
 
 
+def _is_nested(value) -> bool:
+    return isinstance(value, dict) and "model" in value and set(value) <= {"model", "params"}
+
+
 def _instantiate(name: str, params: dict):
     cls = resolve_river(name)
+    # A param written as {model: ..., params: ...} is itself a River object, e.g. the base
+    # model of an ensemble or the optimizer of a linear model.
+    params = {
+        key: _instantiate(value["model"], value.get("params", {})) if _is_nested(value) else value
+        for key, value in params.items()
+    }
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
@@ -34,7 +44,16 @@ def _instantiate(name: str, params: dict):
 def build_model(model: str, params: dict | None = None, preprocess=()):
     """A River estimator, behind its preprocessing steps when there are any.
 
-    ``preprocess`` is a sequence of ``(name, params)`` pairs.
+    ``preprocess`` is a sequence of ``(name, params)`` pairs. A param given as
+    ``{"model": name, "params": {...}}`` is built as a River object first.
+
+    >>> bagging = build_model("ensemble.ADWINBaggingClassifier",
+    ...     {"model": {"model": "tree.HoeffdingTreeClassifier"}, "n_models": 3, "seed": 1})
+    >>> type(bagging.model).__name__, len(bagging)
+    ('HoeffdingTreeClassifier', 3)
+    >>> build_model("linear_model.LogisticRegression",
+    ...             {"optimizer": {"model": "optim.SGD", "params": {"lr": 0.05}}}).optimizer.learning_rate
+    0.05
     """
     estimator = _instantiate(model, params or {})
     for attr in ("predict_proba_one", "learn_one"):
