@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -30,11 +32,29 @@ def _seed_runs(scenario, workers: int, progress):
         return
     # Seeds are independent and each derives its own SeedSequence, so the results do
     # not depend on how many processes share the work; map() keeps them in seed order.
-    with ProcessPoolExecutor(max_workers=min(workers, scenario.seeds)) as pool:
-        for result in pool.map(simulate, [scenario] * scenario.seeds, seeds):
-            if progress is not None:
-                progress(scenario.horizon)
-            yield result
+    # Workers report finished blocks through a queue that a thread here drains.
+    with multiprocessing.Manager() as manager, \
+            ProcessPoolExecutor(max_workers=min(workers, scenario.seeds)) as pool:
+        queue = manager.Queue() if progress is not None else None
+        reporter = threading.Thread(target=_report, args=(queue, progress), daemon=True)
+        if queue is not None:
+            reporter.start()
+        try:
+            yield from pool.map(_simulate, [scenario] * scenario.seeds, seeds,
+                                [queue] * scenario.seeds)
+        finally:
+            if queue is not None:
+                queue.put(None)
+                reporter.join()
+
+
+def _simulate(scenario, seed, queue):
+    return simulate(scenario, seed, None if queue is None else queue.put)
+
+
+def _report(queue, progress):
+    while (done := queue.get()) is not None:
+        progress(done)
 
 
 def run(scenario, out=None, *, seeds: int | None = None, horizon: int | None = None,
