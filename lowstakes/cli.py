@@ -53,9 +53,15 @@ def _pm(mean, interval) -> str:
 def summary_table(summary: dict) -> Table:
     """The end-of-run table: regret and, per shift, transition cost and recovery."""
     n = len(summary["seeds"])
+    caption = ["± half-width of the 95% CI across seeds"] if n > 1 else []
+    if summary["shifts"]:
+        w = summary["windows"]
+        caption.append(f"recovery: median decisions until the trailing mean excess harm over "
+                       f"{w['smoothing']} stays within {w['tolerance']} x B of its pre-shift level "
+                       "(recovered seeds / all)")
     table = Table(title=f"{summary['scenario']}: {summary['horizon']:,} decisions x {n} seed(s), "
-                        f"B = {summary['harm_bound']}, regret vs {summary['comparator']}"
-                        + (" (± half-width of the 95% CI)" if n > 1 else ""))
+                        f"B = {summary['harm_bound']}, regret vs {summary['comparator']}",
+                  caption="\n".join(caption) or None, caption_justify="left")
     table.add_column("arm (learner / objective)")
     table.add_column("regret", justify="right")
     table.add_column("per decision", justify="right")
@@ -86,18 +92,15 @@ def _run(args, console: Console, errors: Console) -> int:
         result = run(scenario, out=args.out, workers=args.workers,
                      progress=lambda n: bar.advance(task, n))
     console.print(summary_table(result.summary))
-    if any(a["windows"] for a in result.summary["arms"]):
-        w = result.summary["windows"]
-        console.print(f"recovery: decisions until the trailing mean excess harm over {w['smoothing']} "
-                      f"stays within {w['tolerance']} x B of its pre-shift level (median; "
-                      "recovered seeds / all)")
     console.print(f"run directory: {result.path}")
     return 0
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    console, errors = Console(), Console(stderr=True)
+    # Piped output (logs, CI) gets a width that fits the table instead of rich's default 80.
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    errors = Console(stderr=True)
     try:
         if args.command == "run":
             return _run(args, console, errors)
