@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from river import compose
 
-from lowstakes.registry import resolve_river
+from lowstakes.registry import check_params, resolve_river
 
 __all__ = ["RiverPolicy", "build_model"]
 
@@ -35,6 +35,7 @@ def _instantiate(name: str, params: dict):
         key: _instantiate(value["model"], value.get("params", {})) if _is_nested(value) else value
         for key, value in params.items()
     }
+    check_params(cls, params)
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lowstakes.registry import Registry
+from lowstakes.registry import Registry, check_params
 
 __all__ = ["FEEDBACK", "Feedback", "cost_matrix", "least_cost_action"]
 
@@ -145,12 +145,13 @@ class SymmetricNoise(Feedback):
 
 
 def build_feedback(name: str, params: dict) -> Feedback:
-    """Instantiate a feedback rule by id or ``module:attribute``, checking its params."""
+    """Instantiate a feedback rule by id or ``module:attribute``, checking its params.
+
+    Raises ValueError: unknown names through :data:`FEEDBACK`, bad params from
+    :func:`~lowstakes.registry.check_params` or the rule itself.
+    """
     cls = FEEDBACK.get(name)
-    try:
-        rule = cls(**params)
-    except TypeError as exc:
-        raise ValueError(f"feedback {name!r}: {exc}") from None
-    if not hasattr(rule, "feedback"):
+    if not callable(getattr(cls, "feedback", None)):
         raise ValueError(f"feedback {name!r} has no feedback(block, rng) method")
-    return rule
+    check_params(cls, params)
+    return cls(**params)

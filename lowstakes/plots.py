@@ -74,7 +74,7 @@ def regret_figure(trace, summary, shift_widths=None, points: int = 600):
     ax.set(xlabel="decision", ylabel=f"cumulative regret (vs {summary['comparator']})",
            title=f"{summary['scenario']}: cumulative regret, mean of {n} seed{'s' * (n > 1)}"
                  + (" with 95% CI" if n > 1 else "") + "; dotted lines: shifts")
-    ax.legend(title="learner / objective", frameon=False)
+    ax.legend(title="learner / objective", frameon=False, loc="upper left")
     return fig
 
 
@@ -109,7 +109,9 @@ def transition_figure(trace, summary, shift_widths=None, smoothing: int | None =
         ax.axhline(0, color="0.2", linewidth=0.6)
         ax.set(title=f"shift {k} at decision {at}", xlabel="decisions since the shift")
     axes[0][0].set_ylabel(f"excess harm per decision\n(trailing mean over {smoothing})")
-    axes[0][-1].legend(title="learner / objective", frameon=False, fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="learner / objective", frameon=False, fontsize=9,
+               loc="outside right upper")
     fig.suptitle(f"{summary['scenario']}: transition windows (excess harm over {summary['comparator']})")
     return fig
 

@@ -14,7 +14,7 @@ import pkgutil
 from collections.abc import Iterable
 from functools import cache
 
-__all__ = ["Registry", "load_attribute", "resolve_river", "river_names", "suggest"]
+__all__ = ["Registry", "check_params", "load_attribute", "resolve_river", "river_names", "suggest"]
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
@@ -137,3 +137,34 @@ def resolve_river(name: str):
             "or 'module:attribute' for your own"
         )
     return obj
+
+
+def check_params(cls, params: dict) -> None:
+    """Raise ValueError if ``cls(**params)`` would not bind: unknown or missing params.
+
+    >>> class Rule:
+    ...     def __init__(self, region, rate=1.0): ...
+    >>> check_params(Rule, {"regoin": {}})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown param 'regoin' (did you mean 'region'?); Rule takes: region, rate
+    >>> check_params(Rule, {})
+    Traceback (most recent call last):
+    ...
+    ValueError: missing param 'region'; Rule takes: region, rate
+    """
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return
+    accepted = [name for name, p in signature.parameters.items()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    takes = f"{cls.__name__} takes: {', '.join(accepted) or 'no params'}"
+    if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+        return
+    for name in params:
+        if name not in accepted:
+            raise ValueError(f"unknown param {name!r}{suggest(name, accepted)}; {takes}")
+    for name, p in signature.parameters.items():
+        if name in accepted and p.default is p.empty and name not in params:
+            raise ValueError(f"missing param {name!r}; {takes}")

@@ -9,9 +9,9 @@ complete one: an ``INCOMPLETE`` marker is written first and removed last, and
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -201,13 +201,21 @@ def _json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-@dataclass
 class RunResult:
-    """A finished run: its directory, summary (dict) and trace (pandas DataFrame)."""
+    """A finished run: its directory, summary (dict) and trace (pandas DataFrame).
 
-    path: Path
-    summary: dict
-    trace: pd.DataFrame
+    The trace is read from ``trace.parquet`` on first use, so a long run's result costs
+    no memory until someone looks at its decisions.
+    """
+
+    def __init__(self, path: Path, summary: dict, columns=None):
+        self.path = path
+        self.summary = summary
+        self._columns = columns
+
+    @functools.cached_property
+    def trace(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "trace.parquet", columns=self._columns)
 
     def arms(self) -> pd.DataFrame:
         """One row per arm with the headline numbers of the summary."""
@@ -215,6 +223,9 @@ class RunResult:
             {k: v for k, v in arm.items() if k not in ("seeds", "windows")}
             for arm in self.summary["arms"]
         ])
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.path)!r}, scenario={self.summary['scenario']!r})"
 
 
 def load(run_dir, columns=None) -> RunResult:
@@ -227,6 +238,4 @@ def load(run_dir, columns=None) -> RunResult:
         raise IncompleteRunError(
             f"{path} is not a complete run directory (no summary.json, or an INCOMPLETE marker: "
             "the run was interrupted or is still going)")
-    summary = json.loads((path / "summary.json").read_text())
-    trace = pd.read_parquet(path / "trace.parquet", columns=columns)
-    return RunResult(path, summary, trace)
+    return RunResult(path, json.loads((path / "summary.json").read_text()), columns)

@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lowstakes.errors import ScenarioError
 from lowstakes.learners import build_model
-from lowstakes.objectives import build_feedback
+from lowstakes.objectives import FEEDBACK, build_feedback
+from lowstakes.registry import resolve_river
 from lowstakes.streams import SOURCES, concept_params
 
 __all__ = ["Scenario", "load_scenario", "COMPARATORS"]
@@ -256,20 +257,47 @@ class Scenario(_Model):
             yield ("stream", "params"), f"{self.stream.source}: {exc}"
         if self.comparator == "oracle" and not source.has_oracle:
             yield ("comparator",), (
-                f"source {self.stream.source!r} has no oracle (its labels are data); "
-                "choose 'hindsight' or 'best_constant'"
+                f"source {self.stream.source!r} has no oracle (its labels are data), and the "
+                "comparator is 'oracle' (the default); set comparator to 'hindsight' or 'best_constant'"
             )
         for name, objective in self.objectives.items():
-            try:
-                build_feedback(objective.feedback, objective.params)
-            except ValueError as exc:
-                yield ("objectives", name, "feedback"), str(exc)
+            yield from self._objective_problems(("objectives", name), objective)
         for name, learner in self.learners.items():
+            yield from self._learner_problems(("learners", name), learner)
+
+    @staticmethod
+    def _objective_problems(path, objective):
+        try:
+            FEEDBACK.get(objective.feedback)
+        except ValueError as exc:
+            yield path + ("feedback",), str(exc)
+            return
+        try:
+            build_feedback(objective.feedback, objective.params)
+        except ValueError as exc:
+            yield path + ("params",), f"{objective.feedback}: {exc}"
+
+    @staticmethod
+    def _learner_problems(path, learner):
+        names = [(path + ("model",), learner.model)]
+        names += [(path + ("preprocess", i), s.model) for i, s in enumerate(learner.preprocess)]
+        unknown = False
+        for where, name in names:
             try:
-                build_model(learner.model, learner.params,
-                            [(s.model, s.params) for s in learner.preprocess])
+                cls = resolve_river(name)
             except ValueError as exc:
-                yield ("learners", name, "model"), str(exc)
+                unknown = True
+                yield where, str(exc)
+                continue
+            if where[-1] == "model" and not callable(getattr(cls, "predict_proba_one", None)):
+                unknown = True
+                yield where, f"{name} is not a River classifier: it has no predict_proba_one()"
+        if unknown:
+            return
+        try:
+            build_model(learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess])
+        except ValueError as exc:
+            yield path + ("params",), str(exc)
 
     def _shift_problems(self):
         shiftable = getattr(SOURCES.get(self.stream.source), "shiftable", None)
@@ -302,7 +330,7 @@ def _pydantic_problems(exc: ValidationError):
             message = "unknown field"
         elif error["type"] == "missing":
             message = "required field is missing"
-        elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+        elif error["type"] != "value_error" and not isinstance(error.get("input"), dict | list):
             message = f"{message} (got {error['input']!r})"
         yield error["loc"], message
 

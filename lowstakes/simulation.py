@@ -177,25 +177,33 @@ class _Simulation:
         env, run = self.env, self.run
         acts = [p.act for p in self.policies]
         learns = [p.learn for p in self.policies]
+        deliver = self.deliver
         for block in self.stream.blocks(BLOCK):
             labels = self.record_block(block)
             gaps = self.gaps(len(block), first=block.start == 0).tolist()
             delays = self.delays(len(block))
             delays = None if delays is None else delays.tolist()
-            t = block.start
-            for i, x in enumerate(block.x):
-                if gaps[i]:
-                    yield env.timeout(gaps[i])
-                run.time[t] = env.now
-                for j, act in enumerate(acts):
-                    run.actions[j, t] = act(x)
+            # Per-decision values go to plain lists first: appending is cheaper than
+            # writing numpy items one by one, and this loop runs once per decision.
+            times, actions = [], [[] for _ in acts]
+            for t, x, gap, arm_labels in zip(block.steps.tolist(), block.x, gaps, labels, strict=True):
+                if gap:
+                    yield env.timeout(gap)
+                times.append(env.now)
                 if delays is None:
-                    for learn, label in zip(learns, labels[i], strict=True):
+                    # Arms are independent, so each may learn right after its own action.
+                    for act, out, learn, label in zip(acts, actions, learns, arm_labels, strict=True):
+                        out.append(act(x))
                         learn(x, label)
-                    run.feedback_time[t] = env.now
                 else:
-                    _Feedback(env, delays[i], (t, x, labels[i])).callbacks.append(self.deliver)
-                t += 1
+                    for act, out in zip(acts, actions, strict=True):
+                        out.append(act(x))
+                    _Feedback(env, delays[t - block.start], (t, x, arm_labels)).callbacks.append(deliver)
+            span = slice(block.start, block.start + len(block))
+            run.time[span] = times
+            run.actions[:, span] = actions
+            if delays is None:
+                run.feedback_time[span] = times
             if self.progress is not None:
                 self.progress(len(block))
 
