@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from lowstakes import metrics
 from lowstakes.errors import HarmBoundError, IncompleteRunError
 
-__all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_table", "load",
+__all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_tables", "load",
            "RunWriter"]
 
 INCOMPLETE = "INCOMPLETE"
@@ -129,32 +129,45 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
     }
 
 
-def trace_table(run, scenario) -> pa.Table:
-    """The trace of one seed: one row per (arm, decision)."""
+def trace_tables(run, scenario):
+    """The trace of one seed, one table per arm (one row per decision).
+
+    Learner and objective names are dictionary-encoded (categoricals in pandas), and
+    each arm is its own table, so the memory a long run needs here is one arm's columns.
+    """
     horizon = scenario.horizon
-    columns: dict[str, list] = {name: [] for name in TRACE_SCHEMA.names}
     for j, (learner, objective) in enumerate(run.arms):
         a = arm_arrays(run, scenario, j)
-        columns["seed"].append(np.full(horizon, run.seed, np.int32))
-        columns["learner"].append(np.full(horizon, learner, object))
-        columns["objective"].append(np.full(horizon, objective, object))
-        columns["step"].append(np.arange(horizon, dtype=np.int32))
-        columns["time"].append(run.time)
-        columns["segment"].append(run.segment)
-        columns["truth"].append(run.y)
-        columns["action"].append(run.actions[j])
-        columns["comparator_action"].append(run.comparator)
-        columns["harm"].append(a["harm"])
-        columns["comparator_harm"].append(a["comparator_harm"])
-        columns["feedback"].append(run.feedback[objective])
-        columns["feedback_loss"].append(a["feedback_loss"])
-        columns["feedback_time"].append(run.feedback_time)
-    arrays = [pa.array(np.concatenate(columns[f.name]), type=f.type) for f in TRACE_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=TRACE_SCHEMA)
+        columns = {
+            "seed": np.full(horizon, run.seed, np.int32),
+            "learner": _constant_text(learner, horizon),
+            "objective": _constant_text(objective, horizon),
+            "step": np.arange(horizon, dtype=np.int32),
+            "time": run.time,
+            "segment": run.segment,
+            "truth": run.y,
+            "action": run.actions[j],
+            "comparator_action": run.comparator,
+            "harm": a["harm"],
+            "comparator_harm": a["comparator_harm"],
+            "feedback": run.feedback[objective],
+            "feedback_loss": a["feedback_loss"],
+            "feedback_time": run.feedback_time,
+        }
+        yield pa.Table.from_arrays(
+            [columns[f.name] if isinstance(columns[f.name], pa.Array)
+             else pa.array(columns[f.name], type=f.type) for f in TRACE_SCHEMA],
+            schema=TRACE_SCHEMA)
+
+
+def _constant_text(value: str, n: int) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16)), pa.array([value]))
 
 
 TRACE_SCHEMA = pa.schema([
-    ("seed", pa.int32()), ("learner", pa.string()), ("objective", pa.string()),
+    ("seed", pa.int32()),
+    ("learner", pa.dictionary(pa.int16(), pa.string())),
+    ("objective", pa.dictionary(pa.int16(), pa.string())),
     ("step", pa.int32()), ("time", pa.float64()), ("segment", pa.int8()),
     ("truth", pa.int8()), ("action", pa.int8()), ("comparator_action", pa.int8()),
     ("harm", pa.float32()), ("comparator_harm", pa.float32()),

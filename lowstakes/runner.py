@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from lowstakes.plots import save_figures
-from lowstakes.results import RunWriter, load, seed_metrics, summarize, trace_table
+from lowstakes.results import RunWriter, load, seed_metrics, summarize, trace_tables
 from lowstakes.scenario import Scenario, load_scenario
 from lowstakes.simulation import simulate
 
@@ -99,7 +99,8 @@ def run(scenario, out=None, *, seeds: int | None = None, horizon: int | None = N
     for seed_run in _seed_runs(scenario, workers, progress):
         arms = seed_run.arms
         per_seed.append(seed_metrics(seed_run, scenario))
-        writer.add_trace(trace_table(seed_run, scenario))
+        for table in trace_tables(seed_run, scenario):
+            writer.add_trace(table)
     writer.close_trace()
     summary = summarize(scenario, arms, per_seed, time.perf_counter() - started)
     figure_trace = load_trace_for_figures(out)
