@@ -96,10 +96,11 @@ class _Feedback(simpy.Event):
     learned first (see the module notes on time).
     """
 
-    def __init__(self, env, delay, value):
+    def __init__(self, env, delay, value, callback):
         super().__init__(env)
         self._ok = True
         self._value = value
+        self.callbacks = [callback]
         env.schedule(self, URGENT, delay)
 
 
@@ -124,6 +125,7 @@ class _Simulation:
             self.policies.append(RiverPolicy.build(
                 learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess],
                 costs=costs))
+        self.learns = [p.learn for p in self.policies]
         self.progress = progress
         horizon = scenario.horizon
         self.run = SeedRun(
@@ -175,9 +177,7 @@ class _Simulation:
     def decisions(self):
         """The arrivals process: each decision, every arm acts, and feedback is sent for."""
         env, run = self.env, self.run
-        acts = [p.act for p in self.policies]
-        learns = [p.learn for p in self.policies]
-        deliver = self.deliver
+        acts, learns, deliver = [p.act for p in self.policies], self.learns, self.deliver
         for block in self.stream.blocks(BLOCK):
             labels = self.record_block(block)
             gaps = self.gaps(len(block), first=block.start == 0).tolist()
@@ -198,7 +198,7 @@ class _Simulation:
                 else:
                     for act, out in zip(acts, actions, strict=True):
                         out.append(act(x))
-                    _Feedback(env, delays[t - block.start], (t, x, arm_labels)).callbacks.append(deliver)
+                    _Feedback(env, delays[t - block.start], (t, x, arm_labels), deliver)
             span = slice(block.start, block.start + len(block))
             run.time[span] = times
             run.actions[:, span] = actions
@@ -210,8 +210,8 @@ class _Simulation:
     def deliver(self, event):
         """Feedback arrives: every arm learns from its own objective's label."""
         t, x, labels = event.value
-        for policy, label in zip(self.policies, labels, strict=True):
-            policy.learn(x, label)
+        for learn, label in zip(self.learns, labels, strict=True):
+            learn(x, label)
         self.run.feedback_time[t] = self.env.now
 
     def __call__(self) -> SeedRun:
