@@ -113,3 +113,25 @@ def test_misaligned_excess_matches_the_proxys_disagreement():
     analytic = (9.5**2 - 8**2) / 200  # P(8 < x0 + x1 <= 9.5) for x0, x1 ~ U[0, 10]
     assert q == pytest.approx(analytic, abs=0.01)
     assert np.mean(measured) == pytest.approx(q * (1 - 2 * noise), abs=0.015)
+
+
+def test_recurring_shifts_return_to_the_first_concept():
+    block = one_block("sea", {"variant": 0}, [Shift(2000, {"variant": 3}), Shift(4000, {"variant": 0})])
+    np.testing.assert_array_equal(np.unique(block.segment), [0, 1, 2])
+    np.testing.assert_array_equal(block.labels[0], block.labels[2])
+    oracle = least_cost_action(cost_matrix(), block.p)
+    np.testing.assert_array_equal(oracle[4000:], block.labels[0, 4000:])
+
+
+def test_user_feedback_by_module_attribute(tmp_path, monkeypatch):
+    (tmp_path / "my_overseer.py").write_text(
+        "import numpy as np\n"
+        "from lowstakes import Feedback\n"
+        "class AlwaysPositive(Feedback):\n"
+        "    def feedback(self, block, rng):\n"
+        "        return np.ones(len(block), dtype=np.int8)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scenario = make_scenario(objectives={"yes": {"feedback": "my_overseer:AlwaysPositive"}})
+    run = simulate(scenario, 0)
+    assert (run.feedback["yes"] == 1).all()
+    assert run.actions[0, -200:].mean() == 1.0  # it learned to always say yes
