@@ -1,0 +1,178 @@
+"""Guaranteed bounds never exceeded on adversarial loss sequences; exact expectations; DP comparator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lowstakes import bounds
+from lowstakes.comparators import best_fixed, best_in_windows, best_switching, brute_force_switching
+from lowstakes.experts import AnytimeHedge, FixedShare, Hedge, Interleaved, play
+
+TOL = 1e-9
+
+
+@st.composite
+def loss_matrices(draw, max_t=300, max_n=8):
+    """Random, binary, and hand-built hard sequences for the experts."""
+    t = draw(st.integers(2, max_t))
+    n = draw(st.integers(2, max_n))
+    kind = draw(st.sampled_from(["uniform", "binary", "alternating", "late_collapse", "switching"]))
+    if kind == "uniform":
+        return draw(arrays(np.float64, (t, n), elements=st.floats(0, 1)))
+    if kind == "binary":
+        return draw(arrays(np.float64, (t, n), elements=st.sampled_from([0.0, 1.0])))
+    losses = np.ones((t, n))
+    if kind == "alternating":  # the leader changes every step
+        losses[np.arange(t), np.arange(t) % 2] = 0.0
+    elif kind == "late_collapse":  # a perfect leader that fails for good near the end
+        cut = draw(st.integers(1, t - 1))
+        losses[:cut, 0] = 0.0
+        losses[cut:, 1] = 0.0
+    else:  # a few switches of the best expert
+        cuts = sorted(draw(st.lists(st.integers(1, t - 1), min_size=1, max_size=4)))
+        for k, (a, b) in enumerate(zip([0, *cuts], [*cuts, t], strict=True)):
+            losses[a:b, k % n] = 0.0
+    return losses
+
+
+def adaptive_adversary(algorithm, t, n):
+    """Hits whatever the algorithm currently trusts: loss 1 for the half with most weight."""
+    mixture = np.empty(t)
+    losses = np.zeros((t, n))
+    for s in range(t):
+        w = algorithm.weights(s)
+        losses[s, np.argsort(-w, kind="stable")[: n // 2]] = 1.0
+        mixture[s] = w @ losses[s]
+        algorithm.update(losses[s], s)
+    return mixture, losses
+
+
+@settings(max_examples=150, deadline=None)
+@given(loss_matrices())
+def test_hedge_fixed_eta_never_exceeds_its_bound(losses):
+    t, n = losses.shape
+    regret = play(Hedge(n, horizon=t), losses).sum() - best_fixed(losses)
+    assert regret <= bounds.hedge_fixed(t, n).value + TOL
+
+
+@settings(max_examples=150, deadline=None)
+@given(loss_matrices())
+def test_anytime_hedge_never_exceeds_its_bound(losses):
+    t, n = losses.shape
+    regret = play(AnytimeHedge(n), losses).sum() - best_fixed(losses)
+    assert regret <= bounds.hedge_anytime(t, n).value + TOL
+
+
+@settings(max_examples=100, deadline=None)
+@given(loss_matrices(max_t=200, max_n=6), st.floats(0.001, 0.5), st.floats(0.01, 3.0))
+def test_fixed_share_never_exceeds_its_tracking_bound(losses, alpha, eta):
+    t, n = losses.shape
+    mixture = play(FixedShare(n, eta=eta, alpha=alpha), losses).sum()
+    for m in range(4):
+        bound = bounds.fixed_share(t, n, m, alpha, eta).value
+        assert mixture - best_switching(losses, m) <= bound + TOL
+
+
+@settings(max_examples=100, deadline=None)
+@given(loss_matrices(max_t=200, max_n=6), st.floats(0.001, 0.5), st.floats(0.01, 3.0), st.data())
+def test_fixed_share_never_exceeds_its_window_bound(losses, alpha, eta, data):
+    t, n = losses.shape
+    mixture = play(FixedShare(n, eta=eta, alpha=alpha), losses)
+    start = data.draw(st.integers(0, t - 1))
+    end = data.draw(st.integers(start + 1, t))
+    (best,) = best_in_windows(losses, [(start, end)])
+    bound = bounds.fixed_share_window(end - start, n, alpha, eta).value
+    assert mixture[start:end].sum() - best <= bound + TOL
+
+
+@pytest.mark.parametrize("make", [
+    lambda t, n: Hedge(n, horizon=t), lambda t, n: AnytimeHedge(n),
+    lambda t, n: FixedShare(n, horizon=t, switches=2),
+])
+def test_adaptive_adversary_stays_within_bounds(make):
+    t, n = 2000, 10
+    algorithm = make(t, n)
+    mixture, losses = adaptive_adversary(algorithm, t, n)
+    regret = mixture.sum() - best_fixed(losses)
+    if isinstance(algorithm, FixedShare):
+        bound = bounds.fixed_share(t, n, 0, algorithm.alpha, algorithm.eta).value
+    elif isinstance(algorithm, AnytimeHedge):
+        bound = bounds.hedge_anytime(t, n).value
+    else:
+        bound = bounds.hedge_fixed(t, n).value
+    assert regret <= bound + TOL
+    assert regret > 0  # the adversary does make it lose more than the best expert
+
+
+@settings(max_examples=60, deadline=None)
+@given(loss_matrices(max_t=200, max_n=6), st.integers(0, 5))
+def test_interleaved_hedge_under_constant_delay(losses, d):
+    # Losses of decision s are revealed only at decision s + d + 1.
+    t, n = losses.shape
+    algorithm = Interleaved(n, delay=d, horizon=t)
+    mixture = 0.0
+    for s in range(t):
+        if s - d - 1 >= 0:
+            algorithm.update(losses[s - d - 1], s - d - 1)
+        mixture += algorithm.weights(s) @ losses[s]
+    assert mixture - best_fixed(losses) <= bounds.hedge_constant_delay(t, n, d).value + TOL
+
+
+@settings(max_examples=100, deadline=None)
+@given(loss_matrices(max_t=150, max_n=6), st.floats(0.01, 1.0), st.data())
+def test_hedge_with_arbitrary_delays_stays_within_the_delay_bound(losses, eta, data):
+    t, n = losses.shape
+    delays = np.array(data.draw(st.lists(st.integers(0, 12), min_size=t, max_size=t)))
+    arrival = np.arange(t) + delays  # revealed before decision arrival[s] + 1
+    hedge, mixture, unrevealed, revealed = Hedge(n, eta=eta), 0.0, np.zeros(t), set()
+    for s in range(t):
+        for r in np.flatnonzero(arrival < s):
+            if r not in revealed:
+                hedge.update(losses[r], r)
+                revealed.add(int(r))
+        unrevealed[s] = s - len(revealed)
+        mixture += hedge.weights(s) @ losses[s]
+    assert mixture - best_fixed(losses) <= bounds.hedge_delays(n, eta, unrevealed).value + TOL
+
+
+def test_bernoulli_losses_expected_regret_is_inside_the_seeds_interval():
+    t, n, seeds = 200, 5, 400
+    rng = np.random.default_rng(12345)
+    regrets = []
+    for _ in range(seeds):
+        losses = rng.integers(0, 2, size=(t, n)).astype(float)
+        regrets.append(play(Hedge(n, horizon=t), losses).sum() - best_fixed(losses))
+    mean, half = np.mean(regrets), 1.96 * np.std(regrets, ddof=1) / math.sqrt(seeds)
+    exact = bounds.bernoulli_expected_regret(t, n).value
+    assert mean - half <= exact <= mean + half
+
+
+def test_no_overflow_or_underflow_over_ten_million_steps():
+    # Hedge's update is additive, so one update with 10^7 times a loss row is exactly
+    # 10^7 steps of that row: log-weights 10^7 * eta apart.
+    row = np.array([0.0, 1.0, 0.5])
+    for algorithm in (Hedge(3, eta=0.5), AnytimeHedge(3)):
+        algorithm.update(row * 1e7, 0)
+        w = algorithm.weights(10**7)
+        assert np.isfinite(w).all() and abs(w.sum() - 1) < 1e-12 and w[0] == 1.0
+    # Fixed Share mixes every step, so run the steps: a huge eta pushes the losers'
+    # log-weights down by 50 a step, yet the shared mass keeps them at alpha / N.
+    share = FixedShare(3, eta=50.0, alpha=1e-12)
+    for s in range(100_000):
+        share.update(row, s)
+    w = share.weights()
+    assert np.isfinite(w).all() and abs(w.sum() - 1) < 1e-12
+    assert w[1] >= 1e-12 / 3 * (1 - 1e-9) and w[0] > 0.999
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 3)), elements=st.floats(0, 1)),
+       st.integers(0, 3))
+def test_switching_dp_agrees_with_brute_force(losses, m):
+    assert best_switching(losses, m) == pytest.approx(brute_force_switching(losses, m), abs=1e-9)
