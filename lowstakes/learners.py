@@ -6,11 +6,11 @@ Examples
 >>> policy = RiverPolicy.build("linear_model.LogisticRegression",
 ...                            preprocess=[("preprocessing.StandardScaler", {})],
 ...                            costs=cost_matrix())
->>> policy.act({"a": 1.0})          # an untrained model is indifferent: ties go to action 0
+>>> policy.act(0, {"a": 1.0})          # an untrained model is indifferent: ties go to action 0
 0
->>> for _ in range(50):
-...     policy.learn({"a": 1.0}, 1)
->>> policy.act({"a": 1.0})
+>>> for t in range(50):
+...     policy.learn(t, {"a": 1.0}, 1)
+>>> policy.act(50, {"a": 1.0})
 1
 """
 
@@ -81,7 +81,8 @@ class RiverPolicy:
     def build(cls, model: str, params: dict | None = None, preprocess=(), *, costs):
         return cls(build_model(model, params, preprocess), costs)
 
-    def act(self, x: dict) -> int:
+    def act(self, t: int, x: dict) -> int:
+        """The action for decision ``t`` with context ``x``."""
         proba = self.model.predict_proba_one(x)
         # River keys binary probabilities by the labels it has seen; True == 1 and
         # False == 0 in Python, so one lookup serves bool and int labels alike.
@@ -89,5 +90,6 @@ class RiverPolicy:
         p0 = proba.get(False, 0.0)
         return 1 if p1 * self._miss_positive > p0 * self._miss_negative else 0
 
-    def learn(self, x: dict, label: int) -> None:
+    def learn(self, t: int, x: dict, label: int) -> None:
+        """Feedback ``label`` for decision ``t`` has arrived."""
         self.model.learn_one(x, bool(label))

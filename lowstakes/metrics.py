@@ -58,19 +58,31 @@ def recovery(excess: np.ndarray, start: int, end: int, smoothing: int, tolerance
     return None if last > end - start - smoothing else last
 
 
+def transition_spans(shifts, horizon, length) -> list[tuple[int, int]]:
+    """The ``(start, end)`` of each shift's transition window.
+
+    >>> transition_spans([100, 200], 300, None), transition_spans([100, 200], 300, 50)
+    ([(100, 200), (200, 300)], [(100, 150), (200, 250)])
+    """
+    spans = []
+    for k, start in enumerate(shifts):
+        following = shifts[k + 1] if k + 1 < len(shifts) else horizon
+        spans.append((int(start), int(following if length is None else min(start + length, horizon))))
+    return spans
+
+
 def windows(excess, shifts, horizon, length, smoothing, tolerance, bound) -> list[dict]:
     """The transition window of each shift: its span, cost and recovery.
 
     ``shifts`` are the shifts' start steps, in order.
     """
     out = []
-    for k, start in enumerate(shifts):
+    for k, (start, end) in enumerate(transition_spans(shifts, horizon, length)):
         following = shifts[k + 1] if k + 1 < len(shifts) else horizon
-        end = following if length is None else min(start + length, horizon)
         out.append({
             "shift": k,
-            "start": int(start),
-            "end": int(end),
+            "start": start,
+            "end": end,
             "cost": float(excess[start:end].sum()),
             "recovery": recovery(excess, start, following, smoothing, tolerance * bound),
         })

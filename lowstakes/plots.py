@@ -111,7 +111,7 @@ def transition_figure(trace, summary, shift_widths=None, smoothing: int | None =
     axes[0][0].set_ylabel(f"excess harm per decision\n(trailing mean over {smoothing})")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, title="learner / objective", frameon=False, fontsize=9,
-               loc="outside right upper")
+               loc="outside right center")
     fig.suptitle(f"{summary['scenario']}: transition windows (excess harm over {summary['comparator']})")
     return fig
 

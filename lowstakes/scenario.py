@@ -162,17 +162,62 @@ class StepSpec(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class LearnerSpec(_Model):
-    model: str
+def _step_names(steps):
+    if isinstance(steps, list):
+        return [{"model": s} if isinstance(s, str) else s for s in steps]
+    return steps
+
+
+class ExpertSpec(_Model):
+    """One expert of a pool: a fixed ``rule`` (concept, constant, module:attribute) or a
+    River ``model`` that learns from the arm's feedback."""
+
+    rule: str | None = None
+    model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     preprocess: list[StepSpec] = Field(default_factory=list)
 
     @field_validator("preprocess", mode="before")
     @classmethod
     def _names(cls, steps):
-        if isinstance(steps, list):
-            return [{"model": s} if isinstance(s, str) else s for s in steps]
-        return steps
+        return _step_names(steps)
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if (self.rule is None) == (self.model is None):
+            raise ValueError("an expert is either a 'rule' or a 'model'; give exactly one")
+        return self
+
+
+class LearnerSpec(_Model):
+    """A River classifier (``model``), or an expert ``algorithm`` over ``experts``."""
+
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    preprocess: list[StepSpec] = Field(default_factory=list)
+    algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved"] | None = None
+    experts: dict[str, ExpertSpec] = Field(default_factory=dict)
+    act: Literal["mixture", "sample"] = "mixture"
+
+    @field_validator("preprocess", mode="before")
+    @classmethod
+    def _names(cls, steps):
+        return _step_names(steps)
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if (self.model is None) == (self.algorithm is None):
+            raise ValueError("a learner is either a River 'model' or an expert 'algorithm'; "
+                             "give exactly one")
+        if self.algorithm is not None and len(self.experts) < 2:
+            raise ValueError(f"algorithm {self.algorithm!r} needs at least two experts")
+        if self.model is not None and self.experts:
+            raise ValueError("'experts' go with an 'algorithm', not with a River 'model'")
+        return self
+
+    @property
+    def is_pool(self) -> bool:
+        return self.algorithm is not None
 
 
 class Windows(_Model):
@@ -277,8 +322,40 @@ class Scenario(_Model):
         except ValueError as exc:
             yield path + ("params",), f"{objective.feedback}: {exc}"
 
+    def _learner_problems(self, path, learner):
+        if learner.is_pool:
+            yield from self._pool_problems(path, learner)
+            return
+        yield from self._river_problems(path, learner)
+
+    def _pool_problems(self, path, learner):
+        from lowstakes.experts import build_algorithm
+        from lowstakes.pools import build_rule
+
+        if learner.algorithm == "hedge_interleaved":
+            delay = self.timing.feedback_delay
+            if delay.kind == "exponential" or self.timing.arrivals.poisson is not None:
+                yield path + ("algorithm",), (
+                    "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")
+        params = {k: v for k, v in learner.params.items()}
+        if learner.algorithm == "hedge_interleaved":
+            params.setdefault("delay", 0)
+        try:
+            build_algorithm(learner.algorithm, len(learner.experts), self.horizon, params)
+        except (TypeError, ValueError) as exc:
+            yield path + ("params",), f"{learner.algorithm}: {exc}"
+        for name, expert in learner.experts.items():
+            where = path + ("experts", name)
+            if expert.rule is not None:
+                try:
+                    build_rule(expert.rule, expert.params)
+                except ValueError as exc:
+                    yield where, str(exc)
+            else:
+                yield from self._river_problems(where, expert)
+
     @staticmethod
-    def _learner_problems(path, learner):
+    def _river_problems(path, learner):
         names = [(path + ("model",), learner.model)]
         names += [(path + ("preprocess", i), s.model) for i, s in enumerate(learner.preprocess)]
         unknown = False

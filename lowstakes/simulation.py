@@ -29,14 +29,17 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
 from simpy.events import URGENT
 
 from lowstakes.learners import RiverPolicy
+from lowstakes.metrics import transition_spans
 from lowstakes.objectives import build_feedback, least_cost_action
+from lowstakes.pools import ExpertPolicy
 from lowstakes.streams import Shift, Stream
 
 __all__ = ["SeedRun", "simulate", "seed_sequence", "stream_for"]
@@ -62,11 +65,21 @@ class SeedRun:
     comparator: np.ndarray
     actions: np.ndarray
     feedback: dict[str, np.ndarray]
+    pools: dict = field(default_factory=dict)
 
 
 def seed_sequence(master: int, n_seeds: int, seed: int) -> np.random.SeedSequence:
     """The SeedSequence of run-seed ``seed``: the same whatever the number of workers."""
     return np.random.SeedSequence(master).spawn(n_seeds)[seed]
+
+
+def decisions_of_delay(timing) -> int:
+    """For a fixed delay D and fixed spacing: the number of decisions taken after a
+    decision before its feedback is in (the d of Weinberger & Ordentlich); 0 otherwise."""
+    delay = timing.feedback_delay
+    if delay.kind != "fixed" or timing.arrivals.every is None:
+        return 0
+    return max(0, math.ceil(delay.fixed / timing.arrivals.every - 1e-12) - 1)
 
 
 def _seeds(scenario, seed):
@@ -107,6 +120,7 @@ class _Feedback(simpy.Event):
 class _Simulation:
     def __init__(self, scenario, seed, progress=None):
         _, timing_seq, objective_seq = _seeds(scenario, seed)
+        policy_seq = objective_seq.spawn(1)[0]
         self.stream = stream_for(scenario, seed)
         self.timing = scenario.timing
         self.timing_rng = np.random.default_rng(timing_seq)
@@ -118,13 +132,10 @@ class _Simulation:
                                     objective_seq.spawn(len(scenario.objectives)), strict=True)
         }
         self.arms = [(lname, oname) for lname in scenario.learners for oname in scenario.objectives]
-        self.policies = []
-        for lname, oname in self.arms:
-            learner, objective = scenario.learners[lname], scenario.objectives[oname]
-            costs = (objective.costs or scenario.harm).matrix()
-            self.policies.append(RiverPolicy.build(
-                learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess],
-                costs=costs))
+        self.policies = [self.policy(scenario, lname, oname, np.random.default_rng(s))
+                         for (lname, oname), s in zip(self.arms, policy_seq.spawn(len(self.arms)),
+                                                      strict=True)]
+        self.pools = [j for j, p in enumerate(self.policies) if isinstance(p, ExpertPolicy)]
         self.learns = [p.learn for p in self.policies]
         self.progress = progress
         horizon = scenario.horizon
@@ -137,6 +148,18 @@ class _Simulation:
             feedback={name: np.empty(horizon, np.int8) for name in self.objectives},
         )
         self.env = simpy.Environment()
+
+    @staticmethod
+    def policy(scenario, lname, oname, rng):
+        learner, objective = scenario.learners[lname], scenario.objectives[oname]
+        costs = (objective.costs or scenario.harm).matrix()
+        if not learner.is_pool:
+            return RiverPolicy.build(learner.model, learner.params,
+                                     [(s.model, s.params) for s in learner.preprocess], costs=costs)
+        shifts = [s.at for s in scenario.stream.shifts]
+        windows = transition_spans(shifts, scenario.horizon, scenario.windows.length)
+        return ExpertPolicy(learner, costs, scenario.harm.matrix(), scenario.horizon, shifts, windows,
+                            decisions_of_delay(scenario.timing), rng)
 
     # -- timing ------------------------------------------------------------------------
 
@@ -180,6 +203,10 @@ class _Simulation:
         acts, learns, deliver = [p.act for p in self.policies], self.learns, self.deliver
         for block in self.stream.blocks(BLOCK):
             labels = self.record_block(block)
+            for j in self.pools:
+                _, oname = self.arms[j]
+                self.policies[j].begin_block(block, self.run.feedback[oname][block.start:block.start + len(block)],
+                                             block.y)
             gaps = self.gaps(len(block), first=block.start == 0).tolist()
             delays = self.delays(len(block))
             delays = None if delays is None else delays.tolist()
@@ -193,17 +220,19 @@ class _Simulation:
                 if delays is None:
                     # Arms are independent, so each may learn right after its own action.
                     for act, out, learn, label in zip(acts, actions, learns, arm_labels, strict=True):
-                        out.append(act(x))
-                        learn(x, label)
+                        out.append(act(t, x))
+                        learn(t, x, label)
                 else:
                     for act, out in zip(acts, actions, strict=True):
-                        out.append(act(x))
+                        out.append(act(t, x))
                     _Feedback(env, delays[t - block.start], (t, x, arm_labels), deliver)
             span = slice(block.start, block.start + len(block))
             run.time[span] = times
             run.actions[:, span] = actions
             if delays is None:
                 run.feedback_time[span] = times
+            for j in self.pools:
+                self.policies[j].end_block(span.start, span.stop)
             if self.progress is not None:
                 self.progress(len(block))
 
@@ -211,12 +240,13 @@ class _Simulation:
         """Feedback arrives: every arm learns from its own objective's label."""
         t, x, labels = event.value
         for learn, label in zip(self.learns, labels, strict=True):
-            learn(x, label)
+            learn(t, x, label)
         self.run.feedback_time[t] = self.env.now
 
     def __call__(self) -> SeedRun:
         process = self.env.process(self.decisions())
         self.env.run(until=process)
+        self.run.pools = {j: self.policies[j].finish() for j in self.pools}
         if self.comparator_kind == "best_constant":
             totals = self.harm[:, self.run.y].sum(axis=1)
             self.run.comparator[:] = int(np.argmin(totals))

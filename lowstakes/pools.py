@@ -1,0 +1,183 @@
+"""Expert pools: a learner that is an expert algorithm (Hedge, Fixed Share, ...) over experts.
+
+Experts are fixed rules (vectorised over a block of decisions: the concept before or
+after a shift, a constant action, or user code) or River models that learn from the
+arm's feedback. Each expert predicts P(truth = 1 | context) and takes the least-cost
+action under the arm's objective; its *loss* is the objective's cost of that action
+against the arm's feedback (divided by the largest cost, so the algorithm sees [0, 1]),
+and its *true harm* is recorded beside it.
+
+The arm acts by least expected cost under the mixture of the experts' predictions
+(``act: mixture``), or follows one expert drawn from the weights (``act: sample``). The
+*mixture loss* p_t . l_t, what the guaranteed bounds speak of, is recorded separately
+from the realised harm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lowstakes.comparators import Switching
+from lowstakes.experts import build_algorithm
+from lowstakes.learners import build_model
+from lowstakes.registry import Registry, check_params
+
+__all__ = ["RULES", "Rule", "ExpertPolicy"]
+
+RULES = Registry("rule")
+
+
+class Rule:
+    """A fixed expert. ``predict(block)`` returns P(truth = 1) for each decision of the block."""
+
+    def predict(self, block) -> np.ndarray:
+        raise NotImplementedError
+
+
+@RULES.register("concept")
+class ConceptRule(Rule):
+    """Predicts the clean label under concept row ``concept`` (0: the first, pre-shift one)."""
+
+    def __init__(self, concept: int = 0):
+        self.concept = int(concept)
+
+    def predict(self, block):
+        if self.concept >= block.labels.shape[0]:
+            raise ValueError(f"concept rule: concept {self.concept} does not exist in this stream")
+        return block.labels[self.concept].astype(float)
+
+
+@RULES.register("constant")
+class ConstantRule(Rule):
+    """Always predicts the label ``label`` (so always takes that action under sane costs)."""
+
+    def __init__(self, label: int = 0):
+        if label not in (0, 1):
+            raise ValueError(f"label must be 0 or 1, got {label!r}")
+        self.label = int(label)
+
+    def predict(self, block):
+        return np.full(len(block), float(self.label))
+
+
+def build_rule(name: str, params: dict) -> Rule:
+    cls = RULES.get(name)
+    if not callable(getattr(cls, "predict", None)):
+        raise ValueError(f"rule {name!r} has no predict(block) method")
+    check_params(cls, params)
+    return cls(**params)
+
+
+class ExpertPolicy:
+    """One arm whose learner is an expert algorithm over a pool of experts."""
+
+    def __init__(self, spec, objective_costs, harm_costs, horizon, shifts, windows, fixed_delay,
+                 seed_rng):
+        self.names = list(spec.experts)
+        self.rules, self.models = {}, {}
+        for i, (name, expert) in enumerate(spec.experts.items()):
+            if expert.rule is not None:
+                self.rules[i] = build_rule(expert.rule, expert.params)
+            else:
+                self.models[i] = build_model(expert.model, expert.params,
+                                             [(s.model, s.params) for s in expert.preprocess])
+        n = len(self.names)
+        params = dict(spec.params)
+        if spec.algorithm == "hedge_interleaved":
+            params.setdefault("delay", fixed_delay)
+        if spec.algorithm == "fixed_share":
+            params.setdefault("switches", max(1, len(shifts)))
+        self.algorithm = build_algorithm(spec.algorithm, n, horizon, params)
+        self.sample = spec.act == "sample"
+        self.rng = seed_rng
+        self.costs = objective_costs
+        self.scale = float(objective_costs.max()) or 1.0
+        self.harm_costs = harm_costs
+        self.switches = params.get("switches", max(1, len(shifts)))
+        self.horizon = horizon
+        # Per decision: each expert's action, and the mixture's loss and harm.
+        self.expert_actions = np.zeros((horizon, n), np.int8)
+        self.mixture_loss = np.zeros(horizon)
+        self.mixture_harm = np.zeros(horizon)
+        self._p1 = np.zeros((0, n))
+        self._start = 0
+        self._miss = (float(objective_costs[0, 1] - objective_costs[1, 1]),
+                      float(objective_costs[1, 0] - objective_costs[0, 0]))
+        self.proxy_best = Switching(n, self.switches)
+        self.true_best = Switching(n, self.switches)
+        self.proxy_total = np.zeros(n)
+        self.true_total = np.zeros(n)
+        self.window_spans = windows
+        self.window_proxy = np.zeros((len(windows), n))
+        self.window_true = np.zeros((len(windows), n))
+        self.window_mixture = np.zeros(len(windows))
+
+    # -- the engine's interface -----------------------------------------------------------
+
+    def begin_block(self, block, feedback, truth) -> None:
+        """Precompute the rules' predictions and keep the block's labels for the records."""
+        p1 = np.zeros((len(block), len(self.names)))
+        for i, rule in self.rules.items():
+            p1[:, i] = np.clip(rule.predict(block), 0.0, 1.0)
+        self._p1, self._start = p1, block.start
+        self._weights = np.empty_like(p1)
+        self.expert_actions[block.start:block.start + len(block)] = self._actions(p1)
+        self._feedback, self._truth = feedback, truth
+
+    def _actions(self, p1: np.ndarray) -> np.ndarray:
+        return (p1 * self._miss[0] > (1 - p1) * self._miss[1]).astype(np.int8)
+
+    def act(self, t: int, x: dict) -> int:
+        i = t - self._start
+        row = self._p1[i]
+        if self.models:
+            for k, model in self.models.items():
+                row[k] = model.predict_proba_one(x).get(True, 0.0)
+            self.expert_actions[t] = self._actions(row)
+        w = self._weights[i] = self.algorithm.weights(t)
+        if self.sample:
+            return int(self.expert_actions[t, self.rng.choice(len(w), p=w)])
+        p = float(w @ row)
+        return 1 if p * self._miss[0] > (1 - p) * self._miss[1] else 0
+
+    def learn(self, t: int, x: dict, label: int) -> None:
+        self.algorithm.update(self.costs[self.expert_actions[t], label] / self.scale, t)
+        for model in self.models.values():
+            model.learn_one(x, bool(label))
+
+    def end_block(self, start: int, end: int) -> None:
+        """Fold the block's expert losses into the comparators (they never see the future
+        at decision time; this is bookkeeping after the block's decisions)."""
+        actions = self.expert_actions[start:end]
+        proxy = self.costs[actions, self._feedback[:, None]]
+        true = self.harm_costs[actions, self._truth[:, None]]
+        self.mixture_loss[start:end] = np.einsum("ij,ij->i", self._weights, proxy)
+        self.mixture_harm[start:end] = np.einsum("ij,ij->i", self._weights, true)
+        self.proxy_best.add(proxy)
+        self.true_best.add(true)
+        self.proxy_total += proxy.sum(axis=0)
+        self.true_total += true.sum(axis=0)
+        for k, (a, b) in enumerate(self.window_spans):
+            lo, hi = max(a, start), min(b, end)
+            if lo < hi:
+                self.window_proxy[k] += proxy[lo - start:hi - start].sum(axis=0)
+                self.window_true[k] += true[lo - start:hi - start].sum(axis=0)
+                self.window_mixture[k] += self.mixture_loss[lo:hi].sum()
+
+    def finish(self) -> dict:
+        return {
+            "experts": self.names,
+            "expert_loss": self.proxy_total.tolist(),
+            "expert_harm": self.true_total.tolist(),
+            "mixture_loss": self.mixture_loss,
+            "mixture_harm": self.mixture_harm,
+            "best_fixed_loss": float(self.proxy_total.min()),
+            "best_fixed_harm": float(self.true_total.min()),
+            "best_switching_loss": self.proxy_best.value,
+            "best_switching_harm": self.true_best.value,
+            "switches": self.switches,
+            "window_mixture_loss": self.window_mixture.tolist(),
+            "window_best_loss": self.window_proxy.min(axis=1).tolist() if len(self.window_spans) else [],
+            "loss_scale": self.scale,
+            "algorithm": self.algorithm,
+        }
