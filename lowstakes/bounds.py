@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
-    "Bound", "hedge_fixed", "hedge_fixed_eta", "hedge_anytime", "hedge_anytime_eta",
+    "Bound", "hedge_fixed", "hedge_fixed_eta", "hedge_eta", "hedge_anytime", "hedge_anytime_eta",
     "hedge_doubling", "fixed_share", "fixed_share_tuned", "fixed_share_window",
     "hedge_constant_delay", "hedge_delays", "ogd", "exp3", "bernoulli_expected_regret",
     "minimax_lower", "binary_entropy",
@@ -84,6 +84,16 @@ def hedge_fixed(T: int, N: int, B: float = 1.0) -> Bound:
     _check(T, N)
     return Bound("hedge_fixed", B * math.sqrt(T / 2 * math.log(N)), GUARANTEED,
                  "Cesa-Bianchi & Lugosi 2006, Thm 2.2", {"T": T, "N": N, "B": B})
+
+
+def hedge_eta(T: int, N: int, eta: float, B: float = 1.0) -> Bound:
+    """Hedge with any fixed eta against the best fixed expert: B (ln N / eta + eta T / 8).
+
+    Equal to :func:`hedge_fixed` at eta = sqrt(8 ln N / T); holds after every prefix of T.
+    """
+    _check(T, N)
+    return Bound("hedge_eta", B * (math.log(N) / eta + eta * T / 8), GUARANTEED,
+                 "Cesa-Bianchi & Lugosi 2006, proof of Thm 2.2", {"T": T, "N": N, "eta": eta, "B": B})
 
 
 def hedge_anytime_eta(t: int, N: int) -> float:

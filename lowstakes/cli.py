@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -80,6 +81,36 @@ def summary_table(summary: dict) -> Table:
     return table
 
 
+def pool_table(summary: dict) -> Table | None:
+    """Expert arms: regret against the experts on the feedback (what theorems bound) and on
+    the true harm, and each guaranteed bound with the seeds in which it held."""
+    arms = [a for a in summary["arms"] if "pool" in a]
+    if not arms:
+        return None
+    table = Table(title="expert arms: regret against the experts, and the bounds",
+                  caption="proxy = on the arm's feedback; true = on the harm; "
+                          "tracking = against the best expert sequence with m switches",
+                  caption_justify="left")
+    for column in ("arm", "algorithm", "proxy regret", "tracking regret", "true regret"):
+        table.add_column(column, justify="left" if column in ("arm", "algorithm") else "right")
+    table.add_column("bounds (value: held in seeds)")
+    for arm in arms:
+        pool = arm["pool"]
+        held = "\n".join(
+            f"{b['name']} vs {b['comparator']}: {b['value']:,.1f}: {b['held']}/{b['seeds']}"
+            for b in pool["bounds"]) or "none applies"
+        goodhart = [s["pool"]["goodhart"] for s in arm["seeds"] if s["pool"].get("goodhart")]
+        if goodhart:
+            above = sum(g["above"] for g in goodhart)
+            held += (f"\nGoodhart line on true regret: {np.mean([g['value'] for g in goodhart]):,.1f}: "
+                     f"true regret above it in {above}/{len(goodhart)}")
+        table.add_row(f"{arm['learner']} / {arm['objective']}", pool["algorithm"],
+                      _pm(pool["proxy_regret"]["mean"], pool["proxy_regret"]["ci95"]),
+                      _pm(pool["tracking_regret"]["mean"], pool["tracking_regret"]["ci95"]),
+                      _pm(pool["true_regret"]["mean"], pool["true_regret"]["ci95"]), held)
+    return table
+
+
 def _run(args, console: Console, errors: Console) -> int:
     from lowstakes.runner import run
 
@@ -92,6 +123,9 @@ def _run(args, console: Console, errors: Console) -> int:
         result = run(scenario, out=args.out, workers=args.workers,
                      progress=lambda n: bar.advance(task, n))
     console.print(summary_table(result.summary))
+    pools = pool_table(result.summary)
+    if pools is not None:
+        console.print(pools)
     console.print(f"run directory: {result.path}")
     return 0
 

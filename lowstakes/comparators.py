@@ -43,15 +43,19 @@ class Switching:
         self.state[0] = 0.0
         self._started = False
 
-    def add(self, losses: np.ndarray) -> None:
-        state = self.state
-        for row in losses:
+    def add(self, losses: np.ndarray, record=()) -> list[float]:
+        """Fold in more decisions; return the best value after each row index in ``record``."""
+        state, record, values = self.state, set(record), []
+        for i, row in enumerate(losses):
             if self._started:
                 switched = np.minimum.accumulate(state.min(axis=1))[:-1]
                 state[1:] = np.minimum(state[1:], switched[:, None])
             self._started = True
             state += row
+            if i in record:
+                values.append(float(state.min()))
         self.state = state
+        return values
 
     @property
     def value(self) -> float:

@@ -17,7 +17,7 @@ from scipy import stats  # noqa: E402
 
 from lowstakes.metrics import rolling_mean  # noqa: E402
 
-__all__ = ["regret_figure", "transition_figure", "save_figures"]
+__all__ = ["regret_figure", "transition_figure", "bounds_figure", "save_figures"]
 
 LINESTYLES = ["-", "--", ":", "-."]
 
@@ -116,12 +116,60 @@ def transition_figure(trace, summary, shift_widths=None, smoothing: int | None =
     return fig
 
 
-def save_figures(trace, summary, directory, shift_widths=None) -> list:
-    """Draw both figures into ``directory`` and return their paths."""
+def summary_switches(summary, learner) -> int:
+    arm = next(a for a in summary["arms"] if a["learner"] == learner)
+    return arm["seeds"][0]["pool"]["switches"]
+
+
+def bounds_figure(curves, summary, shift_widths=None):
+    """Per expert arm: regret against its comparator on the feedback, the guaranteed bound
+    beside it, and the regret on the true harm; mean across seeds with a 95% band."""
+    arms = list(dict.fromkeys(zip(curves["learner"], curves["objective"], strict=True)))
+    fig, axes = plt.subplots(1, len(arms), figsize=(min(4.6 * len(arms) + 1, 20), 4.4),
+                             layout="constrained", squeeze=False, sharey=True)
+    palette = sns.color_palette("colorblind", 3)
+    for ax, (learner, objective) in zip(axes[0], arms, strict=True):
+        arm = curves[(curves["learner"] == learner) & (curves["objective"] == objective)]
+        comparator = arm["bound_comparator"].iloc[0]
+        measured = "tracking_regret" if comparator == "best_switching" else "proxy_regret"
+        series = ((measured, "regret on feedback (vs the bound's comparator)", palette[0], "-"),
+                  ("bound", "guaranteed bound", "0.1", "--"),
+                  ("true_regret", "regret on true harm vs best fixed expert", palette[2], ":"),
+                  ("goodhart", "Goodhart lower bound on true regret", palette[1], "-."))
+        for column, label, color, style in series:
+            table = arm.pivot(index="seed", columns="step", values=column)
+            if table.isna().all().all():
+                continue
+            mean, lo, hi = _band(table.to_numpy(float))
+            ax.plot(table.columns, mean, color=color, linestyle=style, label=label, linewidth=1.8)
+            if column != "bound":
+                ax.fill_between(table.columns, lo, hi, color=color, alpha=0.15, linewidth=0)
+        _mark_shifts(ax, summary, shift_widths)
+        ax.axhline(0, color="0.2", linewidth=0.6)
+        versus = "best fixed expert"
+        if comparator == "best_switching":
+            versus = f"best sequence, {summary_switches(summary, learner)} switch(es)"
+        ax.set(title=f"{learner} / {objective}\n(feedback regret vs {versus})", xlabel="decision")
+    axes[0][0].set_ylabel("cumulative regret")
+    legend = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), frameon=False, loc="outside lower center", ncol=4)
+    fig.suptitle(f"{summary['scenario']}: expert arms against their guaranteed bounds")
+    return fig
+
+
+def save_figures(trace, summary, directory, shift_widths=None, curves=None) -> list:
+    """Draw the figures into ``directory`` and return their paths (``bounds.png`` only
+    when ``curves``, the expert arms' bound curves, are given)."""
     sns.set_theme(style="whitegrid", context="notebook")
     paths = []
-    for name, draw in (("regret", regret_figure), ("transition", transition_figure)):
-        fig = draw(trace, summary, shift_widths)
+    figures = [("regret", regret_figure, trace), ("transition", transition_figure, trace)]
+    if curves is not None:
+        figures.append(("bounds", bounds_figure, curves))
+    for name, draw, data in figures:
+        fig = draw(data, summary, shift_widths)
         path = directory / f"{name}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)

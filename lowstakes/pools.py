@@ -96,7 +96,9 @@ class ExpertPolicy:
         self.switches = params.get("switches", max(1, len(shifts)))
         self.horizon = horizon
         # Per decision: each expert's action, and the mixture's loss and harm.
-        self.expert_actions = np.zeros((horizon, n), np.int8)
+        # The current block's expert actions; rows still awaiting feedback are kept apart.
+        self._block_actions = np.zeros((0, n), np.int8)
+        self._pending: dict[int, np.ndarray] = {}
         self.mixture_loss = np.zeros(horizon)
         self.mixture_harm = np.zeros(horizon)
         self._p1 = np.zeros((0, n))
@@ -111,6 +113,16 @@ class ExpertPolicy:
         self.window_proxy = np.zeros((len(windows), n))
         self.window_true = np.zeros((len(windows), n))
         self.window_mixture = np.zeros(len(windows))
+        # Curves at a few hundred checkpoints, for figures of regret against bounds.
+        self.checkpoints = np.unique(np.linspace(0, horizon - 1, min(400, horizon)).astype(int))
+        self.curves = {name: [] for name in ("mixture_loss", "best_fixed_loss", "best_switching_loss",
+                                             "mixture_harm", "best_fixed_harm")}
+        self._mixture_total = np.zeros(2)
+        # For the Goodhart line: per pair (a, b), decisions where the feedback prefers b
+        # and the truth prefers a, with the summed margins. Only for small pools (N^2).
+        self.track_pairs = n <= 16
+        self._pairs_total = np.zeros((3, n, n))
+        self.pair_curves = []
 
     # -- the engine's interface -----------------------------------------------------------
 
@@ -121,7 +133,7 @@ class ExpertPolicy:
             p1[:, i] = np.clip(rule.predict(block), 0.0, 1.0)
         self._p1, self._start = p1, block.start
         self._weights = np.empty_like(p1)
-        self.expert_actions[block.start:block.start + len(block)] = self._actions(p1)
+        self._block_actions = self._actions(p1)
         self._feedback, self._truth = feedback, truth
 
     def _actions(self, p1: np.ndarray) -> np.ndarray:
@@ -133,30 +145,48 @@ class ExpertPolicy:
         if self.models:
             for k, model in self.models.items():
                 row[k] = model.predict_proba_one(x).get(True, 0.0)
-            self.expert_actions[t] = self._actions(row)
+            self._block_actions[i] = self._actions(row)
+        self._pending[t] = self._block_actions[i]
         w = self._weights[i] = self.algorithm.weights(t)
         if self.sample:
-            return int(self.expert_actions[t, self.rng.choice(len(w), p=w)])
+            return int(self._block_actions[i, self.rng.choice(len(w), p=w)])
         p = float(w @ row)
         return 1 if p * self._miss[0] > (1 - p) * self._miss[1] else 0
 
     def learn(self, t: int, x: dict, label: int) -> None:
-        self.algorithm.update(self.costs[self.expert_actions[t], label] / self.scale, t)
+        self.algorithm.update(self.costs[self._pending.pop(t), label] / self.scale, t)
         for model in self.models.values():
             model.learn_one(x, bool(label))
 
     def end_block(self, start: int, end: int) -> None:
         """Fold the block's expert losses into the comparators (they never see the future
         at decision time; this is bookkeeping after the block's decisions)."""
-        actions = self.expert_actions[start:end]
+        actions = self._block_actions
         proxy = self.costs[actions, self._feedback[:, None]]
         true = self.harm_costs[actions, self._truth[:, None]]
         self.mixture_loss[start:end] = np.einsum("ij,ij->i", self._weights, proxy)
         self.mixture_harm[start:end] = np.einsum("ij,ij->i", self._weights, true)
-        self.proxy_best.add(proxy)
+        marks = self.checkpoints[(self.checkpoints >= start) & (self.checkpoints < end)] - start
+        curves = self.curves
+        curves["best_switching_loss"] += self.proxy_best.add(proxy, record=marks)
         self.true_best.add(true)
-        self.proxy_total += proxy.sum(axis=0)
-        self.true_total += true.sum(axis=0)
+        for name, block_values, total in (("best_fixed_loss", proxy, self.proxy_total),
+                                          ("best_fixed_harm", true, self.true_total)):
+            cumulative = total + np.cumsum(block_values, axis=0)
+            curves[name] += cumulative[marks].min(axis=1).tolist()
+            total[:] = cumulative[-1]
+        if self.track_pairs:
+            proxy_gap = proxy[:, :, None] - proxy[:, None, :]  # > 0: the feedback prefers b
+            true_gap = true[:, None, :] - true[:, :, None]     # > 0: the truth prefers a
+            opposed = (proxy_gap > 0) & (true_gap > 0)
+            stats = np.stack([opposed, proxy_gap * opposed, true_gap * opposed], axis=1)
+            cumulative = self._pairs_total + np.cumsum(stats, axis=0)
+            self.pair_curves += list(cumulative[marks])
+            self._pairs_total = cumulative[-1]
+        for k, name in enumerate(("mixture_loss", "mixture_harm")):
+            cumulative = self._mixture_total[k] + np.cumsum(getattr(self, name)[start:end])
+            curves[name] += cumulative[marks].tolist()
+            self._mixture_total[k] = cumulative[-1]
         for k, (a, b) in enumerate(self.window_spans):
             lo, hi = max(a, start), min(b, end)
             if lo < hi:
@@ -164,8 +194,29 @@ class ExpertPolicy:
                 self.window_true[k] += true[lo - start:hi - start].sum(axis=0)
                 self.window_mixture[k] += self.mixture_loss[lo:hi].sum()
 
+    def goodhart(self) -> dict | None:
+        """The Goodhart line g (|S_t| - R~_t / delta) of BOUNDS.md, at the checkpoints.
+
+        A is the expert with the least true harm, B the one with the least feedback loss;
+        S the decisions where the feedback prefers B and the truth prefers A; delta and g
+        the mean margins on S (feedback and truth); R~_t the arm's regret on the feedback.
+        """
+        if not self.track_pairs:
+            return None
+        a, b = int(self.true_total.argmin()), int(self.proxy_total.argmin())
+        count, proxy_sum, true_sum = self._pairs_total[:, a, b]
+        if a == b or count == 0:
+            return None
+        delta, g = proxy_sum / count, true_sum / count
+        size = np.array([c[0, a, b] for c in self.pair_curves])
+        proxy_regret = np.array(self.curves["mixture_loss"]) - np.array(self.curves["best_fixed_loss"])
+        return {"truly_best": self.names[a], "feedback_best": self.names[b], "delta": float(delta),
+                "g": float(g), "decisions": int(count),
+                "line": g * (size - proxy_regret / delta)}
+
     def finish(self) -> dict:
         return {
+            "goodhart": self.goodhart(),
             "experts": self.names,
             "expert_loss": self.proxy_total.tolist(),
             "expert_harm": self.true_total.tolist(),
@@ -179,5 +230,7 @@ class ExpertPolicy:
             "window_mixture_loss": self.window_mixture.tolist(),
             "window_best_loss": self.window_proxy.min(axis=1).tolist() if len(self.window_spans) else [],
             "loss_scale": self.scale,
+            "checkpoints": self.checkpoints,
+            "curves": {name: np.array(values) for name, values in self.curves.items()},
             "algorithm": self.algorithm,
         }

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lowstakes import metrics
+from lowstakes import metrics, regret
 from lowstakes.errors import HarmBoundError, IncompleteRunError
 
 __all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_tables", "load",
@@ -58,13 +58,17 @@ def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
 
 
 def seed_metrics(run, scenario) -> list[dict]:
-    """One dict per arm: this seed's totals and transition windows."""
+    """One dict per arm: this seed's totals and transition windows (and, for expert arms,
+    regret against the experts and the bounds that apply)."""
     shifts = [s.at for s in scenario.stream.shifts]
     w = scenario.windows
+    spans = metrics.transition_spans(shifts, scenario.horizon, w.length)
     out = []
     for j in range(len(run.arms)):
         a = arm_arrays(run, scenario, j)
         excess = a["harm"] - a["comparator_harm"]
+        pool = ({"pool": regret.pool_seed_metrics(run.pools[j], run, scenario, spans)}
+                if j in run.pools else {})
         out.append({
             "seed": run.seed,
             "harm": float(a["harm"].sum()),
@@ -74,8 +78,48 @@ def seed_metrics(run, scenario) -> list[dict]:
             "max_harm": float(a["harm"].max()),
             "windows": metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
                                        w.tolerance, scenario.harm.bound),
+            **pool,
         })
     return out
+
+
+def bound_table(run, scenario) -> pa.Table | None:
+    """Regret and bound curves of this seed's expert arms (None when it has none)."""
+    frames = []
+    for j, info in run.pools.items():
+        learner, objective = run.arms[j]
+        curves = regret.pool_curves(info, run, scenario)
+        n = len(curves["step"])
+        frames.append(pa.table({
+            "seed": np.full(n, run.seed, np.int32), "learner": [learner] * n,
+            "objective": [objective] * n, **curves}))
+    return pa.concat_tables(frames) if frames else None
+
+
+def _pool_summary(seeds: list[dict]) -> dict:
+    pools = [s["pool"] for s in seeds]
+    held: dict = {}
+    for pool in pools:
+        for b in pool["bounds"]:
+            entry = held.setdefault((b["name"], b["comparator"]),
+                                    {"name": b["name"], "kind": b["kind"], "comparator": b["comparator"],
+                                     "source": b["source"], "held": 0, "seeds": 0, "values": [],
+                                     "measured": []})
+            entry["held"] += b["holds"]
+            entry["seeds"] += 1
+            entry["values"].append(b["value"])
+            entry["measured"].append(b["measured"])
+    bounds_out = [{**{k: v for k, v in e.items() if k not in ("values", "measured")},
+                   "value": float(np.mean(e["values"])), "measured": metrics.mean_ci(e["measured"])}
+                  for e in held.values()]
+    return {
+        "algorithm": pools[0]["algorithm"],
+        "experts": pools[0]["experts"],
+        "proxy_regret": metrics.mean_ci([p["proxy_regret"]["best_fixed"] for p in pools]),
+        "tracking_regret": metrics.mean_ci([p["proxy_regret"]["best_switching"] for p in pools]),
+        "true_regret": metrics.mean_ci([p["true_regret"]["best_fixed"] for p in pools]),
+        "bounds": bounds_out,
+    }
 
 
 def _window_summary(per_seed: list[dict], k: int) -> dict:
@@ -110,6 +154,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
             "harm_ci95": harm["ci95"],
             "regret_per_decision": regret["mean"] / scenario.horizon,
             "windows": [_window_summary(seeds, k) for k in range(len(scenario.stream.shifts))],
+            **({"pool": _pool_summary(seeds)} if "pool" in seeds[0] else {}),
             "seeds": seeds,
         })
     return {
@@ -194,11 +239,21 @@ class RunWriter:
         _atomic_write(self.path / "scenario.yaml", scenario.to_yaml())
         self._trace_tmp = self.path / "trace.parquet.partial"
         self._trace = pq.ParquetWriter(self._trace_tmp, TRACE_SCHEMA, compression="zstd")
+        self._bounds = None
 
     def add_trace(self, table: pa.Table) -> None:
         self._trace.write_table(table, row_group_size=1 << 20)
 
+    def add_bounds(self, table: pa.Table) -> None:
+        if self._bounds is None:
+            self._bounds_tmp = self.path / "bounds.parquet.partial"
+            self._bounds = pq.ParquetWriter(self._bounds_tmp, table.schema)
+        self._bounds.write_table(table)
+
     def close_trace(self) -> None:
+        if self._bounds is not None:
+            self._bounds.close()
+            os.replace(self._bounds_tmp, self.path / "bounds.parquet")
         self._trace.close()
         os.replace(self._trace_tmp, self.path / "trace.parquet")
 
@@ -229,6 +284,12 @@ class RunResult:
     @functools.cached_property
     def trace(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / "trace.parquet", columns=self._columns)
+
+    @functools.cached_property
+    def bounds(self) -> pd.DataFrame | None:
+        """Regret and bound curves of the expert arms (``bounds.parquet``), or None."""
+        path = self.path / "bounds.parquet"
+        return pd.read_parquet(path) if path.exists() else None
 
     def arms(self) -> pd.DataFrame:
         """One row per arm with the headline numbers of the summary."""

@@ -9,8 +9,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pandas as pd
+
 from lowstakes.plots import save_figures
-from lowstakes.results import RunWriter, load, seed_metrics, summarize, trace_tables
+from lowstakes.results import RunWriter, bound_table, load, seed_metrics, summarize, trace_tables
 from lowstakes.scenario import Scenario, load_scenario
 from lowstakes.simulation import simulate
 
@@ -101,16 +103,18 @@ def run(scenario, out=None, *, seeds: int | None = None, horizon: int | None = N
         per_seed.append(seed_metrics(seed_run, scenario))
         for table in trace_tables(seed_run, scenario):
             writer.add_trace(table)
+        curves = bound_table(seed_run, scenario)
+        if curves is not None:
+            writer.add_bounds(curves)
     writer.close_trace()
     summary = summarize(scenario, arms, per_seed, time.perf_counter() - started)
     figure_trace = load_trace_for_figures(out)
-    save_figures(figure_trace, summary, out / "figures",
-                 [s.width for s in scenario.stream.shifts])
+    curves = out / "bounds.parquet"
+    save_figures(figure_trace, summary, out / "figures", [s.width for s in scenario.stream.shifts],
+                 curves=pd.read_parquet(curves) if curves.exists() else None)
     writer.finish(summary)
     return load(out)
 
 
 def load_trace_for_figures(path: Path):
-    import pandas as pd
-
     return pd.read_parquet(path / "trace.parquet", columns=FIGURE_COLUMNS)

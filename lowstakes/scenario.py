@@ -409,6 +409,8 @@ def _pydantic_problems(exc: ValidationError):
             message = "required field is missing"
         elif error["type"] != "value_error" and not isinstance(error.get("input"), dict | list):
             message = f"{message} (got {error['input']!r})"
+        if any(isinstance(part, bool) for part in error["loc"]):
+            message += " (YAML reads unquoted yes/no/on/off/true/false as booleans: quote the name)"
         yield error["loc"], message
 
 

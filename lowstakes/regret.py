@@ -1,0 +1,143 @@
+"""Regret of expert arms against their comparators, and the bounds that apply to them.
+
+For an arm whose learner is an expert algorithm, this computes per seed:
+
+- *proxy regret*: the mixture loss (on the arm's feedback) minus the best fixed expert's
+  and the best m-switch sequence's loss on the same feedback: what the theorems bound;
+- *true regret*: the mixture's expected harm minus the best fixed expert's harm;
+- every bound of :mod:`lowstakes.bounds` that applies to the algorithm and the run's
+  feedback timing, with its value, the measured regret, and whether it held;
+- curves of the same quantities at checkpoints, with the main bound's value at each.
+
+Bounds that hold at every prefix of the run (fixed eta, anytime, Fixed Share with its
+alpha and eta, the delayed-feedback bound with the m_t seen so far) are drawn as curves.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lowstakes import bounds
+from lowstakes.experts import AnytimeHedge, FixedShare, Hedge, Interleaved
+
+__all__ = ["unrevealed", "pool_seed_metrics", "pool_curves"]
+
+
+def unrevealed(time: np.ndarray, feedback_time: np.ndarray) -> np.ndarray:
+    """m_t: how many earlier decisions' feedback had not arrived when decision t was taken.
+
+    Feedback arriving at the instant of a decision counts as arrived (it is learned first).
+
+    >>> unrevealed(np.arange(5.0), np.array([2.0, 3.0, 4.0, np.nan, np.nan])).tolist()
+    [0, 1, 1, 1, 1]
+    """
+    arrived = np.sort(np.where(np.isnan(feedback_time), np.inf, feedback_time))
+    revealed = np.searchsorted(arrived, time, side="right")
+    # A decision's own zero-delay feedback arrives after it acts; it is not an earlier one.
+    own = feedback_time <= time
+    return np.arange(len(time)) - (revealed - own)
+
+
+def _bound_at(algorithm, n, scale, t, m_prefix, switches, delayed):
+    """The main guaranteed bound after t decisions, or None when none applies."""
+    if isinstance(algorithm, Interleaved):
+        return bounds.hedge_constant_delay(t, n, algorithm.delay, scale)
+    if isinstance(algorithm, Hedge):
+        if delayed:
+            return bounds.hedge_delays(n, algorithm.eta, m_prefix, scale)
+        return bounds.hedge_eta(t, n, algorithm.eta, scale)
+    if delayed:
+        return None
+    if isinstance(algorithm, AnytimeHedge):
+        return bounds.hedge_anytime(t, n, scale)
+    if isinstance(algorithm, FixedShare):
+        return bounds.fixed_share(t, n, switches, algorithm.alpha, algorithm.eta, scale)
+    return None
+
+
+def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]]) -> dict:
+    """The summary entry of one expert arm on one seed."""
+    algorithm, n, scale = info["algorithm"], len(info["experts"]), info["loss_scale"]
+    horizon = scenario.horizon
+    delayed = scenario.timing.feedback_delay.kind != "none"
+    m = unrevealed(run.time, run.feedback_time)
+    mixture = float(info["mixture_loss"].sum())
+    mixture_harm = float(info["mixture_harm"].sum())
+    regret_fixed = mixture - info["best_fixed_loss"]
+    regret_switching = mixture - info["best_switching_loss"]
+    checks = []
+
+    def check(bound, measured, comparator):
+        if bound is not None:
+            checks.append({**bound.to_dict(measured), "comparator": comparator})
+
+    main = _bound_at(algorithm, n, scale, horizon, m, info["switches"], delayed)
+    comparator = "best_switching" if isinstance(algorithm, FixedShare) else "best_fixed"
+    check(main, regret_switching if comparator == "best_switching" else regret_fixed,
+          f"{comparator} expert" + (f" ({info['switches']} switches)" if comparator == "best_switching" else ""))
+    if isinstance(algorithm, Hedge) and not delayed and math.isclose(
+            algorithm.eta, bounds.hedge_fixed_eta(horizon, n)):
+        # The tuned special case, under its textbook name (same value as hedge_eta).
+        checks[-1] = {**bounds.hedge_fixed(horizon, n, scale).to_dict(regret_fixed),
+                      "comparator": "best_fixed expert"}
+    if isinstance(algorithm, FixedShare) and not delayed:
+        for k, (start, end) in enumerate(windows):
+            bound = bounds.fixed_share_window(end - start, n, algorithm.alpha, algorithm.eta, scale)
+            measured = info["window_mixture_loss"][k] - info["window_best_loss"][k]
+            check(bound, measured, f"best expert in transition window {k}")
+    return {
+        "algorithm": type(algorithm).name,
+        "experts": info["experts"],
+        "expert_loss": info["expert_loss"],
+        "expert_harm": info["expert_harm"],
+        "mixture_loss": mixture,
+        "mixture_harm": mixture_harm,
+        "proxy_regret": {"best_fixed": regret_fixed, "best_switching": regret_switching},
+        "true_regret": {"best_fixed": mixture_harm - info["best_fixed_harm"],
+                        "best_switching": mixture_harm - info["best_switching_harm"]},
+        "switches": info["switches"],
+        "max_unrevealed": int(m.max(initial=0)),
+        "goodhart": _goodhart_summary(info["goodhart"], mixture_harm - info["best_fixed_harm"]),
+        "bounds": checks,
+    }
+
+
+def _goodhart_summary(goodhart, true_regret):
+    if goodhart is None:
+        return None
+    value = float(goodhart["line"][-1])
+    return {k: v for k, v in goodhart.items() if k != "line"} | {
+        "kind": "argument", "source": "BOUNDS.md, 'Misaligned objectives make true regret linear'",
+        "value": value, "measured": true_regret, "above": true_regret >= value}
+
+
+def pool_curves(info: dict, run, scenario) -> dict[str, np.ndarray]:
+    """Regret curves at the checkpoints and the main bound's value at each (NaN if none)."""
+    algorithm, n, scale = info["algorithm"], len(info["experts"]), info["loss_scale"]
+    delayed = scenario.timing.feedback_delay.kind != "none"
+    steps = info["checkpoints"]
+    curves = info["curves"]
+    m = unrevealed(run.time, run.feedback_time)
+    if isinstance(algorithm, Hedge):
+        # The delay bound at every prefix, from one cumulative sum (no loop over steps).
+        eta, t = algorithm.eta, steps + 1
+        penalty = np.cumsum(np.expm1(eta * m))[steps]
+        values = scale * (math.log(n) / eta + eta * t / 8 + 0.5 * penalty)
+    else:
+        values = []
+        for step in steps:
+            bound = _bound_at(algorithm, n, scale, int(step) + 1, m[: step + 1], info["switches"], delayed)
+            values.append(np.nan if bound is None else bound.value)
+    fixed_share = isinstance(algorithm, FixedShare)
+    return {
+        "step": steps,
+        "proxy_regret": curves["mixture_loss"] - curves["best_fixed_loss"],
+        "tracking_regret": curves["mixture_loss"] - curves["best_switching_loss"],
+        "true_regret": curves["mixture_harm"] - curves["best_fixed_harm"],
+        "bound": np.asarray(values, dtype=float),
+        "goodhart": (np.full(len(steps), np.nan) if info["goodhart"] is None
+                     else np.asarray(info["goodhart"]["line"], dtype=float)),
+        "bound_comparator": np.array(["best_switching" if fixed_share else "best_fixed"] * len(steps)),
+    }
