@@ -75,7 +75,7 @@ class ExpertPolicy:
                  seed_rng):
         self.names = list(spec.experts)
         self.rules, self.models = {}, {}
-        for i, (name, expert) in enumerate(spec.experts.items()):
+        for i, expert in enumerate(spec.experts.values()):
             if expert.rule is not None:
                 self.rules[i] = build_rule(expert.rule, expert.params)
             else:

@@ -75,13 +75,15 @@ def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]])
 
     main = _bound_at(algorithm, n, scale, horizon, m, info["switches"], delayed)
     comparator = "best_switching" if isinstance(algorithm, FixedShare) else "best_fixed"
-    check(main, regret_switching if comparator == "best_switching" else regret_fixed,
-          f"{comparator} expert" + (f" ({info['switches']} switches)" if comparator == "best_switching" else ""))
+    if comparator == "best_switching":
+        check(main, regret_switching, f"best expert sequence ({info['switches']} switches)")
+    else:
+        check(main, regret_fixed, "best fixed expert")
     if isinstance(algorithm, Hedge) and not delayed and math.isclose(
             algorithm.eta, bounds.hedge_fixed_eta(horizon, n)):
         # The tuned special case, under its textbook name (same value as hedge_eta).
         checks[-1] = {**bounds.hedge_fixed(horizon, n, scale).to_dict(regret_fixed),
-                      "comparator": "best_fixed expert"}
+                      "comparator": "best fixed expert"}
     if isinstance(algorithm, FixedShare) and not delayed:
         for k, (start, end) in enumerate(windows):
             bound = bounds.fixed_share_window(end - start, n, algorithm.alpha, algorithm.eta, scale)

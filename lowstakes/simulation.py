@@ -203,10 +203,9 @@ class _Simulation:
         acts, learns, deliver = [p.act for p in self.policies], self.learns, self.deliver
         for block in self.stream.blocks(BLOCK):
             labels = self.record_block(block)
+            span = slice(block.start, block.start + len(block))
             for j in self.pools:
-                _, oname = self.arms[j]
-                self.policies[j].begin_block(block, self.run.feedback[oname][block.start:block.start + len(block)],
-                                             block.y)
+                self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span], block.y)
             gaps = self.gaps(len(block), first=block.start == 0).tolist()
             delays = self.delays(len(block))
             delays = None if delays is None else delays.tolist()
