@@ -4,8 +4,8 @@ Definitions (the same words as in the README):
 
 - *excess harm* at step t: the arm's harm minus the comparator's harm.
 - *regret*: summed excess harm over the run.
-- *transition window* of a shift: ``length`` decisions from the shift's start (default:
-  up to the next shift's start or the end of the run). Its *cost* is the summed
+- *transition window* of a shift: ``length`` decisions from the shift's start, cut short
+  by the next shift or the end of the run (default: up to the next shift or the end). Its *cost* is the summed
   excess harm inside it.
 - *recovery*: the number of decisions from the shift's start until the trailing mean
   excess harm over ``smoothing`` decisions falls, for good (up to the next shift or the
@@ -61,13 +61,13 @@ def recovery(excess: np.ndarray, start: int, end: int, smoothing: int, tolerance
 def transition_spans(shifts, horizon, length) -> list[tuple[int, int]]:
     """The ``(start, end)`` of each shift's transition window.
 
-    >>> transition_spans([100, 200], 300, None), transition_spans([100, 200], 300, 50)
-    ([(100, 200), (200, 300)], [(100, 150), (200, 250)])
+    >>> transition_spans([100, 200], 300, None), transition_spans([100, 200], 300, 150)
+    ([(100, 200), (200, 300)], [(100, 200), (200, 300)])
     """
     spans = []
     for k, start in enumerate(shifts):
         following = shifts[k + 1] if k + 1 < len(shifts) else horizon
-        spans.append((int(start), int(following if length is None else min(start + length, horizon))))
+        spans.append((int(start), int(following if length is None else min(start + length, following))))
     return spans
 
 

@@ -121,7 +121,7 @@ class ExpertPolicy:
         # For the Goodhart line: per pair (a, b), decisions where the feedback prefers b
         # and the truth prefers a, with the summed margins. Only for small pools (N^2).
         self.track_pairs = n <= 16
-        self._pairs_total = np.zeros((3, n, n))
+        self._pairs_total = np.zeros((4, n, n))
         self.pair_curves = []
 
     # -- the engine's interface -----------------------------------------------------------
@@ -176,10 +176,16 @@ class ExpertPolicy:
             curves[name] += cumulative[marks].min(axis=1).tolist()
             total[:] = cumulative[-1]
         if self.track_pairs:
+            # S for the pair (a, b): the experts act differently and the feedback label is
+            # not the truth. Margins are summed with their signs, so decisions where the
+            # label noise happens to favour the other expert count against the margin.
             proxy_gap = proxy[:, :, None] - proxy[:, None, :]  # > 0: the feedback prefers b
             true_gap = true[:, None, :] - true[:, :, None]     # > 0: the truth prefers a
-            opposed = (proxy_gap > 0) & (true_gap > 0)
-            stats = np.stack([opposed, proxy_gap * opposed, true_gap * opposed], axis=1)
+            mislabelled = (self._feedback != self._truth)[:, None, None]
+            in_s = (actions[:, :, None] != actions[:, None, :]) & mislabelled
+            # Outside S the truth may favour b; that lets an arm following b beat a there.
+            a_worse = np.maximum(-true_gap, 0) * ~in_s
+            stats = np.stack([in_s, proxy_gap * in_s, true_gap * in_s, a_worse], axis=1)
             cumulative = self._pairs_total + np.cumsum(stats, axis=0)
             self.pair_curves += list(cumulative[marks])
             self._pairs_total = cumulative[-1]
@@ -198,21 +204,25 @@ class ExpertPolicy:
         """The Goodhart line g (|S_t| - R~_t / delta) of BOUNDS.md, at the checkpoints.
 
         A is the expert with the least true harm, B the one with the least feedback loss;
-        S the decisions where the feedback prefers B and the truth prefers A; delta and g
-        the mean margins on S (feedback and truth); R~_t the arm's regret on the feedback.
+        S the decisions where they act differently and the feedback is not the truth;
+        delta and g the mean margins on S by which the feedback prefers B and the truth
+        prefers A; R~_t the arm's regret on the feedback. Outside S the truth may favour B
+        over A; what A loses there (E_t) is subtracted, since an arm following B gains it:
+        the line is g (|S_t| - R~_t / delta) - E_t. Reported when delta, g > 0.
         """
         if not self.track_pairs:
             return None
         a, b = int(self.true_total.argmin()), int(self.proxy_total.argmin())
-        count, proxy_sum, true_sum = self._pairs_total[:, a, b]
-        if a == b or count == 0:
+        count, proxy_sum, true_sum, _ = self._pairs_total[:, a, b]
+        if a == b or count == 0 or proxy_sum <= 0 or true_sum <= 0:
             return None
         delta, g = proxy_sum / count, true_sum / count
         size = np.array([c[0, a, b] for c in self.pair_curves])
+        elsewhere = np.array([c[3, a, b] for c in self.pair_curves])
         proxy_regret = np.array(self.curves["mixture_loss"]) - np.array(self.curves["best_fixed_loss"])
         return {"truly_best": self.names[a], "feedback_best": self.names[b], "delta": float(delta),
-                "g": float(g), "decisions": int(count),
-                "line": g * (size - proxy_regret / delta)}
+                "g": float(g), "decisions": int(count), "lost_elsewhere": float(elsewhere[-1]),
+                "line": g * (size - proxy_regret / delta) - elsewhere}
 
     def finish(self) -> dict:
         return {

@@ -221,9 +221,10 @@ class LearnerSpec(_Model):
 
 
 class Windows(_Model):
-    """Transition windows: ``length`` decisions from each shift's start (default: up to the
-    next shift or the end); recovery is the first step after which the trailing mean excess
-    harm over ``smoothing`` decisions stays within ``tolerance * B`` of its pre-shift level."""
+    """Transition windows: ``length`` decisions from each shift's start, cut short by the next
+    shift or the end (default: up to the next shift or the end). Recovery is the first step
+    after which the trailing mean excess harm over ``smoothing`` decisions stays within
+    ``tolerance * B`` of its pre-shift level."""
 
     length: int | None = Field(None, ge=1)
     smoothing: int = Field(500, ge=1)

@@ -35,6 +35,9 @@ def test_windows_default_to_the_next_shift():
     assert [w["cost"] for w in out] == pytest.approx([50.0, 10.0])
     fixed = windows(excess, [100, 200], 300, length=30, smoothing=10, tolerance=0.05, bound=1.0)
     assert [w["cost"] for w in fixed] == pytest.approx([15.0, 3.0])
+    # A window never runs into the next shift.
+    long = windows(excess, [100, 200], 300, length=150, smoothing=10, tolerance=0.05, bound=1.0)
+    assert [(w["start"], w["end"]) for w in long] == [(100, 200), (200, 300)]
 
 
 @given(st.lists(st.floats(-1, 1), min_size=1, max_size=200), st.integers(1, 50))
