@@ -122,7 +122,14 @@ def pool_curves(info: dict, run, scenario) -> dict[str, np.ndarray]:
     steps = info["checkpoints"]
     curves = info["curves"]
     m = unrevealed(run.time, run.feedback_time)
-    if isinstance(algorithm, Hedge):
+    if isinstance(algorithm, Interleaved):
+        # Each copy keeps its own fixed-eta bound at every prefix; their sum is at most
+        # the textbook sqrt((d+1)(T/2) ln N) at the horizon (Cauchy-Schwarz).
+        values = np.zeros(len(steps))
+        for k, copy in enumerate(algorithm.copies):
+            rounds = np.maximum(0, np.ceil((steps + 1 - k) / len(algorithm.copies)))
+            values += np.where(rounds > 0, scale * (math.log(n) / copy.eta + copy.eta * rounds / 8), 0)
+    elif isinstance(algorithm, Hedge):
         # The delay bound at every prefix, from one cumulative sum (no loop over steps).
         eta, t = algorithm.eta, steps + 1
         penalty = np.cumsum(np.expm1(eta * m))[steps]
