@@ -48,11 +48,15 @@ def engine(n, horizon):
     simulate(scenario, 0)
 
 
-def best_of(repeat, fn):
+def run_algorithm(cls, n, horizon, losses, params):
+    play(cls(n, horizon=horizon, **params), losses)
+
+
+def best_of(repeat, fn, *args):
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        fn()
+        fn(*args)
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -71,11 +75,11 @@ def main():
         losses = rng.random((args.t, n))
         eta = math.sqrt(8 * math.log(n) / args.t)
         rates = {
-            "reference": args.t / best_of(args.repeat, lambda: reference(losses, eta)),
-            "hedge": args.t / best_of(args.repeat, lambda: play(Hedge(n, horizon=args.t), losses)),
-            "fixed_share": args.t / best_of(
-                args.repeat, lambda: play(FixedShare(n, horizon=args.t, switches=3), losses)),
-            "engine": args.t / best_of(args.repeat, lambda: engine(n, args.t)),
+            "reference": args.t / best_of(args.repeat, reference, losses, eta),
+            "hedge": args.t / best_of(args.repeat, run_algorithm, Hedge, n, args.t, losses, {}),
+            "fixed_share": args.t / best_of(args.repeat, run_algorithm, FixedShare, n, args.t, losses,
+                                            {"switches": 3}),
+            "engine": args.t / best_of(args.repeat, engine, n, args.t),
         }
         ref = rates["reference"]
         print(f"| {n} | {ref:,.0f} | " + " | ".join(

@@ -100,6 +100,9 @@ def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]])
         "true_regret": {"best_fixed": mixture_harm - info["best_fixed_harm"],
                         "best_switching": mixture_harm - info["best_switching_harm"]},
         "switches": info["switches"],
+        "windows": [{"mixture_loss": mix, "best_expert_loss": best, "regret": mix - best}
+                    for mix, best in zip(info["window_mixture_loss"], info["window_best_loss"],
+                                         strict=True)],
         "max_unrevealed": int(m.max(initial=0)),
         "goodhart": _goodhart_summary(info["goodhart"], mixture_harm - info["best_fixed_harm"]),
         "bounds": checks,
