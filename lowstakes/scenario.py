@@ -25,7 +25,7 @@ lowstakes.errors.ScenarioError: scenario: stream.source: unknown source 'sae' (d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -100,9 +100,22 @@ class StreamSpec(_Model):
         return name
 
 
-class Arrivals(_Model):
+class _OneOf(_Model):
+    """A mapping that sets at most one of ``choices``."""
+
+    choices: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _one(self):
+        if sum(getattr(self, c) is not None for c in self.choices) > 1:
+            raise ValueError(f"give one of {' or '.join(repr(c) for c in self.choices)}, not both")
+        return self
+
+
+class Arrivals(_OneOf):
     """Fixed spacing (``every``: time between decisions) or Poisson (``poisson``: rate)."""
 
+    choices: ClassVar[tuple[str, ...]] = ("every", "poisson")
     every: float | None = Field(None, gt=0)
     poisson: float | None = Field(None, gt=0)
 
@@ -113,16 +126,11 @@ class Arrivals(_Model):
             return {**value, "every": 1.0}
         return value
 
-    @model_validator(mode="after")
-    def _one(self):
-        if self.every is not None and self.poisson is not None:
-            raise ValueError("give one of 'every' or 'poisson', not both")
-        return self
 
-
-class FeedbackDelay(_Model):
+class FeedbackDelay(_OneOf):
     """Time from a decision until its feedback arrives: none, ``fixed`` or ``exponential`` (mean)."""
 
+    choices: ClassVar[tuple[str, ...]] = ("fixed", "exponential")
     fixed: float | None = Field(None, ge=0)
     exponential: float | None = Field(None, gt=0)
 
@@ -132,12 +140,6 @@ class FeedbackDelay(_Model):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return {"fixed": value}
         return value
-
-    @model_validator(mode="after")
-    def _one(self):
-        if self.fixed is not None and self.exponential is not None:
-            raise ValueError("give one of 'fixed' or 'exponential', not both")
-        return self
 
     @property
     def kind(self) -> Literal["none", "fixed", "exponential"]:
