@@ -66,12 +66,17 @@ def summary_table(summary: dict) -> Table:
     table.add_column("arm (learner / objective)")
     table.add_column("regret", justify="right")
     table.add_column("per decision", justify="right")
+    asks = any(a["queries"]["mean"] < summary["horizon"] for a in summary["arms"])
+    if asks:
+        table.add_column("labels asked", justify="right")
     for k, at in enumerate(summary["shifts"]):
         table.add_column(f"shift {k} @{at}\nwindow cost", justify="right")
         table.add_column(f"shift {k}\nrecovery", justify="right")
     for arm in summary["arms"]:
         row = [f"{arm['learner']} / {arm['objective']}", _pm(arm["regret"], arm["regret_ci95"]),
                f"{arm['regret_per_decision']:.4f}"]
+        if asks:
+            row.append(_pm(arm["queries"]["mean"], arm["queries"]["ci95"]))
         for window in arm["windows"]:
             row.append(_pm(window["cost"], window["cost_ci95"]))
             median = window["recovery_median"]

@@ -74,6 +74,8 @@ class RiverPolicy:
 
     def __init__(self, model, costs):
         self.model = model
+        #: The top class probability at the last decision (for uncertainty queries).
+        self.confidence = 0.0
         self._miss_positive = float(costs[0, 1] - costs[1, 1])
         self._miss_negative = float(costs[1, 0] - costs[0, 0])
 
@@ -88,6 +90,7 @@ class RiverPolicy:
         # False == 0 in Python, so one lookup serves bool and int labels alike.
         p1 = proba.get(True, 0.0)
         p0 = proba.get(False, 0.0)
+        self.confidence = p1 if p1 > p0 else p0
         return 1 if p1 * self._miss_positive > p0 * self._miss_negative else 0
 
     def learn(self, t: int, x: dict, label: int) -> None:

@@ -17,7 +17,7 @@ from scipy import stats  # noqa: E402
 
 from lowstakes.metrics import rolling_mean  # noqa: E402
 
-__all__ = ["regret_figure", "transition_figure", "bounds_figure", "save_figures"]
+__all__ = ["regret_figure", "transition_figure", "bounds_figure", "oversight_figure", "save_figures"]
 
 LINESTYLES = ["-", "--", ":", "-."]
 
@@ -160,6 +160,29 @@ def bounds_figure(curves, summary, shift_widths=None):
     return fig
 
 
+def oversight_figure(trace, summary, shift_widths=None, smoothing: int | None = None):
+    """Query rate and the overseer's queue over time, per arm (mean across seeds)."""
+    colors, styles = _arm_styles(summary)
+    smoothing = smoothing or summary["windows"]["smoothing"]
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6.4), layout="constrained", sharex=True)
+    trace = trace.sort_values(["learner", "objective", "seed", "step"])
+    for (learner, objective), group in trace.groupby(["learner", "objective"], sort=False, observed=True):
+        seeds = group["seed"].nunique()
+        for ax, column in zip(axes, ("requested", "queue"), strict=True):
+            values = group[column].to_numpy(float).reshape(seeds, -1)
+            rolled = np.array([rolling_mean(v, smoothing) for v in values]).mean(axis=0)
+            ax.plot(np.arange(len(rolled)), rolled, color=colors[learner], linestyle=styles[objective],
+                    label=f"{learner} / {objective}", linewidth=1.6)
+    for ax in axes:
+        _mark_shifts(ax, summary, shift_widths)
+    axes[0].set(ylabel=f"query rate\n(trailing mean over {smoothing})", ylim=(-0.02, 1.02))
+    axes[1].set(ylabel="overseer queue at decision\n(trailing mean)", xlabel="decision")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="learner / objective", frameon=False, loc="outside right center")
+    fig.suptitle(f"{summary['scenario']}: labels asked for and the overseer's queue; dotted lines: shifts")
+    return fig
+
+
 def save_figures(trace, summary, directory, shift_widths=None, curves=None) -> list:
     """Draw the figures into ``directory`` and return their paths (``bounds.png`` only
     when ``curves``, the expert arms' bound curves, are given)."""
@@ -168,6 +191,10 @@ def save_figures(trace, summary, directory, shift_widths=None, curves=None) -> l
     figures = [("regret", regret_figure, trace), ("transition", transition_figure, trace)]
     if curves is not None:
         figures.append(("bounds", bounds_figure, curves))
+    if "queries" in summary["arms"][0] and any(
+            a["queries"]["mean"] < summary["horizon"] or "utilisation" in a["seeds"][0]
+            for a in summary["arms"]):
+        figures.append(("oversight", oversight_figure, trace))
     for name, draw, data in figures:
         fig = draw(data, summary, shift_widths)
         path = directory / f"{name}.png"

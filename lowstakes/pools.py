@@ -60,6 +60,21 @@ class ConstantRule(Rule):
         return np.full(len(block), float(self.label))
 
 
+@RULES.register("threshold")
+class ThresholdRule(Rule):
+    """Predicts 1 when the sum of ``features`` exceeds ``value`` (e.g. SEA's own concepts
+    are ``features: [0, 1]`` with value 8, 9, 7 or 9.5)."""
+
+    def __init__(self, features: list, value: float):
+        if not features:
+            raise ValueError("features must name at least one feature")
+        self.features, self.value = list(features), float(value)
+
+    def predict(self, block):
+        total = np.array([sum(x[f] for f in self.features) for x in block.x], dtype=float)
+        return (total > self.value).astype(float)
+
+
 def build_rule(name: str, params: dict) -> Rule:
     cls = RULES.get(name)
     if not callable(getattr(cls, "predict", None)):
@@ -89,6 +104,7 @@ class ExpertPolicy:
             params.setdefault("switches", max(1, len(shifts)))
         self.algorithm = build_algorithm(spec.algorithm, n, horizon, params)
         self.sample = spec.act == "sample"
+        self.confidence = 0.0
         self.rng = seed_rng
         self.costs = objective_costs
         self.scale = float(objective_costs.max()) or 1.0
@@ -151,7 +167,12 @@ class ExpertPolicy:
         if self.sample:
             return int(self._block_actions[i, self.rng.choice(len(w), p=w)])
         p = float(w @ row)
+        self.confidence = max(p, 1 - p)
         return 1 if p * self._miss[0] > (1 - p) * self._miss[1] else 0
+
+    def forget(self, t: int) -> None:
+        """Decision t's label will never come (not asked for, or dropped)."""
+        self._pending.pop(t, None)
 
     def learn(self, t: int, x: dict, label: int) -> None:
         self.algorithm.update(self.costs[self._pending.pop(t), label] / self.scale, t)

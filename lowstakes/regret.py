@@ -57,12 +57,12 @@ def _bound_at(algorithm, n, scale, t, m_prefix, switches, delayed):
     return None
 
 
-def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]]) -> dict:
+def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]], j: int) -> dict:
     """The summary entry of one expert arm on one seed."""
     algorithm, n, scale = info["algorithm"], len(info["experts"]), info["loss_scale"]
     horizon = scenario.horizon
-    delayed = scenario.timing.feedback_delay.kind != "none"
-    m = unrevealed(run.time, run.feedback_time)
+    delayed = bool(np.any(run.feedback_time[j] != run.time))
+    m = unrevealed(run.time, run.feedback_time[j])
     mixture = float(info["mixture_loss"].sum())
     mixture_harm = float(info["mixture_harm"].sum())
     regret_fixed = mixture - info["best_fixed_loss"]
@@ -118,13 +118,13 @@ def _goodhart_summary(goodhart, true_regret):
         "value": value, "measured": true_regret, "above": true_regret >= value}
 
 
-def pool_curves(info: dict, run, scenario) -> dict[str, np.ndarray]:
+def pool_curves(info: dict, run, scenario, j: int) -> dict[str, np.ndarray]:
     """Regret curves at the checkpoints and the main bound's value at each (NaN if none)."""
     algorithm, n, scale = info["algorithm"], len(info["experts"]), info["loss_scale"]
-    delayed = scenario.timing.feedback_delay.kind != "none"
+    delayed = bool(np.any(run.feedback_time[j] != run.time))
     steps = info["checkpoints"]
     curves = info["curves"]
-    m = unrevealed(run.time, run.feedback_time)
+    m = unrevealed(run.time, run.feedback_time[j])
     if isinstance(algorithm, Interleaved):
         # Each copy keeps its own fixed-eta bound at every prefix; their sum is at most
         # the textbook sqrt((d+1)(T/2) ln N) at the horizon (Cauchy-Schwarz).

@@ -67,7 +67,7 @@ def seed_metrics(run, scenario) -> list[dict]:
     for j in range(len(run.arms)):
         a = arm_arrays(run, scenario, j)
         excess = a["harm"] - a["comparator_harm"]
-        pool = ({"pool": regret.pool_seed_metrics(run.pools[j], run, scenario, spans)}
+        pool = ({"pool": regret.pool_seed_metrics(run.pools[j], run, scenario, spans, j)}
                 if j in run.pools else {})
         out.append({
             "seed": run.seed,
@@ -76,10 +76,27 @@ def seed_metrics(run, scenario) -> list[dict]:
             "regret": float(excess.sum()),
             "feedback_loss": float(a["feedback_loss"].sum()),
             "max_harm": float(a["harm"].max()),
+            **_oversight_metrics(run, j),
             "windows": metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
                                        w.tolerance, scenario.harm.bound),
             **pool,
         })
+    return out
+
+
+def _oversight_metrics(run, j: int) -> dict:
+    """Labels asked for and received, and, with an overseer, its queue and utilisation."""
+    out = {"queries": int(run.requested[j].sum()),
+           "labels": int((~np.isnan(run.feedback_time[j])).sum())}
+    stats = run.oversight.get(j)
+    if stats:
+        waits = run.wait[j][~np.isnan(run.wait[j])]
+        out |= {"dropped": stats["dropped"],
+                "utilisation": stats["busy_time"] / (stats["capacity"] * max(run.time[-1], 1e-12)),
+                "mean_wait": float(waits.mean()) if len(waits) else None,
+                "max_queue": int(run.queue[j].max())}
+    if j in run.consensus:
+        out["mean_query_probability"] = float(run.consensus[j]["query_prob"].mean())
     return out
 
 
@@ -88,7 +105,7 @@ def bound_table(run, scenario) -> pa.Table | None:
     frames = []
     for j, info in run.pools.items():
         learner, objective = run.arms[j]
-        curves = regret.pool_curves(info, run, scenario)
+        curves = regret.pool_curves(info, run, scenario, j)
         n = len(curves["step"])
         frames.append(pa.table({
             "seed": np.full(n, run.seed, np.int32), "learner": [learner] * n,
@@ -153,6 +170,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
             "harm": harm["mean"],
             "harm_ci95": harm["ci95"],
             "regret_per_decision": regret["mean"] / scenario.horizon,
+            "queries": metrics.mean_ci([s["queries"] for s in seeds]),
             "windows": [_window_summary(seeds, k) for k in range(len(scenario.stream.shifts))],
             **({"pool": _pool_summary(seeds)} if "pool" in seeds[0] else {}),
             "seeds": seeds,
@@ -197,7 +215,12 @@ def trace_tables(run, scenario):
             "comparator_harm": a["comparator_harm"],
             "feedback": run.feedback[objective],
             "feedback_loss": a["feedback_loss"],
-            "feedback_time": run.feedback_time,
+            "feedback_time": run.feedback_time[j],
+            "requested": run.requested[j],
+            "wait": run.wait[j],
+            "queue": run.queue[j],
+            "query_probability": (run.consensus[j]["query_prob"] if j in run.consensus
+                                  else np.full(horizon, np.nan)),
         }
         yield pa.Table.from_arrays(
             [columns[f.name] if isinstance(columns[f.name], pa.Array)
@@ -217,6 +240,8 @@ TRACE_SCHEMA = pa.schema([
     ("truth", pa.int8()), ("action", pa.int8()), ("comparator_action", pa.int8()),
     ("harm", pa.float32()), ("comparator_harm", pa.float32()),
     ("feedback", pa.int8()), ("feedback_loss", pa.float32()), ("feedback_time", pa.float64()),
+    ("requested", pa.bool_()), ("wait", pa.float32()), ("queue", pa.int16()),
+    ("query_probability", pa.float32()),
 ])
 
 

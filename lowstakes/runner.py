@@ -18,7 +18,8 @@ from lowstakes.simulation import simulate
 
 __all__ = ["run", "default_run_dir"]
 
-FIGURE_COLUMNS = ["seed", "learner", "objective", "step", "harm", "comparator_harm"]
+FIGURE_COLUMNS = ["seed", "learner", "objective", "step", "harm", "comparator_harm", "requested",
+                  "queue"]
 
 
 def default_run_dir(scenario: Scenario, root="runs") -> Path:

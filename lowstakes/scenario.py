@@ -148,9 +148,33 @@ class FeedbackDelay(_OneOf):
         return "fixed" if self.fixed else "none"
 
 
+class ServiceTime(_OneOf):
+    """How long the overseer takes to make one label: ``fixed`` or ``exponential`` (mean)."""
+
+    choices: ClassVar[tuple[str, ...]] = ("fixed", "exponential")
+    fixed: float | None = Field(None, gt=0)
+    exponential: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _given(self):
+        if self.fixed is None and self.exponential is None:
+            raise ValueError("give 'fixed' or 'exponential'")
+        return self
+
+
+class OverseerSpec(_Model):
+    """Each arm's overseer: ``capacity`` labels at once, a service time per label, and the
+    longest a request may wait in the queue (``patience``; none: it waits for ever)."""
+
+    capacity: int = Field(1, ge=1)
+    service: ServiceTime
+    patience: float | None = Field(None, gt=0)
+
+
 class Timing(_Model):
     arrivals: Arrivals = Field(default_factory=Arrivals)
     feedback_delay: FeedbackDelay = Field(default_factory=FeedbackDelay)
+    overseer: OverseerSpec | None = None
 
 
 class ObjectiveSpec(_Model):
@@ -197,9 +221,12 @@ class LearnerSpec(_Model):
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     preprocess: list[StepSpec] = Field(default_factory=list)
-    algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved"] | None = None
+    algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved",
+                       "consensus"] | None = None
     experts: dict[str, ExpertSpec] = Field(default_factory=dict)
     act: Literal["mixture", "sample"] = "mixture"
+    query: dict[str, Any] | None = Field(
+        None, description="which labels to ask for: {policy: all | fraction | rate_cap | uncertainty, ...}")
 
     @field_validator("preprocess", mode="before")
     @classmethod
@@ -215,6 +242,8 @@ class LearnerSpec(_Model):
             raise ValueError(f"algorithm {self.algorithm!r} needs at least two experts")
         if self.model is not None and self.experts:
             raise ValueError("'experts' go with an 'algorithm', not with a River 'model'")
+        if self.algorithm == "consensus" and self.query is not None:
+            raise ValueError("the consensus learner decides itself when to ask; drop 'query'")
         return self
 
     @property
@@ -326,6 +355,13 @@ class Scenario(_Model):
             yield path + ("params",), f"{objective.feedback}: {exc}"
 
     def _learner_problems(self, path, learner):
+        if learner.query is not None:
+            from lowstakes.oversight import build_query
+
+            try:
+                build_query(learner.query)
+            except ValueError as exc:
+                yield path + ("query",), str(exc)
         if learner.is_pool:
             yield from self._pool_problems(path, learner)
             return
@@ -334,6 +370,15 @@ class Scenario(_Model):
     def _pool_problems(self, path, learner):
         from lowstakes.experts import build_algorithm
         from lowstakes.pools import build_rule
+
+        if learner.algorithm == "consensus":
+            from lowstakes.consensus import ConsensusPolicy
+
+            try:
+                ConsensusPolicy(learner, 1, None)
+            except ValueError as exc:
+                yield path + ("params",), str(exc)
+            return
 
         if learner.algorithm == "hedge_interleaved":
             delay = self.timing.feedback_delay

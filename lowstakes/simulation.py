@@ -23,7 +23,7 @@ Examples
 >>> run = simulate(scenario, seed=0)
 >>> run.actions.shape, run.arms
 ((1, 200), [('logreg', 'aligned')])
->>> float(run.feedback_time[0] - run.time[0])
+>>> float(run.feedback_time[0, 0] - run.time[0])
 5.0
 """
 
@@ -36,9 +36,11 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
+from lowstakes.consensus import ConsensusPolicy
 from lowstakes.learners import RiverPolicy
 from lowstakes.metrics import transition_spans
 from lowstakes.objectives import build_feedback, least_cost_action
+from lowstakes.oversight import Overseer, build_query, service_times
 from lowstakes.pools import ExpertPolicy
 from lowstakes.streams import Shift, Stream
 
@@ -59,13 +61,20 @@ class SeedRun:
     seed: int
     arms: list[tuple[str, str]]
     time: np.ndarray
-    feedback_time: np.ndarray
+    feedback_time: np.ndarray  # (arms, decisions): when the label arrived; NaN: never
     y: np.ndarray
     segment: np.ndarray
     comparator: np.ndarray
     actions: np.ndarray
     feedback: dict[str, np.ndarray]
     pools: dict = field(default_factory=dict)
+    #: Per arm and decision: was a label asked for, how long it queued, the queue it met.
+    requested: np.ndarray | None = None
+    wait: np.ndarray | None = None
+    queue: np.ndarray | None = None
+    #: Per routed arm: overseer statistics; per consensus arm: its records.
+    oversight: dict = field(default_factory=dict)
+    consensus: dict = field(default_factory=dict)
 
 
 def seed_sequence(master: int, n_seeds: int, seed: int) -> np.random.SeedSequence:
@@ -117,6 +126,72 @@ class _Feedback(simpy.Event):
         env.schedule(self, URGENT, delay)
 
 
+def _routed(scenario, learner_name) -> bool:
+    """Whether an arm's feedback goes its own way (an overseer, a query policy, consensus)."""
+    learner = scenario.learners[learner_name]
+    return (scenario.timing.overseer is not None or learner.query is not None
+            or learner.algorithm == "consensus")
+
+
+class _Route:
+    """One arm's way to its labels: which decisions it asks about, through its overseer."""
+
+    def __init__(self, sim, j, scenario):
+        self.sim, self.j = sim, j
+        self.env, self.run = sim.env, sim.run
+        self.policy = sim.policies[j]
+        learner = scenario.learners[sim.arms[j][0]]
+        self.query = None if learner.algorithm == "consensus" else build_query(learner.query)
+        spec = scenario.timing.overseer
+        self.overseer = None if spec is None else Overseer(self.env, spec.capacity, spec.patience)
+        self.pending: dict[int, tuple[dict, int]] = {}
+
+    def send(self, t, x, label, delay, draw):
+        service, u = draw
+        if self.query is None:
+            wants = self.policy.asked[t]
+        else:
+            wants = self.query.wants(self.env.now, self.policy.confidence, u)
+        if not wants:
+            forget = getattr(self.policy, "forget", None)
+            if forget is not None:
+                forget(t)
+            return
+        self.run.requested[self.j, t] = True
+        if self.overseer is not None:
+            self.run.queue[self.j, t] = self.overseer.queue_length
+        self.pending[t] = (x, label)
+        if delay == 0:
+            self.ask(t, service)
+        else:
+            _Feedback(self.env, delay, (t, service), lambda event: self.ask(*event.value))
+
+    def ask(self, t, service):
+        if self.overseer is None:
+            self.answer(t)
+        else:
+            self.overseer.ask(t, service, self.answer, self.drop)
+
+    def answer(self, t):
+        x, label = self.pending.pop(t)
+        self.policy.learn(t, x, label)
+        self.run.feedback_time[self.j, t] = self.env.now
+        if self.overseer is not None:
+            self.run.wait[self.j, t] = self.overseer.waits.pop(t)
+
+    def drop(self, t):
+        self.pending.pop(t, None)
+        forget = getattr(self.policy, "forget", None)
+        if forget is not None:
+            forget(t)
+
+    def finish(self) -> dict:
+        if self.overseer is None:
+            return {}
+        return {"capacity": self.overseer.resource.capacity, "busy_time": self.overseer.busy_time,
+                "dropped": self.overseer.dropped}
+
+
 class _Simulation:
     def __init__(self, scenario, seed, progress=None):
         _, timing_seq, objective_seq = _seeds(scenario, seed)
@@ -136,23 +211,33 @@ class _Simulation:
                          for (lname, oname), s in zip(self.arms, policy_seq.spawn(len(self.arms)),
                                                       strict=True)]
         self.pools = [j for j, p in enumerate(self.policies) if isinstance(p, ExpertPolicy)]
-        self.learns = [p.learn for p in self.policies]
+        self.learns = [self.policies[j].learn for j in range(len(self.arms))]
         self.progress = progress
         horizon = scenario.horizon
         self.run = SeedRun(
             seed=seed, arms=self.arms,
-            time=np.empty(horizon), feedback_time=np.full(horizon, np.nan),
+            time=np.empty(horizon), feedback_time=np.full((len(self.arms), horizon), np.nan),
             y=np.empty(horizon, np.int8), segment=np.empty(horizon, np.int8),
             comparator=np.full(horizon, -1, np.int8),
             actions=np.empty((len(self.arms), horizon), np.int8),
             feedback={name: np.empty(horizon, np.int8) for name in self.objectives},
+            requested=np.zeros((len(self.arms), horizon), bool),
+            wait=np.full((len(self.arms), horizon), np.nan, np.float32),
+            queue=np.zeros((len(self.arms), horizon), np.int16),
         )
         self.env = simpy.Environment()
+        self.query_rng = np.random.default_rng(timing_seq.spawn(1)[0])
+        self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
+                       if _routed(scenario, self.arms[j][0])}
+        self.shared = [j for j in range(len(self.arms)) if j not in self.routes]
+        self.consensus = [j for j in self.routes if isinstance(self.policies[j], ConsensusPolicy)]
 
     @staticmethod
     def policy(scenario, lname, oname, rng):
         learner, objective = scenario.learners[lname], scenario.objectives[oname]
         costs = (objective.costs or scenario.harm).matrix()
+        if learner.algorithm == "consensus":
+            return ConsensusPolicy(learner, scenario.horizon, rng)
         if not learner.is_pool:
             return RiverPolicy.build(learner.model, learner.params,
                                      [(s.model, s.params) for s in learner.preprocess], costs=costs)
@@ -200,52 +285,93 @@ class _Simulation:
     def decisions(self):
         """The arrivals process: each decision, every arm acts, and feedback is sent for."""
         env, run = self.env, self.run
-        acts, learns, deliver = [p.act for p in self.policies], self.learns, self.deliver
+        acts = [p.act for p in self.policies]
+        shared = self.shared
+        shared_learns = [self.learns[j] for j in shared]
+        routes = list(self.routes.items())
         for block in self.stream.blocks(BLOCK):
             labels = self.record_block(block)
             span = slice(block.start, block.start + len(block))
             for j in self.pools:
                 self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span], block.y)
+            for j in self.consensus:
+                self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span])
             gaps = self.gaps(len(block), first=block.start == 0).tolist()
             delays = self.delays(len(block))
             delays = None if delays is None else delays.tolist()
+            draws = self.route_draws(len(block)) if routes else None
             # Per-decision values go to plain lists first: appending is cheaper than
             # writing numpy items one by one, and this loop runs once per decision.
             times, actions = [], [[] for _ in acts]
-            for t, x, gap, arm_labels in zip(block.steps.tolist(), block.x, gaps, labels, strict=True):
-                if gap:
-                    yield env.timeout(gap)
-                times.append(env.now)
-                if delays is None:
-                    # Arms are independent, so each may learn right after its own action.
-                    for act, out, learn, label in zip(acts, actions, learns, arm_labels, strict=True):
+            if not routes and delays is None:
+                # The common case, kept lean: every arm acts, then learns at once (arms
+                # are independent, so each may learn right after its own action).
+                for t, x, gap, arm_labels in zip(block.steps.tolist(), block.x, gaps, labels, strict=True):
+                    if gap:
+                        yield env.timeout(gap)
+                    times.append(env.now)
+                    for act, out, learn, label in zip(acts, actions, shared_learns, arm_labels, strict=True):
                         out.append(act(t, x))
                         learn(t, x, label)
-                else:
-                    for act, out in zip(acts, actions, strict=True):
-                        out.append(act(t, x))
-                    _Feedback(env, delays[t - block.start], (t, x, arm_labels), deliver)
-            span = slice(block.start, block.start + len(block))
+            else:
+                yield from self.general_loop(block, gaps, delays, labels, draws, times, actions)
             run.time[span] = times
             run.actions[:, span] = actions
             if delays is None:
-                run.feedback_time[span] = times
+                run.feedback_time[shared, span] = times
+            run.requested[shared, span] = True
             for j in self.pools:
                 self.policies[j].end_block(span.start, span.stop)
             if self.progress is not None:
                 self.progress(len(block))
 
+    def general_loop(self, block, gaps, delays, labels, draws, times, actions):
+        """Decisions of one block when feedback is delayed or some arms have a route."""
+        env, acts, shared = self.env, [p.act for p in self.policies], self.shared
+        shared_learns = [self.learns[j] for j in shared]
+        routes = list(self.routes.items())
+        for i, (t, x, gap, arm_labels) in enumerate(
+                zip(block.steps.tolist(), block.x, gaps, labels, strict=True)):
+            if gap:
+                yield env.timeout(gap)
+            times.append(env.now)
+            for act, out in zip(acts, actions, strict=True):
+                out.append(act(t, x))
+            shared_labels = [arm_labels[j] for j in shared] if routes else arm_labels
+            if delays is None:
+                for learn, label in zip(shared_learns, shared_labels, strict=True):
+                    learn(t, x, label)
+            elif shared:
+                _Feedback(env, delays[i], (t, x, shared_labels), self.deliver)
+            for j, route in routes:
+                route.send(t, x, arm_labels[j], 0.0 if delays is None else delays[i], draws[i])
+
+    def route_draws(self, n: int) -> list[tuple[float, float]]:
+        """Per decision, shared by every arm: the overseer's service time and a uniform
+        draw for random query policies (common random numbers)."""
+        overseer = self.timing.overseer
+        service = (service_times(self.timing_rng, overseer.service, n) if overseer is not None
+                   else np.zeros(n))
+        return list(zip(service.tolist(), self.query_rng.random(n).tolist(), strict=True))
+
     def deliver(self, event):
-        """Feedback arrives: every arm learns from its own objective's label."""
+        """Feedback arrives for the arms without a route: each learns its own objective's label."""
         t, x, labels = event.value
-        for learn, label in zip(self.learns, labels, strict=True):
-            learn(t, x, label)
-        self.run.feedback_time[t] = self.env.now
+        for j, label in zip(self.shared, labels, strict=True):
+            self.learns[j](t, x, label)
+            self.run.feedback_time[j, t] = self.env.now
 
     def __call__(self) -> SeedRun:
         process = self.env.process(self.decisions())
         self.env.run(until=process)
         self.run.pools = {j: self.policies[j].finish() for j in self.pools}
+        self.run.oversight = {j: route.finish() for j, route in self.routes.items()}
+        for j in self.consensus:
+            records = self.run.consensus[j] = self.policies[j].finish()
+            # Asked but never answered (dropped, or still queued at the end): the arm
+            # acted on its own best model instead.
+            unanswered = records["asked"] & np.isnan(self.run.feedback_time[j])
+            self.run.actions[j, unanswered] = records["fallback"][unanswered]
         if self.comparator_kind == "best_constant":
             totals = self.harm[:, self.run.y].sum(axis=1)
             self.run.comparator[:] = int(np.argmin(totals))

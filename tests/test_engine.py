@@ -75,22 +75,23 @@ def test_arms_share_stream_times_and_delays(tmp_path):
 
 def test_feedback_arrives_after_its_delay():
     fixed = simulate(make_scenario(timing={"feedback_delay": {"fixed": 3.5}}), 0)
-    delivered = ~np.isnan(fixed.feedback_time)
-    np.testing.assert_allclose((fixed.feedback_time - fixed.time)[delivered], 3.5)
+    delivered = ~np.isnan(fixed.feedback_time[0])
+    np.testing.assert_allclose((fixed.feedback_time[0] - fixed.time)[delivered], 3.5)
     # Only the decisions of the last 3.5 time units are still waiting at the end.
     assert (~delivered).sum() == 4
+    np.testing.assert_array_equal(fixed.feedback_time[0], fixed.feedback_time[1])
 
     poisson = simulate(make_scenario(horizon=20000, timing={
         "arrivals": {"poisson": 4.0}, "feedback_delay": {"exponential": 2.0}}), 0)
     gaps = np.diff(poisson.time)
-    delays = (poisson.feedback_time - poisson.time)[~np.isnan(poisson.feedback_time)]
+    delays = (poisson.feedback_time[0] - poisson.time)[~np.isnan(poisson.feedback_time[0])]
     assert gaps.mean() == pytest.approx(0.25, rel=0.03)
     assert delays.mean() == pytest.approx(2.0, rel=0.05)
 
 
 def test_zero_delay_learns_at_decision_time():
     run = simulate(make_scenario(), 0)
-    np.testing.assert_array_equal(run.feedback_time, run.time)
+    np.testing.assert_array_equal(run.feedback_time, np.tile(run.time, (2, 1)))
     np.testing.assert_array_equal(run.time, np.arange(1000.0))
 
 
