@@ -28,7 +28,6 @@ Examples
 
 from __future__ import annotations
 
-import numpy as np
 import simpy
 
 from lowstakes.registry import Registry, check_params
@@ -45,9 +44,14 @@ class Overseer:
         self.env = env
         self.resource = simpy.Resource(env, capacity=capacity)
         self.patience = patience
-        self.busy_time = 0.0
+        self.busy_time = 0.0  # labelling time of finished labels
         self.dropped = 0
+        self._serving: dict[int, float] = {}
         self.waits: dict[int, float] = {}
+
+    def busy_until_now(self) -> float:
+        """Labelling time so far, counting labels still being made."""
+        return self.busy_time + sum(self.env.now - start for start in self._serving.values())
 
     @property
     def queue_length(self) -> int:
@@ -61,11 +65,12 @@ class Overseer:
 
         def start(_event):
             self.waits[t] = self.env.now - asked
-            self.busy_time += service
+            self._serving[t] = self.env.now
             done = self.env.timeout(service)
             done.callbacks.append(finish)
 
         def finish(_event):
+            self.busy_time += self.env.now - self._serving.pop(t)
             self.resource.release(request)
             answer(t)
 
@@ -151,8 +156,7 @@ def build_query(spec: dict | None) -> Query:
     return cls(**spec)
 
 
-def service_times(rng: np.random.Generator, spec, n: int) -> np.ndarray:
-    """``n`` service times from ``{fixed: s}`` or ``{exponential: mean}``."""
-    if spec.exponential is not None:
-        return rng.exponential(spec.exponential, n)
-    return np.full(n, spec.fixed)
+def service_time(spec, unit: float) -> float:
+    """A service time from ``{fixed: s}`` or ``{exponential: mean}``, given a unit-mean
+    exponential draw (so overseers with different means share their luck)."""
+    return spec.exponential * unit if spec.exponential is not None else spec.fixed

@@ -176,7 +176,10 @@ def oversight_figure(trace, summary, shift_widths=None, smoothing: int | None = 
     for ax in axes:
         _mark_shifts(ax, summary, shift_widths)
     axes[0].set(ylabel=f"query rate\n(trailing mean over {smoothing})", ylim=(-0.02, 1.02))
-    axes[1].set(ylabel="overseer queue at decision\n(trailing mean)", xlabel="decision")
+    # A queue that falls behind grows into the thousands; short ones must stay visible.
+    axes[1].set_yscale("symlog", linthresh=1.0)
+    axes[1].set_ylim(bottom=0)
+    axes[1].set(ylabel="overseer queue at decision\n(trailing mean, symlog)", xlabel="decision")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, title="learner / objective", frameon=False, loc="outside right center")
     fig.suptitle(f"{summary['scenario']}: labels asked for and the overseer's queue; dotted lines: shifts")

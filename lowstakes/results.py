@@ -92,6 +92,7 @@ def _oversight_metrics(run, j: int) -> dict:
     if stats:
         waits = run.wait[j][~np.isnan(run.wait[j])]
         out |= {"dropped": stats["dropped"],
+                # Busy time over the labellers' time from the first decision to the last.
                 "utilisation": stats["busy_time"] / (stats["capacity"] * max(run.time[-1], 1e-12)),
                 "mean_wait": float(waits.mean()) if len(waits) else None,
                 "max_queue": int(run.queue[j].max())}

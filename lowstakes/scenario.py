@@ -227,6 +227,8 @@ class LearnerSpec(_Model):
     act: Literal["mixture", "sample"] = "mixture"
     query: dict[str, Any] | None = Field(
         None, description="which labels to ask for: {policy: all | fraction | rate_cap | uncertainty, ...}")
+    overseer: OverseerSpec | None = Field(
+        None, description="this learner's own overseer; default: timing.overseer")
 
     @field_validator("preprocess", mode="before")
     @classmethod

@@ -40,7 +40,7 @@ from lowstakes.consensus import ConsensusPolicy
 from lowstakes.learners import RiverPolicy
 from lowstakes.metrics import transition_spans
 from lowstakes.objectives import build_feedback, least_cost_action
-from lowstakes.oversight import Overseer, build_query, service_times
+from lowstakes.oversight import Overseer, build_query, service_time
 from lowstakes.pools import ExpertPolicy
 from lowstakes.streams import Shift, Stream
 
@@ -129,8 +129,8 @@ class _Feedback(simpy.Event):
 def _routed(scenario, learner_name) -> bool:
     """Whether an arm's feedback goes its own way (an overseer, a query policy, consensus)."""
     learner = scenario.learners[learner_name]
-    return (scenario.timing.overseer is not None or learner.query is not None
-            or learner.algorithm == "consensus")
+    return (scenario.timing.overseer is not None or learner.overseer is not None
+            or learner.query is not None or learner.algorithm == "consensus")
 
 
 class _Route:
@@ -142,12 +142,13 @@ class _Route:
         self.policy = sim.policies[j]
         learner = scenario.learners[sim.arms[j][0]]
         self.query = None if learner.algorithm == "consensus" else build_query(learner.query)
-        spec = scenario.timing.overseer
+        spec = self.spec = learner.overseer or scenario.timing.overseer
         self.overseer = None if spec is None else Overseer(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int]] = {}
 
     def send(self, t, x, label, delay, draw):
-        service, u = draw
+        unit, u = draw
+        service = 0.0 if self.spec is None else service_time(self.spec.service, unit)
         if self.query is None:
             wants = self.policy.asked[t]
         else:
@@ -188,8 +189,8 @@ class _Route:
     def finish(self) -> dict:
         if self.overseer is None:
             return {}
-        return {"capacity": self.overseer.resource.capacity, "busy_time": self.overseer.busy_time,
-                "dropped": self.overseer.dropped}
+        return {"capacity": self.overseer.resource.capacity,
+                "busy_time": self.overseer.busy_until_now(), "dropped": self.overseer.dropped}
 
 
 class _Simulation:
@@ -347,12 +348,11 @@ class _Simulation:
                 route.send(t, x, arm_labels[j], 0.0 if delays is None else delays[i], draws[i])
 
     def route_draws(self, n: int) -> list[tuple[float, float]]:
-        """Per decision, shared by every arm: the overseer's service time and a uniform
-        draw for random query policies (common random numbers)."""
-        overseer = self.timing.overseer
-        service = (service_times(self.timing_rng, overseer.service, n) if overseer is not None
-                   else np.zeros(n))
-        return list(zip(service.tolist(), self.query_rng.random(n).tolist(), strict=True))
+        """Per decision, shared by every arm: a unit-mean exponential that each overseer
+        scales to its own service time, and a uniform draw for random query policies
+        (common random numbers: arms differ by their overseer and policy, not by luck)."""
+        unit = self.timing_rng.exponential(1.0, n)
+        return list(zip(unit.tolist(), self.query_rng.random(n).tolist(), strict=True))
 
     def deliver(self, event):
         """Feedback arrives for the arms without a route: each learns its own objective's label."""
