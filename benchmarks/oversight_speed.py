@@ -1,0 +1,127 @@
+"""The cost of oversight: the engine with an overseer against the zero-delay engine.
+
+1. On one materialised SEA stream with StandardScaler | LogisticRegression (as in
+   speed.py): the engine with no delay, with exponential delays, and with an overseer of
+   capacity 1 (exponential service, mean 0.5: it keeps up) that every label goes through.
+2. SimPy alone, for N labelling requests at capacity 1: the design lowstakes uses
+   (a resource request whose callbacks start the service and deliver the label) against
+   a SimPy process per request (``with resource.request(): yield ...``).
+
+    python benchmarks/oversight_speed.py [--n 50000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import numpy as np
+import simpy
+from river.datasets import synth
+
+import lowstakes
+from lowstakes.oversight import Overseer
+from lowstakes.simulation import simulate
+from lowstakes.streams import SOURCES, Source
+
+
+class Replay(Source):
+    """Replays ``Replay.data`` as the only concept (so no time goes to generation)."""
+
+    data: list = []
+    has_oracle = False
+
+    def __init__(self, concepts, seed):
+        super().__init__(concepts, seed)
+        self._position = 0
+
+    def draw(self, segments):
+        n = len(segments)
+        chunk = self.data[self._position:self._position + n] or [({0: 0.0}, False)] * n
+        self._position += n
+        return [x for x, _ in chunk], np.array([[y for _, y in chunk]], dtype=np.int8)
+
+
+def engine(n, timing):
+    scenario = lowstakes.Scenario.from_dict({
+        "name": "bench", "horizon": n, "comparator": "hindsight", "timing": timing,
+        "stream": {"source": "replay-oversight"},
+        "learners": {"logreg": {"model": "linear_model.LogisticRegression",
+                                "preprocess": ["preprocessing.StandardScaler"]}}})
+    simulate(scenario, 0)
+
+
+def callbacks(n, services):
+    env = simpy.Environment()
+    overseer = Overseer(env, capacity=1, patience=None)
+    done = []
+
+    def arrivals():
+        for t in range(n):
+            overseer.ask(t, services[t], done.append, None)
+            yield env.timeout(1.0)
+
+    env.process(arrivals())
+    env.run()
+
+
+def processes(n, services):
+    env = simpy.Environment()
+    resource = simpy.Resource(env, capacity=1)
+    done = []
+
+    def label(t):
+        with resource.request() as request:
+            yield request
+            yield env.timeout(services[t])
+        done.append(t)
+
+    def arrivals():
+        for t in range(n):
+            env.process(label(t))
+            yield env.timeout(1.0)
+
+    env.process(arrivals())
+    env.run()
+
+
+def best_of(repeat, fn, *args):
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    Replay.data = list(itertools.islice(synth.SEA(variant=0, noise=0.1, seed=1), args.n))
+    SOURCES.add("replay-oversight", Replay)
+    timings = {
+        "engine, no delay": {},
+        "engine, exponential delay (mean 20)": {"feedback_delay": {"exponential": 20}},
+        "engine, overseer capacity 1 (service mean 0.5)": {
+            "overseer": {"capacity": 1, "service": {"exponential": 0.5}}},
+    }
+    rates = {name: args.n / best_of(args.repeat, engine, args.n, timing)
+             for name, timing in timings.items()}
+    base = rates["engine, no delay"]
+    print(f"{args.n:,} decisions, best of {args.repeat}\n")
+    print("| run | decisions/s | vs no delay |")
+    print("|---|---:|---:|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:,.0f} | {rate / base:.2f}x |")
+    services = np.random.default_rng(0).exponential(0.5, args.n).tolist()
+    cb = args.n / best_of(args.repeat, callbacks, args.n, services)
+    pr = args.n / best_of(args.repeat, processes, args.n, services)
+    print(f"\nSimPy alone, {args.n:,} requests at capacity 1: callbacks {cb:,.0f}/s, "
+          f"a process per request {pr:,.0f}/s ({cb / pr:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
