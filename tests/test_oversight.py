@@ -128,3 +128,20 @@ def test_consensus_arm_acts_as_the_overseer_says_when_it_asks(tmp_path):
     assert 0 < seed["utilisation"] <= 1
     assert (result.path / "figures" / "oversight.png").stat().st_size > 10_000
     assert result.trace["query_probability"].notna().all()
+
+
+def test_transition_cost_grows_as_the_overseer_falls_behind(tmp_path):
+    result = lowstakes.run("scenarios/oversight_capacity.yaml", out=tmp_path / "run", seeds=2,
+                           horizon=10000, workers=2)
+    arms = {a["learner"]: a for a in result.summary["arms"]}
+    cost = {name: arm["windows"][0]["cost"] for name, arm in arms.items()}
+    assert cost["cap1"] > 2 * cost["cap4"]
+    assert arms["cap1_half"]["queries"]["mean"] < 0.6 * arms["cap2"]["queries"]["mean"]
+    assert arms["cap1"]["seeds"][0]["utilisation"] > 0.99 > arms["cap4"]["seeds"][0]["utilisation"]
+
+
+def test_paper_consensus_stops_asking_sharing_keeps_asking(tmp_path):
+    result = lowstakes.run("scenarios/consensus.yaml", out=tmp_path / "run", seeds=1, horizon=6000)
+    asked = {a["learner"]: a["queries"]["mean"] for a in result.summary["arms"]}
+    assert asked["similar"] < 100 and asked["diverse"] < 100
+    assert asked["diverse_sharing"] > 2 * asked["similar_sharing"] > 200

@@ -48,6 +48,7 @@ def test_engine_mixture_loss_equals_the_algorithm_run_alone(algorithm, make):
     ("fixed_share", {}),
     ("hedge", {"feedback_delay": {"exponential": 15}, "arrivals": {"poisson": 1.0}}),
     ("hedge_interleaved", {"feedback_delay": {"fixed": 6}}),
+    ("hedge", {"overseer": {"capacity": 1, "service": {"exponential": 1.2}, "patience": 40}}),
 ])
 def test_every_guaranteed_bound_holds_in_the_engine(algorithm, timing, tmp_path):
     result = lowstakes.run(pool_scenario(algorithm, timing=timing), out=tmp_path / "run")
