@@ -60,16 +60,21 @@ class ConsensusPolicy:
     disagree. Records per decision the query probability, whether it asked, the top set's
     size, and the action it would take without an answer (``fallback``)."""
 
-    def __init__(self, spec, horizon: int, rng: np.random.Generator):
-        params = {"alpha": 0.1, "epsilon": 0.2, "share": 0.0, **spec.params}
+    @staticmethod
+    def settings(params: dict) -> tuple[float, float, float]:
+        """(alpha, epsilon, share) from a learner's params, checked."""
+        params = {"alpha": 0.1, "epsilon": 0.2, "share": 0.0, **params}
         unknown = set(params) - {"alpha", "epsilon", "share"}
         if unknown:
             raise ValueError(f"consensus takes alpha, epsilon and share, not {sorted(unknown)}")
-        self.alpha, self.epsilon = float(params["alpha"]), float(params["epsilon"])
-        self.share = float(params["share"])
-        if not 0 < self.alpha <= 1 or not 0 < self.epsilon < 1 or not 0 <= self.share < 1:
+        alpha, epsilon, share = (float(params[k]) for k in ("alpha", "epsilon", "share"))
+        if not 0 < alpha <= 1 or not 0 < epsilon < 1 or not 0 <= share < 1:
             raise ValueError("need 0 < alpha <= 1, 0 < epsilon < 1 and 0 <= share < 1, got "
-                             f"{self.alpha}, {self.epsilon}, {self.share}")
+                             f"{alpha}, {epsilon}, {share}")
+        return alpha, epsilon, share
+
+    def __init__(self, spec, horizon: int, rng: np.random.Generator):
+        self.alpha, self.epsilon, self.share = self.settings(spec.params)
         self.names = list(spec.experts)
         self.rules, self.models = {}, {}
         for i, expert in enumerate(spec.experts.values()):

@@ -377,23 +377,23 @@ class Scenario(_Model):
             from lowstakes.consensus import ConsensusPolicy
 
             try:
-                ConsensusPolicy(learner, 1, None)
+                ConsensusPolicy.settings(learner.params)
             except ValueError as exc:
                 yield path + ("params",), str(exc)
-            return
 
         if learner.algorithm == "hedge_interleaved":
             delay = self.timing.feedback_delay
             if delay.kind == "exponential" or self.timing.arrivals.poisson is not None:
                 yield path + ("algorithm",), (
                     "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")
-        params = {k: v for k, v in learner.params.items()}
+        params = dict(learner.params)
         if learner.algorithm == "hedge_interleaved":
             params.setdefault("delay", 0)
-        try:
-            build_algorithm(learner.algorithm, len(learner.experts), self.horizon, params)
-        except (TypeError, ValueError) as exc:
-            yield path + ("params",), f"{learner.algorithm}: {exc}"
+        if learner.algorithm != "consensus":
+            try:
+                build_algorithm(learner.algorithm, len(learner.experts), self.horizon, params)
+            except (TypeError, ValueError) as exc:
+                yield path + ("params",), f"{learner.algorithm}: {exc}"
         for name, expert in learner.experts.items():
             where = path + ("experts", name)
             if expert.rule is not None:
