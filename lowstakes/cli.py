@@ -42,7 +42,60 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--horizon", type=_positive,
                      help="decisions per seed; shifts and windows scale in proportion")
     run.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    validate = commands.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("scenarios", type=Path, nargs="+", metavar="FILE")
+    commands.add_parser("list", help="what a scenario can name: sources, feedback, learners, ...")
+    commands.add_parser("schema", help="print the JSON Schema of the scenario format (for editors)")
     return parser
+
+
+def _error(message) -> None:
+    # Plain text, never wrapped: each problem stays on one line that names file and field.
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _validate(args, console: Console, errors: Console) -> int:
+    failed = 0
+    for path in args.scenarios:
+        try:
+            scenario = load_scenario(path)
+        except LowstakesError as exc:
+            failed += 1
+            _error(exc)
+        else:
+            arms = len(scenario.learners) * len(scenario.objectives)
+            console.print(f"ok: {path} ({scenario.name}: {scenario.horizon:,} decisions x "
+                          f"{scenario.seeds} seed(s), {arms} arm(s))", highlight=False, markup=False)
+    return 2 if failed else 0
+
+
+def _list(console: Console) -> int:
+    from lowstakes.catalogue import catalogue, river_classifiers
+
+    for kind, entries in catalogue().items():
+        table = Table(title=kind, title_justify="left", show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_column()
+        for entry in entries:
+            table.add_row(entry["name"], ", ".join(entry["params"]), entry["about"])
+        console.print(table)
+        console.print()
+    names = river_classifiers()
+    console.print(f"River classifiers ({len(names)}), as learners' or experts' model: "
+                  + ", ".join(names), highlight=False)
+    console.print("\nAny of sources, feedback, expert rules and learners' models also takes "
+                  "'module:attribute' naming your own code.")
+    return 0
+
+
+def _schema() -> int:
+    import json
+
+    from lowstakes.scenario import Scenario
+
+    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return 0
 
 
 def _pm(mean, interval) -> str:
@@ -143,15 +196,24 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             return _run(args, console, errors)
+        if args.command == "validate":
+            return _validate(args, console, errors)
+        if args.command == "list":
+            return _list(console)
+        if args.command == "schema":
+            return _schema()
     except HarmBoundError as exc:
-        errors.print(f"error: {exc}", highlight=False, markup=False)
+        _error(exc)
         return 1
     except (LowstakesError, FileExistsError) as exc:
-        errors.print(f"error: {exc}", highlight=False, markup=False)
+        _error(exc)
         return 2
     except KeyboardInterrupt:
-        errors.print("interrupted: the partial run directory is marked INCOMPLETE", markup=False)
+        _error("interrupted: the partial run directory is marked INCOMPLETE")
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `lowstakes schema | head`)
+        sys.stderr.close()
+        return 0
     return 2
 
 

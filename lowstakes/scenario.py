@@ -173,8 +173,14 @@ class OverseerSpec(_Model):
 
 class Timing(_Model):
     arrivals: Arrivals = Field(default_factory=Arrivals)
-    feedback_delay: FeedbackDelay = Field(default_factory=FeedbackDelay)
+    feedback_delay: FeedbackDelay | float = Field(default_factory=FeedbackDelay)
     overseer: OverseerSpec | None = None
+
+    @field_validator("feedback_delay")
+    @classmethod
+    def _number(cls, delay):
+        # `feedback_delay: 5` means a fixed delay of 5.
+        return FeedbackDelay(fixed=delay) if isinstance(delay, int | float) else delay
 
 
 class ObjectiveSpec(_Model):
@@ -189,9 +195,8 @@ class StepSpec(_Model):
 
 
 def _step_names(steps):
-    if isinstance(steps, list):
-        return [{"model": s} if isinstance(s, str) else s for s in steps]
-    return steps
+    """A preprocessing step may be written as its name alone."""
+    return [StepSpec(model=s) if isinstance(s, str) else s for s in steps]
 
 
 class ExpertSpec(_Model):
@@ -201,9 +206,9 @@ class ExpertSpec(_Model):
     rule: str | None = None
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    preprocess: list[StepSpec] = Field(default_factory=list)
+    preprocess: list[str | StepSpec] = Field(default_factory=list)
 
-    @field_validator("preprocess", mode="before")
+    @field_validator("preprocess")
     @classmethod
     def _names(cls, steps):
         return _step_names(steps)
@@ -220,7 +225,7 @@ class LearnerSpec(_Model):
 
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    preprocess: list[StepSpec] = Field(default_factory=list)
+    preprocess: list[str | StepSpec] = Field(default_factory=list)
     algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved",
                        "consensus"] | None = None
     experts: dict[str, ExpertSpec] = Field(default_factory=dict)
@@ -230,7 +235,7 @@ class LearnerSpec(_Model):
     overseer: OverseerSpec | None = Field(
         None, description="this learner's own overseer; default: timing.overseer")
 
-    @field_validator("preprocess", mode="before")
+    @field_validator("preprocess")
     @classmethod
     def _names(cls, steps):
         return _step_names(steps)

@@ -76,3 +76,39 @@ def test_an_interrupted_run_is_never_mistaken_for_a_complete_one(tmp_path):
     assert not (out / "summary.json").exists()
     with pytest.raises(IncompleteRunError, match="not a complete run directory"):
         lowstakes.load(out)
+
+
+def test_validate_checks_every_file_and_exits_2_if_any_is_bad(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nhorizon: 10\n")
+    good = lowstakes_cmd("validate", "scenarios/shift.yaml", "scenarios/phishing.yaml")
+    assert good.returncode == 0 and good.stdout.count("ok: ") == 2
+    mixed = lowstakes_cmd("validate", "scenarios/shift.yaml", bad)
+    assert mixed.returncode == 2 and "ok: scenarios/shift.yaml" in mixed.stdout
+    assert f"{bad}:1:1: stream: required field is missing" in mixed.stderr
+    assert "Traceback" not in mixed.stderr
+
+
+def test_list_names_what_a_scenario_can_use():
+    done = lowstakes_cmd("list")
+    assert done.returncode == 0
+    for name in ("sea", "stale", "region_flip", "fixed_share", "consensus", "uncertainty",
+                 "best_constant", "linear_model.LogisticRegression", "module:attribute"):
+        assert name in done.stdout
+    assert "base.Classifier" not in done.stdout
+
+
+def test_schema_describes_the_scenario_files():
+    import json
+
+    import jsonschema
+    import yaml
+
+    done = lowstakes_cmd("schema")
+    assert done.returncode == 0
+    schema = json.loads(done.stdout)
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "x", "horizon": 5, "stream": {"source": "sea"},
+                             "learners": {}, "horizn": 3}, schema)

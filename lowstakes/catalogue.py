@@ -1,0 +1,80 @@
+"""What a scenario can name: every registered source, feedback rule, expert rule, query
+policy, expert algorithm and comparator, with its params and one line on what it is.
+
+>>> entries = catalogue()
+>>> [e["name"] for e in entries["sources"]][:3]
+['agrawal', 'hyperplane', 'phishing']
+>>> next(e for e in entries["feedback"] if e["name"] == "stale")["params"]
+['concept=0']
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from lowstakes.experts import ALGORITHMS
+from lowstakes.objectives import FEEDBACK
+from lowstakes.oversight import QUERIES
+from lowstakes.pools import RULES
+from lowstakes.registry import river_names
+from lowstakes.scenario import COMPARATORS
+from lowstakes.streams import SOURCES
+
+__all__ = ["catalogue", "river_classifiers"]
+
+COMPARATOR_LINES = {
+    "oracle": "the Bayes-optimal action under the known concept and label noise (synthetic sources)",
+    "hindsight": "the least-cost action given the realised truth (a clairvoyant)",
+    "best_constant": "the best single action in hindsight, per seed",
+}
+
+
+def _line(obj) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.split("\n\n")[0].replace("\n", " ")
+
+
+def _params(cls, skip=("self", "n", "horizon", "concepts", "seed")) -> list[str]:
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name if p.default is p.empty else f"{p.name}={p.default!r}"
+            for p in parameters if p.name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _entries(registry) -> list[dict]:
+    return [{"name": name, "params": _params(obj), "about": _line(obj)} for name, obj in registry.items()]
+
+
+def river_classifiers() -> list[str]:
+    """River classes that act as classifiers here (they have ``predict_proba_one``)."""
+    out = []
+    for name in river_names():
+        module, _, attribute = name.rpartition(".")
+        cls = getattr(importlib.import_module(f"river.{module}"), attribute)
+        if module == "base" or inspect.isabstract(cls):
+            continue
+        if callable(getattr(cls, "predict_proba_one", None)) and callable(getattr(cls, "learn_one", None)):
+            out.append(name)
+    return out
+
+
+def catalogue() -> dict[str, list[dict]]:
+    """Every named piece a scenario can use, by kind."""
+    return {
+        "sources": [{**e, "params": [f"shiftable: {', '.join(SOURCES.get(e['name']).shiftable)}"]
+                     if SOURCES.get(e["name"]).shiftable is not None else []}
+                    for e in _entries(SOURCES)],
+        "feedback": _entries(FEEDBACK),
+        "expert rules": _entries(RULES),
+        "query policies": _entries(QUERIES),
+        "expert algorithms": [{"name": name, "params": _params(cls), "about": _line(cls)}
+                              for name, cls in ALGORITHMS.items()]
+                             + [{"name": "consensus", "params": ["alpha=0.1", "epsilon=0.2", "share=0.0"],
+                                 "about": "Cohen, Hutter & Nanda's consensus imitator: act where the top "
+                                          "models agree, ask the overseer otherwise."}],
+        "comparators": [{"name": name, "params": [], "about": COMPARATOR_LINES[name]}
+                        for name in COMPARATORS],
+    }
