@@ -139,6 +139,25 @@ def summary_table(summary: dict) -> Table:
     return table
 
 
+def audit_lines(summary: dict) -> str:
+    """The low-stakes audit in plain words."""
+    run = summary["audit"]
+    verdict = "LOW-STAKES" if run["low_stakes"] else "NOT LOW-STAKES"
+    lines = [f"low-stakes audit: {verdict} (rule: {run['rule']}); B = {summary['harm_bound']}, "
+             f"largest harm seen {run['max_harm']:g}, worst 1% share up to {run['worst_1pct_share_max']:.0%}"]
+    for arm in summary["arms"]:
+        a = arm["audit"]
+        line = (f"  {arm['learner']} / {arm['objective']}: worst 1% of decisions cause "
+                f"{a['worst_1pct_share']:.0%} of the harm")
+        if "catastrophes" in a:
+            c = a["catastrophes"]
+            line += (f"; {c['seen']} catastrophe(s) (harm > {c['threshold']:g}) in {c['decisions']:,} "
+                     f"decisions: chance of at least one in the next {c['forecast_decisions']:,} = "
+                     f"{c['chance_in_forecast']:.1%} (semi-informative prior, p0 = {c['p0']:g})")
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def pool_table(summary: dict) -> Table | None:
     """Expert arms: regret against the experts on the feedback (what theorems bound) and on
     the true harm, and each guaranteed bound with the seeds in which it held."""
@@ -181,6 +200,7 @@ def _run(args, console: Console, errors: Console) -> int:
         result = run(scenario, out=args.out, workers=args.workers,
                      progress=lambda n: bar.advance(task, n))
     console.print(summary_table(result.summary))
+    console.print(audit_lines(result.summary), highlight=False, markup=False)
     pools = pool_table(result.summary)
     if pools is not None:
         console.print(pools)

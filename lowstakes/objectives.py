@@ -25,7 +25,7 @@ import numpy as np
 
 from lowstakes.registry import Registry, check_params
 
-__all__ = ["FEEDBACK", "Feedback", "cost_matrix", "least_cost_action"]
+__all__ = ["FEEDBACK", "Feedback", "cost_matrix", "in_region", "least_cost_action"]
 
 FEEDBACK = Registry("feedback")
 
@@ -115,15 +115,8 @@ class RegionFlip(Feedback):
         self.region = {k: (float(lo), float(hi)) for k, (lo, hi) in region.items()}
         self.rate = float(rate)
 
-    def inside(self, xs: list) -> np.ndarray:
-        inside = np.ones(len(xs), dtype=bool)
-        for feature, (lo, hi) in self.region.items():
-            values = np.array([x[feature] for x in xs], dtype=float)
-            inside &= (values >= lo) & (values <= hi)
-        return inside
-
     def feedback(self, block, rng):
-        flip = self.inside(block.x) & (rng.random(len(block)) < self.rate)
+        flip = in_region(block.x, self.region) & (rng.random(len(block)) < self.rate)
         return block.y ^ flip
 
 
@@ -142,6 +135,28 @@ class SymmetricNoise(Feedback):
 
     def feedback(self, block, rng):
         return block.y ^ (rng.random(len(block)) < self.rate)
+
+
+def in_region(xs: list, region: dict) -> np.ndarray:
+    """Which contexts lie in the box ``region`` (feature -> (low, high), bounds included).
+
+    >>> in_region([{0: 1.0, 1: 5.0}, {0: 3.0, 1: 5.0}], {0: (0, 2), 1: (4, 6)}).tolist()
+    [True, False]
+    """
+    inside = np.ones(len(xs), dtype=bool)
+    for feature, (lo, hi) in region.items():
+        feature = feature_key(xs, feature)
+        values = np.array([x[feature] for x in xs], dtype=float)
+        inside &= (values >= lo) & (values <= hi)
+    return inside
+
+
+def feature_key(xs: list, feature):
+    """The key of ``feature`` in these contexts (an integer name may come back as a string)."""
+    # Written back as YAML/JSON, an integer feature name (SEA's 0, 1, 2) becomes "2".
+    if xs and feature not in xs[0] and isinstance(feature, str) and feature.isdigit():
+        return int(feature)
+    return feature
 
 
 def build_feedback(name: str, params: dict) -> Feedback:

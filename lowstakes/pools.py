@@ -20,6 +20,7 @@ import numpy as np
 from lowstakes.comparators import Switching
 from lowstakes.experts import build_algorithm
 from lowstakes.learners import build_model
+from lowstakes.objectives import feature_key
 from lowstakes.registry import Registry, check_params
 
 __all__ = ["RULES", "Rule", "ExpertPolicy"]
@@ -71,7 +72,8 @@ class ThresholdRule(Rule):
         self.features, self.value = list(features), float(value)
 
     def predict(self, block):
-        total = np.array([sum(x[f] for f in self.features) for x in block.x], dtype=float)
+        features = [feature_key(block.x, f) for f in self.features]
+        total = np.array([sum(x[f] for f in features) for x in block.x], dtype=float)
         return (total > self.value).astype(float)
 
 
@@ -142,7 +144,7 @@ class ExpertPolicy:
 
     # -- the engine's interface -----------------------------------------------------------
 
-    def begin_block(self, block, feedback, truth) -> None:
+    def begin_block(self, block, feedback, truth, stakes=None) -> None:
         """Precompute the rules' predictions and keep the block's labels for the records."""
         p1 = np.zeros((len(block), len(self.names)))
         for i, rule in self.rules.items():
@@ -151,6 +153,7 @@ class ExpertPolicy:
         self._weights = np.empty_like(p1)
         self._block_actions = self._actions(p1)
         self._feedback, self._truth = feedback, truth
+        self._stakes = np.ones(len(block)) if stakes is None else stakes
 
     def _actions(self, p1: np.ndarray) -> np.ndarray:
         return (p1 * self._miss[0] > (1 - p1) * self._miss[1]).astype(np.int8)
@@ -184,7 +187,7 @@ class ExpertPolicy:
         at decision time; this is bookkeeping after the block's decisions)."""
         actions = self._block_actions
         proxy = self.costs[actions, self._feedback[:, None]]
-        true = self.harm_costs[actions, self._truth[:, None]]
+        true = self.harm_costs[actions, self._truth[:, None]] * self._stakes[:, None]
         self.mixture_loss[start:end] = np.einsum("ij,ij->i", self._weights, proxy)
         self.mixture_harm[start:end] = np.einsum("ij,ij->i", self._weights, true)
         marks = self.checkpoints[(self.checkpoints >= start) & (self.checkpoints < end)] - start

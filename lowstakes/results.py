@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lowstakes import metrics, regret
+from lowstakes import audit, metrics, regret
 from lowstakes.errors import HarmBoundError, IncompleteRunError
 
 __all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_tables", "load",
@@ -41,7 +41,7 @@ def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
     spec = scenario.objectives[objective]
     objective_costs = (spec.costs or scenario.harm).matrix()
     actions = run.actions[j]
-    harm = harm_costs[actions, run.y]
+    harm = harm_costs[actions, run.y] * run.stakes
     bad = np.flatnonzero((harm < 0) | (harm > scenario.harm.bound))
     if len(bad):
         t = int(bad[0])
@@ -52,7 +52,7 @@ def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
         )
     return {
         "harm": harm,
-        "comparator_harm": harm_costs[run.comparator, run.y],
+        "comparator_harm": harm_costs[run.comparator, run.y] * run.stakes,
         "feedback_loss": objective_costs[actions, run.feedback[objective]],
     }
 
@@ -76,6 +76,9 @@ def seed_metrics(run, scenario) -> list[dict]:
             "regret": float(excess.sum()),
             "feedback_loss": float(a["feedback_loss"].sum()),
             "max_harm": float(a["harm"].max()),
+            "worst_1pct_share": audit.worst_share(a["harm"]),
+            **({"catastrophes": int((a["harm"] > scenario.audit.catastrophe).sum())}
+               if scenario.audit.catastrophe is not None else {}),
             **_oversight_metrics(run, j),
             "windows": metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
                                        w.tolerance, scenario.harm.bound),
@@ -174,6 +177,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
             "queries": metrics.mean_ci([s["queries"] for s in seeds]),
             "windows": [_window_summary(seeds, k) for k in range(len(scenario.stream.shifts))],
             **({"pool": _pool_summary(seeds)} if "pool" in seeds[0] else {}),
+            "audit": audit.arm_audit(seeds, scenario.harm.bound, scenario.audit, scenario.horizon),
             "seeds": seeds,
         })
     return {
@@ -187,6 +191,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
         "comparator": scenario.comparator,
         "comparator_description": COMPARATOR_TEXT[scenario.comparator],
         "windows": scenario.windows.model_dump(),
+        "audit": audit.run_audit([a["audit"] for a in arm_summaries], scenario.audit),
         "arms": arm_summaries,
         "elapsed_seconds": round(elapsed, 3),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -62,22 +62,33 @@ class Costs(_Model):
         return cost_matrix(**self.model_dump())
 
 
+class Stakes(_Model):
+    """Decisions whose context lies in ``region`` (feature -> [low, high], all must hold)
+    do ``factor`` times the harm: a rare kind of decision with high stakes."""
+
+    region: dict[str | int, tuple[float, float]]
+    factor: float = Field(gt=0)
+
+
 class Harm(Costs):
     """The true harm of each (action, truth) pair; every value must lie in [0, bound]."""
 
     bound: float = Field(1.0, gt=0)
+    stakes: Stakes | None = None
 
     def matrix(self):
         from lowstakes.objectives import cost_matrix
 
-        return cost_matrix(**self.model_dump(exclude={"bound"}))
+        return cost_matrix(**self.model_dump(exclude={"bound", "stakes"}))
 
     @model_validator(mode="after")
     def _within_bound(self):
+        factor = max(1.0, self.stakes.factor) if self.stakes else 1.0
         for field in ("false_positive", "false_negative", "true_positive", "true_negative"):
-            value = getattr(self, field)
+            value = getattr(self, field) * factor
             if value > self.bound:
-                raise ValueError(f"{field} = {value} exceeds the harm bound {self.bound}")
+                raise ValueError(f"{field} = {value:g} (with the stakes factor) exceeds the harm "
+                                 f"bound {self.bound}")
         return self
 
 
@@ -269,6 +280,19 @@ class Windows(_Model):
     tolerance: float = Field(0.05, ge=0)
 
 
+class Audit(_Model):
+    """The low-stakes audit. A run is called low-stakes when, for every arm, its worst 1% of
+    decisions cause at most ``worst_share`` of its harm. A decision is *catastrophic* when
+    its harm exceeds ``catastrophe`` (none by default: then no forecast is made); the
+    chance of at least one catastrophe in the next ``forecast`` decisions comes from a
+    semi-informative Beta(1, 1/p0 - 1) prior with first-trial probability ``p0``."""
+
+    worst_share: float = Field(0.5, gt=0, le=1)
+    catastrophe: float | None = Field(None, ge=0)
+    p0: float = Field(0.001, gt=0, lt=1)
+    forecast: int | None = Field(None, ge=1, description="H; default: the horizon")
+
+
 class Scenario(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -284,6 +308,7 @@ class Scenario(_Model):
     learners: dict[str, LearnerSpec] = Field(min_length=1)
     comparator: Literal["oracle", "hindsight", "best_constant"] = "oracle"
     windows: Windows = Field(default_factory=Windows)
+    audit: Audit = Field(default_factory=Audit)
 
     # -- construction -------------------------------------------------------------------
 

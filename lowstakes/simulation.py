@@ -39,7 +39,7 @@ from simpy.events import URGENT
 from lowstakes.consensus import ConsensusPolicy
 from lowstakes.learners import RiverPolicy
 from lowstakes.metrics import transition_spans
-from lowstakes.objectives import build_feedback, least_cost_action
+from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import Overseer, build_query, service_time
 from lowstakes.pools import ExpertPolicy
 from lowstakes.streams import Shift, Stream
@@ -67,6 +67,8 @@ class SeedRun:
     comparator: np.ndarray
     actions: np.ndarray
     feedback: dict[str, np.ndarray]
+    #: The harm multiplier of each decision (1 except in a high-stakes region).
+    stakes: np.ndarray | None = None
     pools: dict = field(default_factory=dict)
     #: Per arm and decision: was a label asked for, how long it queued, the queue it met.
     requested: np.ndarray | None = None
@@ -201,6 +203,7 @@ class _Simulation:
         self.timing = scenario.timing
         self.timing_rng = np.random.default_rng(timing_seq)
         self.harm = scenario.harm.matrix()
+        self.stakes = scenario.harm.stakes
         self.comparator_kind = scenario.comparator
         self.objectives = {
             name: (build_feedback(o.feedback, o.params), np.random.default_rng(s))
@@ -222,6 +225,7 @@ class _Simulation:
             comparator=np.full(horizon, -1, np.int8),
             actions=np.empty((len(self.arms), horizon), np.int8),
             feedback={name: np.empty(horizon, np.int8) for name in self.objectives},
+            stakes=np.ones(horizon, np.float32),
             requested=np.zeros((len(self.arms), horizon), bool),
             wait=np.full((len(self.arms), horizon), np.nan, np.float32),
             queue=np.zeros((len(self.arms), horizon), np.int16),
@@ -274,6 +278,8 @@ class _Simulation:
         run, span = self.run, slice(block.start, block.start + len(block))
         run.y[span] = block.y
         run.segment[span] = block.segment
+        if self.stakes is not None:
+            run.stakes[span] = np.where(in_region(block.x, self.stakes.region), self.stakes.factor, 1.0)
         if self.comparator_kind == "oracle":
             run.comparator[span] = least_cost_action(self.harm, block.p)
         elif self.comparator_kind == "hindsight":
@@ -294,7 +300,8 @@ class _Simulation:
             labels = self.record_block(block)
             span = slice(block.start, block.start + len(block))
             for j in self.pools:
-                self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span], block.y)
+                self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span], block.y,
+                                             self.run.stakes[span])
             for j in self.consensus:
                 self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span])
             gaps = self.gaps(len(block), first=block.start == 0).tolist()
