@@ -73,7 +73,8 @@ def regret_figure(trace, summary, shift_widths=None, points: int = 600):
     n = len(summary["seeds"])
     ax.set(xlabel="decision", ylabel=f"cumulative regret (vs {summary['comparator']})",
            title=f"{summary['scenario']}: cumulative regret, mean of {n} seed{'s' * (n > 1)}"
-                 + (" with 95% CI" if n > 1 else "") + "; dotted lines: shifts")
+                 + (" with 95% CI" if n > 1 else "")
+                 + ("; dotted lines: shifts" if summary["shifts"] else ""))
     ax.legend(title="learner / objective", frameon=False, loc="upper left")
     return fig
 
@@ -182,7 +183,8 @@ def oversight_figure(trace, summary, shift_widths=None, smoothing: int | None = 
     axes[1].set(ylabel="overseer queue at decision\n(trailing mean, symlog)", xlabel="decision")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, title="learner / objective", frameon=False, loc="outside right center")
-    fig.suptitle(f"{summary['scenario']}: labels asked for and the overseer's queue; dotted lines: shifts")
+    fig.suptitle(f"{summary['scenario']}: labels asked for and the overseer's queue"
+                 + ("; dotted lines: shifts" if summary["shifts"] else ""))
     return fig
 
 
