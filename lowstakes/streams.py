@@ -124,8 +124,30 @@ class Source:
         cls(concepts, np.random.SeedSequence(0)).draw(np.zeros(1, dtype=np.int64))
 
 
+def _focused(samples, focus: dict | None, patience: int = 10_000):
+    """Only the samples whose context lies in the box ``focus`` (rejection sampling)."""
+    if not focus:
+        yield from samples
+        return
+    box = {(int(k) if isinstance(k, str) and k.isdigit() else k): v for k, v in focus.items()}
+    misses = 0
+    for x, y in samples:
+        if all(lo <= x[f] <= hi for f, (lo, hi) in box.items()):
+            misses = 0
+            yield x, y
+        else:
+            misses += 1
+            if misses > patience:
+                raise ValueError(f"focus {focus} is (almost) never reached by this source's contexts")
+
+
 class RiverGenerator(Source):
-    """A River synthetic generator per segment; subclasses give the concept as ``label``."""
+    """A River synthetic generator per segment; subclasses give the concept as ``label``.
+
+    Every generator also takes ``focus``: a box (feature -> [low, high]) that restricts the
+    contexts of that segment to it, by rejection sampling. A shift of ``focus`` alone is a
+    covariate shift: where contexts fall changes, the labelling rule does not.
+    """
 
     river_class: type
 
@@ -135,10 +157,12 @@ class RiverGenerator(Source):
         # Each segment draws from its own seed so post-shift contexts are fresh ones,
         # not a replay of the pre-shift sequence.
         self._datasets = [
-            self.river_class(**self.river_params(p), seed=int(s))
+            self.river_class(**self.river_params({k: v for k, v in p.items() if k != "focus"}),
+                             seed=int(s))
             for p, s in zip(concepts, seeds, strict=True)
         ]
-        self._iterators = [iter(d) for d in self._datasets]
+        self._iterators = [_focused(iter(d), p.get("focus"))
+                           for d, p in zip(self._datasets, concepts, strict=True)]
 
     def river_params(self, params: dict) -> dict:
         return params
@@ -174,12 +198,12 @@ class RiverGenerator(Source):
 class SEA(RiverGenerator):
     """SEA: three features in [0, 10]; positive when x0 + x1 > threshold(variant).
 
-    Params: ``variant`` (0..3: thresholds 8, 9, 7, 9.5).
+    Params: ``variant`` (0..3: thresholds 8, 9, 7, 9.5), ``focus`` (a box of contexts).
     """
 
     river_class = synth.SEA
     thresholds = {0: 8.0, 1: 9.0, 2: 7.0, 3: 9.5}
-    shiftable = ("variant",)
+    shiftable = ("variant", "focus")
 
     def river_params(self, params):
         return {"variant": params.get("variant", 0)}

@@ -55,6 +55,8 @@ CLAIMS = {
     "recurring": lambda r: cost(r, "logreg", "misaligned", 1) < cost(r, "logreg", "misaligned", 0) / 2,
     "noise_is_not_misalignment": lambda r: cost(r, "logreg", "misaligned") > 2 * cost(r, "logreg", "noisy"),
     "cost_mismatch": lambda r: total(r, "logreg", "misaligned") > 5 * total(r, "logreg", "aligned"),
+    # Before the shift the proxy is the truth; after it, it costs a lot.
+    "covariate_shift": lambda r: cost(r, "logreg", "misaligned") > 5 * cost(r, "logreg", "aligned"),
     "delayed_feedback": lambda r: cost(r, "late_500", "aligned") > cost(r, "now", "aligned") + 20,
 }
 

@@ -135,3 +135,13 @@ def test_user_feedback_by_module_attribute(tmp_path, monkeypatch):
     run = simulate(scenario, 0)
     assert (run.feedback["yes"] == 1).all()
     assert run.actions[0, -200:].mean() == 1.0  # it learned to always say yes
+
+
+def test_focus_moves_contexts_but_not_the_concept():
+    block = one_block("sea", {"variant": 0, "focus": {0: [0, 3]}},
+                      [Shift(3000, {"focus": {"0": [7, 10]}})], noise=0.0)
+    x0 = np.array([x[0] for x in block.x])
+    assert x0[:3000].max() <= 3 and x0[3000:].min() >= 7
+    np.testing.assert_array_equal(block.labels[0], block.labels[1])  # a pure covariate shift
+    with pytest.raises(ValueError, match="never reached"):
+        one_block("sea", {"focus": {0: [11, 12]}}, [], horizon=10)
