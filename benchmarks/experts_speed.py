@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
+from common import best_of
 
 import lowstakes
 from lowstakes.experts import FixedShare, Hedge, play
@@ -50,15 +50,6 @@ def engine(n, horizon):
 
 def run_algorithm(cls, n, horizon, losses, params):
     play(cls(n, horizon=horizon, **params), losses)
-
-
-def best_of(repeat, fn, *args):
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main():

@@ -14,33 +14,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
 
 import numpy as np
 import simpy
+from common import Replay, best_of
 from river.datasets import synth
 
 import lowstakes
 from lowstakes.oversight import Overseer
 from lowstakes.simulation import simulate
-from lowstakes.streams import SOURCES, Source
-
-
-class Replay(Source):
-    """Replays ``Replay.data`` as the only concept (so no time goes to generation)."""
-
-    data: list = []
-    has_oracle = False
-
-    def __init__(self, concepts, seed):
-        super().__init__(concepts, seed)
-        self._position = 0
-
-    def draw(self, segments):
-        n = len(segments)
-        chunk = self.data[self._position:self._position + n] or [({0: 0.0}, False)] * n
-        self._position += n
-        return [x for x, _ in chunk], np.array([[y for _, y in chunk]], dtype=np.int8)
+from lowstakes.streams import SOURCES
 
 
 def engine(n, timing):
@@ -84,15 +67,6 @@ def processes(n, services):
 
     env.process(arrivals())
     env.run()
-
-
-def best_of(repeat, fn, *args):
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main():

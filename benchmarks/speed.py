@@ -20,37 +20,17 @@ import argparse
 import itertools
 import time
 
-import numpy as np
+from common import Replay
 from river import evaluate, linear_model, metrics, preprocessing
 from river.datasets import synth
 
 import lowstakes
 from lowstakes.simulation import simulate
-from lowstakes.streams import SOURCES, Source
+from lowstakes.streams import SOURCES
 
 
 def make_model():
     return preprocessing.StandardScaler() | linear_model.LogisticRegression()
-
-
-class Replay(Source):
-    """Replays ``Replay.data`` (a list of (x, y)) as the only concept; no oracle."""
-
-    data: list = []
-    has_oracle = False
-
-    def __init__(self, concepts, seed):
-        super().__init__(concepts, seed)
-        self._position = 0
-
-    def draw(self, segments):
-        n = len(segments)
-        chunk = self.data[self._position:self._position + n]
-        if len(chunk) < n:  # validation draws one sample from an empty replay
-            chunk = [({0: 0.0}, False)] * n
-        self._position += n
-        labels = np.array([[y for _, y in chunk]], dtype=np.int8)
-        return [x for x, _ in chunk], labels
 
 
 def engine_scenario(n, delay):

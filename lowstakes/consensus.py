@@ -34,8 +34,7 @@ import math
 
 import numpy as np
 
-from lowstakes.learners import build_model
-from lowstakes.pools import build_rule
+from lowstakes.pools import build_experts
 
 __all__ = ["top_set", "consensus", "ConsensusPolicy"]
 
@@ -76,13 +75,7 @@ class ConsensusPolicy:
     def __init__(self, spec, horizon: int, rng: np.random.Generator):
         self.alpha, self.epsilon, self.share = self.settings(spec.params)
         self.names = list(spec.experts)
-        self.rules, self.models = {}, {}
-        for i, expert in enumerate(spec.experts.values()):
-            if expert.rule is not None:
-                self.rules[i] = build_rule(expert.rule, expert.params)
-            else:
-                self.models[i] = build_model(expert.model, expert.params,
-                                             [(s.model, s.params) for s in expert.preprocess])
+        self.rules, self.models = build_experts(spec.experts)
         n = len(self.names)
         self.log_weights = np.full(n, -math.log(n))
         self.rng = rng

@@ -85,19 +85,25 @@ def build_rule(name: str, params: dict) -> Rule:
     return cls(**params)
 
 
+def build_experts(experts: dict) -> tuple[dict, dict]:
+    """The rules and the River models of a pool, each keyed by the expert's position."""
+    rules, models = {}, {}
+    for i, expert in enumerate(experts.values()):
+        if expert.rule is not None:
+            rules[i] = build_rule(expert.rule, expert.params)
+        else:
+            models[i] = build_model(expert.model, expert.params,
+                                    [(s.model, s.params) for s in expert.preprocess])
+    return rules, models
+
+
 class ExpertPolicy:
     """One arm whose learner is an expert algorithm over a pool of experts."""
 
     def __init__(self, spec, objective_costs, harm_costs, horizon, shifts, windows, fixed_delay,
                  seed_rng):
         self.names = list(spec.experts)
-        self.rules, self.models = {}, {}
-        for i, expert in enumerate(spec.experts.values()):
-            if expert.rule is not None:
-                self.rules[i] = build_rule(expert.rule, expert.params)
-            else:
-                self.models[i] = build_model(expert.model, expert.params,
-                                             [(s.model, s.params) for s in expert.preprocess])
+        self.rules, self.models = build_experts(spec.experts)
         n = len(self.names)
         params = dict(spec.params)
         if spec.algorithm == "hedge_interleaved":

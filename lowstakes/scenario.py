@@ -210,11 +210,9 @@ def _step_names(steps):
     return [StepSpec(model=s) if isinstance(s, str) else s for s in steps]
 
 
-class ExpertSpec(_Model):
-    """One expert of a pool: a fixed ``rule`` (concept, constant, module:attribute) or a
-    River ``model`` that learns from the arm's feedback."""
+class _ModelSpec(_Model):
+    """A River ``model`` with its ``params`` behind optional ``preprocess`` steps."""
 
-    rule: str | None = None
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     preprocess: list[str | StepSpec] = Field(default_factory=list)
@@ -223,6 +221,13 @@ class ExpertSpec(_Model):
     @classmethod
     def _names(cls, steps):
         return _step_names(steps)
+
+
+class ExpertSpec(_ModelSpec):
+    """One expert of a pool: a fixed ``rule`` (concept, constant, module:attribute) or a
+    River ``model`` that learns from the arm's feedback."""
+
+    rule: str | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -231,12 +236,9 @@ class ExpertSpec(_Model):
         return self
 
 
-class LearnerSpec(_Model):
+class LearnerSpec(_ModelSpec):
     """A River classifier (``model``), or an expert ``algorithm`` over ``experts``."""
 
-    model: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    preprocess: list[str | StepSpec] = Field(default_factory=list)
     algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved",
                        "consensus"] | None = None
     experts: dict[str, ExpertSpec] = Field(default_factory=dict)
@@ -245,11 +247,6 @@ class LearnerSpec(_Model):
         None, description="which labels to ask for: {policy: all | fraction | rate_cap | uncertainty, ...}")
     overseer: OverseerSpec | None = Field(
         None, description="this learner's own overseer; default: timing.overseer")
-
-    @field_validator("preprocess")
-    @classmethod
-    def _names(cls, steps):
-        return _step_names(steps)
 
     @model_validator(mode="after")
     def _one_kind(self):

@@ -235,6 +235,8 @@ class _Simulation:
         self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
                        if _routed(scenario, self.arms[j][0])}
         self.shared = [j for j in range(len(self.arms)) if j not in self.routes]
+        self.shared_learns = [self.learns[j] for j in self.shared]
+        self.shared_arrival = np.full(horizon, np.nan)
         self.consensus = [j for j in self.routes if isinstance(self.policies[j], ConsensusPolicy)]
 
     @staticmethod
@@ -326,7 +328,7 @@ class _Simulation:
             run.time[span] = times
             run.actions[:, span] = actions
             if delays is None:
-                run.feedback_time[shared, span] = times
+                self.shared_arrival[span] = times
             run.requested[shared, span] = True
             for j in self.pools:
                 self.policies[j].end_block(span.start, span.stop)
@@ -336,8 +338,19 @@ class _Simulation:
     def general_loop(self, block, gaps, delays, labels, draws, times, actions):
         """Decisions of one block when feedback is delayed or some arms have a route."""
         env, acts, shared = self.env, [p.act for p in self.policies], self.shared
-        shared_learns = [self.learns[j] for j in shared]
+        shared_learns, deliver = [self.learns[j] for j in shared], self.deliver
         routes = list(self.routes.items())
+        if not routes:
+            # Delayed feedback for every arm: one event per decision carries all labels.
+            for t, x, gap, delay, arm_labels in zip(block.steps.tolist(), block.x, gaps, delays, labels,
+                                                    strict=True):
+                if gap:
+                    yield env.timeout(gap)
+                times.append(env.now)
+                for act, out in zip(acts, actions, strict=True):
+                    out.append(act(t, x))
+                _Feedback(env, delay, (t, x, arm_labels), deliver)
+            return
         for i, (t, x, gap, arm_labels) in enumerate(
                 zip(block.steps.tolist(), block.x, gaps, labels, strict=True)):
             if gap:
@@ -345,12 +358,12 @@ class _Simulation:
             times.append(env.now)
             for act, out in zip(acts, actions, strict=True):
                 out.append(act(t, x))
-            shared_labels = [arm_labels[j] for j in shared] if routes else arm_labels
+            shared_labels = [arm_labels[j] for j in shared]
             if delays is None:
                 for learn, label in zip(shared_learns, shared_labels, strict=True):
                     learn(t, x, label)
             elif shared:
-                _Feedback(env, delays[i], (t, x, shared_labels), self.deliver)
+                _Feedback(env, delays[i], (t, x, shared_labels), deliver)
             for j, route in routes:
                 route.send(t, x, arm_labels[j], 0.0 if delays is None else delays[i], draws[i])
 
@@ -364,13 +377,15 @@ class _Simulation:
     def deliver(self, event):
         """Feedback arrives for the arms without a route: each learns its own objective's label."""
         t, x, labels = event.value
-        for j, label in zip(self.shared, labels, strict=True):
-            self.learns[j](t, x, label)
-            self.run.feedback_time[j, t] = self.env.now
+        for learn, label in zip(self.shared_learns, labels, strict=True):
+            learn(t, x, label)
+        # Every arm without a route hears at the same time; copied to their rows at the end.
+        self.shared_arrival[t] = self.env.now
 
     def __call__(self) -> SeedRun:
         process = self.env.process(self.decisions())
         self.env.run(until=process)
+        self.run.feedback_time[self.shared] = self.shared_arrival
         self.run.pools = {j: self.policies[j].finish() for j in self.pools}
         self.run.oversight = {j: route.finish() for j, route in self.routes.items()}
         for j in self.consensus:
