@@ -31,10 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lowstakes.errors import ScenarioError
-from lowstakes.learners import build_model
-from lowstakes.objectives import FEEDBACK, build_feedback
-from lowstakes.registry import resolve_river
-from lowstakes.streams import SOURCES, concept_params
+from lowstakes.streams import SOURCES
 
 __all__ = ["Scenario", "load_scenario", "COMPARATORS"]
 
@@ -319,7 +316,9 @@ class Scenario(_Model):
             scenario = cls.model_validate(data)
         except ValidationError as exc:
             raise ScenarioError(_pydantic_problems(exc), file=file, marks=marks) from None
-        problems = list(scenario._semantic_problems())
+        from lowstakes.checks import problems as cross_field_problems
+
+        problems = list(cross_field_problems(scenario))
         if problems:
             raise ScenarioError(problems, file=file, marks=marks)
         return scenario
@@ -351,130 +350,6 @@ class Scenario(_Model):
         windows = data["windows"]
         windows["length"], windows["smoothing"] = scale(windows["length"]), scale(windows["smoothing"])
         return Scenario.from_dict(data)
-
-    # -- checks that need more than one field --------------------------------------------
-
-    def _semantic_problems(self):
-        yield from self._shift_problems()
-        source = SOURCES.get(self.stream.source)
-        try:
-            source.check(concept_params(self.stream.params, self.stream.shifts))
-        except (ValueError, TypeError) as exc:
-            yield ("stream", "params"), f"{self.stream.source}: {exc}"
-        if self.comparator == "oracle" and not source.has_oracle:
-            yield ("comparator",), (
-                f"source {self.stream.source!r} has no oracle (its labels are data), and the "
-                "comparator is 'oracle' (the default); set comparator to 'hindsight' or 'best_constant'"
-            )
-        for name, objective in self.objectives.items():
-            yield from self._objective_problems(("objectives", name), objective)
-        for name, learner in self.learners.items():
-            yield from self._learner_problems(("learners", name), learner)
-
-    @staticmethod
-    def _objective_problems(path, objective):
-        try:
-            FEEDBACK.get(objective.feedback)
-        except ValueError as exc:
-            yield path + ("feedback",), str(exc)
-            return
-        try:
-            build_feedback(objective.feedback, objective.params)
-        except ValueError as exc:
-            yield path + ("params",), f"{objective.feedback}: {exc}"
-
-    def _learner_problems(self, path, learner):
-        if learner.query is not None:
-            from lowstakes.oversight import build_query
-
-            try:
-                build_query(learner.query)
-            except ValueError as exc:
-                yield path + ("query",), str(exc)
-        if learner.is_pool:
-            yield from self._pool_problems(path, learner)
-            return
-        yield from self._river_problems(path, learner)
-
-    def _pool_problems(self, path, learner):
-        from lowstakes.experts import build_algorithm
-        from lowstakes.pools import build_rule
-
-        if learner.algorithm == "consensus":
-            from lowstakes.consensus import ConsensusPolicy
-
-            try:
-                ConsensusPolicy.settings(learner.params)
-            except ValueError as exc:
-                yield path + ("params",), str(exc)
-
-        if learner.algorithm == "hedge_interleaved":
-            delay = self.timing.feedback_delay
-            if delay.kind == "exponential" or self.timing.arrivals.poisson is not None:
-                yield path + ("algorithm",), (
-                    "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")
-        params = dict(learner.params)
-        if learner.algorithm == "hedge_interleaved":
-            params.setdefault("delay", 0)
-        if learner.algorithm != "consensus":
-            try:
-                build_algorithm(learner.algorithm, len(learner.experts), self.horizon, params)
-            except (TypeError, ValueError) as exc:
-                yield path + ("params",), f"{learner.algorithm}: {exc}"
-        for name, expert in learner.experts.items():
-            where = path + ("experts", name)
-            if expert.rule is not None:
-                try:
-                    build_rule(expert.rule, expert.params)
-                except ValueError as exc:
-                    yield where, str(exc)
-            else:
-                yield from self._river_problems(where, expert)
-
-    @staticmethod
-    def _river_problems(path, learner):
-        names = [(path + ("model",), learner.model)]
-        names += [(path + ("preprocess", i), s.model) for i, s in enumerate(learner.preprocess)]
-        unknown = False
-        for where, name in names:
-            try:
-                cls = resolve_river(name)
-            except ValueError as exc:
-                unknown = True
-                yield where, str(exc)
-                continue
-            if where[-1] == "model" and not callable(getattr(cls, "predict_proba_one", None)):
-                unknown = True
-                yield where, f"{name} is not a River classifier: it has no predict_proba_one()"
-        if unknown:
-            return
-        try:
-            build_model(learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess])
-        except ValueError as exc:
-            yield path + ("params",), str(exc)
-
-    def _shift_problems(self):
-        shiftable = getattr(SOURCES.get(self.stream.source), "shiftable", None)
-        end = 0
-        for i, shift in enumerate(self.stream.shifts):
-            path = ("stream", "shifts", i)
-            if shift.at < end:
-                yield path + ("at",), (
-                    f"shift starts at {shift.at}, before the previous shift has finished "
-                    f"(step {end}); shifts must be in order and not overlap"
-                )
-            if shift.at + shift.width > self.horizon:
-                yield path + ("at",), (
-                    f"shift at {shift.at} with width {shift.width} ends beyond the horizon "
-                    f"({self.horizon})"
-                )
-            if shiftable is not None:
-                for key in set(shift.params) - set(shiftable):
-                    yield path + ("params", key), (
-                        f"{self.stream.source} cannot shift {key!r}; it can shift: "
-                        f"{', '.join(shiftable) or 'nothing'}"
-                    )
-            end = shift.at + shift.width
 
 
 def _pydantic_problems(exc: ValidationError):
