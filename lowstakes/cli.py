@@ -200,7 +200,7 @@ def _run(args, console: Console, errors: Console) -> int:
         result = run(scenario, out=args.out, workers=args.workers,
                      progress=lambda n: bar.advance(task, n))
     console.print(summary_table(result.summary))
-    console.print(audit_lines(result.summary), highlight=False, markup=False)
+    console.print(audit_lines(result.summary), highlight=False, markup=False, soft_wrap=True)
     pools = pool_table(result.summary)
     if pools is not None:
         console.print(pools)
