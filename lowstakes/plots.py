@@ -179,7 +179,8 @@ def oversight_figure(trace, summary, shift_widths=None, smoothing: int | None = 
     axes[0].set(ylabel=f"query rate\n(trailing mean over {smoothing})", ylim=(-0.02, 1.02))
     # A queue that falls behind grows into the thousands; short ones must stay visible.
     axes[1].set_yscale("symlog", linthresh=1.0)
-    axes[1].set_ylim(bottom=0)
+    # Keep a queue that stays empty visible above the axis.
+    axes[1].set_ylim(bottom=-0.1, top=max(2.0, axes[1].get_ylim()[1]))
     axes[1].set(ylabel="overseer queue at decision\n(trailing mean, symlog)", xlabel="decision")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, title="learner / objective", frameon=False, loc="outside right center")
