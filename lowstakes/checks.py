@@ -16,7 +16,7 @@ from lowstakes.learners import build_model
 from lowstakes.objectives import FEEDBACK, build_feedback
 from lowstakes.oversight import build_query
 from lowstakes.pools import build_rule
-from lowstakes.registry import resolve_river
+from lowstakes.registry import load_attribute, resolve_river
 from lowstakes.streams import SOURCES, concept_params
 
 __all__ = ["problems"]
@@ -35,6 +35,13 @@ def problems(scenario) -> Iterator[tuple[tuple, str]]:
             f"source {scenario.stream.source!r} has no oracle (its labels are data), and the "
             "comparator is 'oracle' (the default); set comparator to 'hindsight' or 'best_constant'"
         )
+    stakes = scenario.harm.stakes
+    if stakes is not None and stakes.function is not None:
+        try:
+            if not callable(load_attribute(stakes.function)):
+                yield ("harm", "stakes", "function"), f"{stakes.function} is not callable"
+        except ValueError as exc:
+            yield ("harm", "stakes", "function"), str(exc)
     for name, objective in scenario.objectives.items():
         yield from _objective_problems(("objectives", name), objective)
     for name, learner in scenario.learners.items():

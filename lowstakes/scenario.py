@@ -60,11 +60,21 @@ class Costs(_Model):
 
 
 class Stakes(_Model):
-    """Decisions whose context lies in ``region`` (feature -> [low, high], all must hold)
-    do ``factor`` times the harm: a rare kind of decision with high stakes."""
+    """How much is at stake in each decision: its harm is the cost matrix's value times a
+    multiplier. Either decisions whose context lies in ``region`` (feature -> [low, high],
+    all must hold) get ``factor``, or ``function`` (``module:attribute``) returns the
+    multiplier of every decision of a block. A function's multipliers are not known in
+    advance, so the engine's check of every harm against B is what guards them."""
 
-    region: dict[str | int, tuple[float, float]]
-    factor: float = Field(gt=0)
+    region: dict[str | int, tuple[float, float]] | None = None
+    factor: float | None = Field(None, gt=0)
+    function: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if (self.function is None) == (self.region is None or self.factor is None):
+            raise ValueError("give either 'region' and 'factor', or 'function'")
+        return self
 
 
 class Harm(Costs):
@@ -80,7 +90,7 @@ class Harm(Costs):
 
     @model_validator(mode="after")
     def _within_bound(self):
-        factor = max(1.0, self.stakes.factor) if self.stakes else 1.0
+        factor = max(1.0, self.stakes.factor or 1.0) if self.stakes else 1.0
         for field in ("false_positive", "false_negative", "true_positive", "true_negative"):
             value = getattr(self, field) * factor
             if value > self.bound:

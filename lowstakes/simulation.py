@@ -42,6 +42,7 @@ from lowstakes.metrics import transition_spans
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import Overseer, build_query, service_time
 from lowstakes.pools import ExpertPolicy
+from lowstakes.registry import load_attribute
 from lowstakes.streams import Shift, Stream
 
 __all__ = ["SeedRun", "simulate", "seed_sequence", "stream_for"]
@@ -82,6 +83,16 @@ class SeedRun:
 def seed_sequence(master: int, n_seeds: int, seed: int) -> np.random.SeedSequence:
     """The SeedSequence of run-seed ``seed``: the same whatever the number of workers."""
     return np.random.SeedSequence(master).spawn(n_seeds)[seed]
+
+
+def stakes_of(spec):
+    """The per-block harm multiplier of a scenario's ``harm.stakes`` (None: all ones)."""
+    if spec is None:
+        return None
+    if spec.function is not None:
+        function = load_attribute(spec.function)
+        return lambda block: np.asarray(function(block), dtype=np.float32)
+    return lambda block: np.where(in_region(block.x, spec.region), spec.factor, 1.0)
 
 
 def decisions_of_delay(timing) -> int:
@@ -203,7 +214,7 @@ class _Simulation:
         self.timing = scenario.timing
         self.timing_rng = np.random.default_rng(timing_seq)
         self.harm = scenario.harm.matrix()
-        self.stakes = scenario.harm.stakes
+        self.stakes = stakes_of(scenario.harm.stakes)
         self.comparator_kind = scenario.comparator
         self.objectives = {
             name: (build_feedback(o.feedback, o.params), np.random.default_rng(s))
@@ -281,7 +292,7 @@ class _Simulation:
         run.y[span] = block.y
         run.segment[span] = block.segment
         if self.stakes is not None:
-            run.stakes[span] = np.where(in_region(block.x, self.stakes.region), self.stakes.factor, 1.0)
+            run.stakes[span] = self.stakes(block)
         if self.comparator_kind == "oracle":
             run.comparator[span] = least_cost_action(self.harm, block.p)
         elif self.comparator_kind == "hindsight":

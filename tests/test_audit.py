@@ -36,3 +36,25 @@ def test_flagship_is_low_stakes_and_the_contrast_is_not(tmp_path):
     forecast = contrast.summary["arms"][0]["audit"]["catastrophes"]
     assert forecast["seen"] > 0 and forecast["chance_in_forecast"] > 0.5
     assert contrast.summary["audit"]["max_harm"] == 1000.0
+
+
+def test_user_stakes_function_and_the_bound_check(tmp_path, monkeypatch):
+    (tmp_path / "my_stakes.py").write_text(
+        "import numpy as np\n"
+        "def tenfold_when_x0_high(block):\n"
+        "    return np.where([x[0] > 9.9 for x in block.x], 10.0, 1.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = {"name": "stakes", "horizon": 4000, "stream": {"source": "sea", "label_noise": 0.1},
+            "learners": {"logreg": {"model": "linear_model.LogisticRegression"}}}
+    stakes = {"function": "my_stakes:tenfold_when_x0_high"}
+    ok = lowstakes.run(lowstakes.Scenario.from_dict(
+        {**base, "harm": {"bound": 10.0, "stakes": stakes}}), out=tmp_path / "ok")
+    assert ok.summary["audit"]["max_harm"] == 10.0
+    # The function's multipliers exceed a bound of 5: the run fails loudly, not silently.
+    with pytest.raises(lowstakes.HarmBoundError, match="outside \\[0, B=5.0\\]"):
+        lowstakes.run(lowstakes.Scenario.from_dict({**base, "harm": {"bound": 5.0, "stakes": stakes}}),
+                      out=tmp_path / "bad")
+    assert (tmp_path / "bad" / "INCOMPLETE").exists()
+    with pytest.raises(lowstakes.ScenarioError, match="harm.stakes.function: module 'my_stakes' has no"):
+        missing = {"function": "my_stakes:nope"}
+        lowstakes.Scenario.from_dict({**base, "harm": {"bound": 5.0, "stakes": missing}})
