@@ -24,6 +24,7 @@ lowstakes.errors.ScenarioError: scenario: stream.source: unknown source 'sae' (d
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -31,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lowstakes.errors import ScenarioError
+from lowstakes.registry import suggest
 from lowstakes.streams import SOURCES
 
 __all__ = ["Scenario", "load_scenario", "COMPARATORS"]
@@ -362,11 +364,36 @@ class Scenario(_Model):
         return Scenario.from_dict(data)
 
 
+def _model_at(path) -> type[BaseModel] | None:
+    """The schema model that holds the fields at ``path`` (keys and list indices)."""
+    model, annotation = Scenario, None
+    for part in path:
+        if model is not None:
+            field = model.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            annotation, model = field.annotation, None
+        else:  # inside a dict or a list: step into its value type
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[-1] if args else None
+        container = typing.get_origin(annotation) in (dict, list)
+        for candidate in (annotation, *([] if container else typing.get_args(annotation))):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+    return model
+
+
 def _pydantic_problems(exc: ValidationError):
     for error in exc.errors():
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown field"
+            model = _model_at(error["loc"][:-1])
+            fields = [name for name in (model.model_fields if model else ())
+                      if name not in ("choices",)]
+            name = str(error["loc"][-1])
+            message = (f"unknown field{suggest(name, fields)}; allowed: {', '.join(fields)}"
+                       if fields else "unknown field")
         elif error["type"] == "missing":
             message = "required field is missing"
         elif error["type"] != "value_error" and not isinstance(error.get("input"), dict | list):

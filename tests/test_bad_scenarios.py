@@ -38,7 +38,9 @@ def mutate(path, value):
 DELETE = object()
 
 CASES = {
-    "unknown top-level field": (mutate(("horizn",), 5), "horizn", "unknown field"),
+    "unknown top-level field": (mutate(("horizn",), 5), "horizn", "unknown field (did you mean 'horizon'?)"),
+    "misspelt nested field": (mutate(("stream", "shifts", 0, "widht"), 2), "stream.shifts.0.widht",
+                              "did you mean 'width'?); allowed: at, width, params"),
     "missing horizon": (mutate(("horizon",), DELETE), "horizon", "required field is missing"),
     "horizon zero": (mutate(("horizon",), 0), "horizon", "greater than or equal to 1"),
     "negative seeds": (mutate(("seeds",), -2), "seeds", "greater than or equal to 1"),
