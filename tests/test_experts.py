@@ -176,3 +176,25 @@ def test_no_overflow_or_underflow_over_ten_million_steps():
        st.integers(0, 3))
 def test_switching_dp_agrees_with_brute_force(losses, m):
     assert best_switching(losses, m) == pytest.approx(brute_force_switching(losses, m), abs=1e-9)
+
+
+def test_every_bound_of_bounds_md_has_its_value_kind_and_source():
+    t, n = 10_000, 16
+    fixed = bounds.hedge_fixed(t, n).value
+    assert bounds.hedge_doubling(t, n).value == pytest.approx(3.4142 * fixed, rel=1e-4)
+    assert bounds.hedge_eta(t, n, bounds.hedge_fixed_eta(t, n)).value == pytest.approx(fixed)
+    assert bounds.hedge_constant_delay(t, n, 3).value == pytest.approx(2 * fixed)
+    assert bounds.hedge_delays(n, 0.1, np.zeros(t)).value == pytest.approx(bounds.hedge_eta(t, n, 0.1).value)
+    assert bounds.ogd(t, D=2.0, G=3.0).value == pytest.approx(1.5 * 2 * 3 * 100)
+    assert bounds.exp3(t, 4).kind == "expected"
+    assert bounds.exp3(t, 4).value == pytest.approx(math.sqrt(2 * t * 4 * math.log(4)))
+    assert bounds.minimax_lower(t, n).kind == "asymptotic"
+    alpha, eta = bounds.fixed_share_tuned(t, n, 3)
+    tuned = bounds.fixed_share(t, n, 3, alpha, eta).value
+    complexity = 4 * math.log(n) + (t - 1) * bounds.binary_entropy(3 / (t - 1))
+    assert tuned == pytest.approx(math.sqrt(t / 2 * complexity), rel=1e-9)
+    for b in (bounds.hedge_fixed(t, n), bounds.fixed_share_window(100, n, alpha, eta),
+              bounds.hedge_anytime(t, n)):
+        assert b.kind == "guaranteed" and b.source and b.params
+    # Losses in [0, B]: the bound scales with B.
+    assert bounds.hedge_fixed(t, n, B=5.0).value == pytest.approx(5 * fixed)
