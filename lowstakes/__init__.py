@@ -6,7 +6,7 @@ each transition window and the time to recover.
 
 >>> import lowstakes
 >>> sorted(lowstakes.SOURCES.names())
-['agrawal', 'hyperplane', 'phishing', 'sea', 'sine', 'stagger']
+['agrawal', 'friedman', 'hyperplane', 'phishing', 'sea', 'sine', 'stagger']
 """
 
 from lowstakes.errors import HarmBoundError, IncompleteRunError, LowstakesError, ScenarioError

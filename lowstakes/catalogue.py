@@ -3,7 +3,7 @@ policy, expert algorithm and comparator, with its params and one line on what it
 
 >>> entries = catalogue()
 >>> [e["name"] for e in entries["sources"]][:3]
-['agrawal', 'hyperplane', 'phishing']
+['agrawal', 'friedman', 'hyperplane']
 >>> next(e for e in entries["feedback"] if e["name"] == "stale")["params"]
 ['concept=0']
 """

@@ -26,6 +26,10 @@ def problems(scenario) -> Iterator[tuple[tuple, str]]:
     """Every problem that needs more than one field, as (path, message) pairs."""
     yield from _shift_problems(scenario)
     source = SOURCES.get(scenario.stream.source)
+    if source.task == "classification" and scenario.stream.label_noise >= 0.5:
+        yield ("stream", "label_noise"), (
+            f"must be below 0.5 (the chance that a label is the other class), got "
+            f"{scenario.stream.label_noise}")
     try:
         source.check(concept_params(scenario.stream.params, scenario.stream.shifts))
     except (ValueError, TypeError) as exc:
@@ -43,20 +47,27 @@ def problems(scenario) -> Iterator[tuple[tuple, str]]:
         except ValueError as exc:
             yield ("harm", "stakes", "function"), str(exc)
     for name, objective in scenario.objectives.items():
-        yield from _objective_problems(("objectives", name), objective)
+        yield from _objective_problems(("objectives", name), objective, source.task)
     for name, learner in scenario.learners.items():
         yield from _learner_problems(scenario, ("learners", name), learner)
 
-def _objective_problems(path, objective):
+
+def _objective_problems(path, objective, task):
     try:
-        FEEDBACK.get(objective.feedback)
+        rule = FEEDBACK.get(objective.feedback)
     except ValueError as exc:
         yield path + ("feedback",), str(exc)
+        return
+    tasks = getattr(rule, "tasks", ("classification",))
+    if task not in tasks:
+        yield path + ("feedback",), (f"{objective.feedback} is for {' and '.join(tasks)} streams; "
+                                     f"this stream is {task}")
         return
     try:
         build_feedback(objective.feedback, objective.params)
     except ValueError as exc:
         yield path + ("params",), f"{objective.feedback}: {exc}"
+
 
 def _learner_problems(scenario, path, learner):
     if learner.query is not None:
@@ -64,10 +75,17 @@ def _learner_problems(scenario, path, learner):
             build_query(learner.query)
         except ValueError as exc:
             yield path + ("query",), str(exc)
+    task = SOURCES.get(scenario.stream.source).task
     if learner.is_pool:
+        if task == "regression":
+            yield path + ("algorithm",), "expert algorithms and consensus are for classification streams"
+            return
         yield from _pool_problems(scenario, path, learner)
         return
-    yield from _river_problems(path, learner)
+    if task == "regression" and learner.query and learner.query.get("policy") == "uncertainty":
+        yield path + ("query",), "uncertainty queries need class probabilities: not for regression"
+    yield from _river_problems(path, learner, task)
+
 
 def _pool_problems(scenario, path, learner):
     if learner.algorithm == "consensus":
@@ -99,7 +117,8 @@ def _pool_problems(scenario, path, learner):
         else:
             yield from _river_problems(where, expert)
 
-def _river_problems(path, learner):
+
+def _river_problems(path, learner, task="classification"):
     names = [(path + ("model",), learner.model)]
     names += [(path + ("preprocess", i), s.model) for i, s in enumerate(learner.preprocess)]
     unknown = False
@@ -110,15 +129,22 @@ def _river_problems(path, learner):
             unknown = True
             yield where, str(exc)
             continue
-        if where[-1] == "model" and not callable(getattr(cls, "predict_proba_one", None)):
+        method = "predict_proba_one" if task == "classification" else "predict_one"
+        if where[-1] == "model" and not callable(getattr(cls, method, None)):
             unknown = True
-            yield where, f"{name} is not a River classifier: it has no predict_proba_one()"
+            kind = "classifier" if task == "classification" else "regressor"
+            yield where, f"{name} is not a River {kind}: it has no {method}()"
+        elif where[-1] == "model" and task == "regression" and hasattr(cls, "predict_proba_one"):
+            unknown = True
+            yield where, f"{name} is a classifier, not a River regressor; this stream is regression"
     if unknown:
         return
     try:
-        build_model(learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess])
+        build_model(learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess],
+                    task=task)
     except ValueError as exc:
         yield path + ("params",), str(exc)
+
 
 def _shift_problems(scenario):
     shiftable = getattr(SOURCES.get(scenario.stream.source), "shiftable", None)

@@ -20,7 +20,7 @@ from river import compose
 
 from lowstakes.registry import check_params, resolve_river
 
-__all__ = ["RiverPolicy", "build_model"]
+__all__ = ["RiverPolicy", "RegressionPolicy", "build_model"]
 
 
 def _is_nested(value) -> bool:
@@ -42,7 +42,7 @@ def _instantiate(name: str, params: dict):
         raise ValueError(f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {exc}") from None
 
 
-def build_model(model: str, params: dict | None = None, preprocess=()):
+def build_model(model: str, params: dict | None = None, preprocess=(), task: str = "classification"):
     """A River estimator, behind its preprocessing steps when there are any.
 
     ``preprocess`` is a sequence of ``(name, params)`` pairs. A param given as
@@ -57,9 +57,11 @@ def build_model(model: str, params: dict | None = None, preprocess=()):
     0.05
     """
     estimator = _instantiate(model, params or {})
-    for attr in ("predict_proba_one", "learn_one"):
+    needs = ("predict_proba_one", "learn_one") if task == "classification" else ("predict_one", "learn_one")
+    for attr in needs:
         if not callable(getattr(estimator, attr, None)):
-            raise ValueError(f"{model} is not a River classifier: it has no {attr}()")
+            kind = "classifier" if task == "classification" else "regressor"
+            raise ValueError(f"{model} is not a River {kind}: it has no {attr}()")
     steps = [_instantiate(name, step_params) for name, step_params in preprocess]
     return compose.Pipeline(*steps, estimator) if steps else estimator
 
@@ -96,3 +98,25 @@ class RiverPolicy:
     def learn(self, t: int, x: dict, label: int) -> None:
         """Feedback ``label`` for decision ``t`` has arrived."""
         self.model.learn_one(x, bool(label))
+
+
+class RegressionPolicy:
+    """A River regressor whose action is its prediction (0 before it has one)."""
+
+    confidence = 1.0
+
+    def __init__(self, model):
+        self.model = model
+
+    @classmethod
+    def build(cls, model: str, params: dict | None = None, preprocess=()):
+        return cls(build_model(model, params, preprocess, task="regression"))
+
+    def act(self, t: int, x: dict) -> float:
+        """The prediction for decision ``t`` with context ``x``."""
+        prediction = self.model.predict_one(x)
+        return 0.0 if prediction is None else float(prediction)
+
+    def learn(self, t: int, x: dict, label: float) -> None:
+        """Feedback ``label`` for decision ``t`` has arrived."""
+        self.model.learn_one(x, float(label))

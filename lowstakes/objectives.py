@@ -59,6 +59,8 @@ class Feedback:
     """
 
     aligned = False
+    #: The kinds of stream this rule makes sense for.
+    tasks = ("classification",)
 
     def feedback(self, block, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -69,6 +71,7 @@ class Truth(Feedback):
     """Aligned: the overseer reports the truth the harm is measured against."""
 
     aligned = True
+    tasks = ("classification", "regression")
 
     def feedback(self, block, rng):
         return block.y
@@ -82,6 +85,8 @@ class Stale(Feedback):
     exactly where the old and the current concepts disagree.
     """
 
+    tasks = ("classification", "regression")
+
     def __init__(self, concept: int = 0):
         if int(concept) != concept or concept < 0:
             raise ValueError(f"concept must be a concept index >= 0, got {concept!r}")
@@ -93,6 +98,8 @@ class Stale(Feedback):
                 f"stale: concept {self.concept} does not exist; this stream has "
                 f"{block.labels.shape[0]} concept(s)"
             )
+        if block.noise is not None:  # regression: the old concept's value, the same noise
+            return block.labels[self.concept] + block.noise
         return block.labels[self.concept] ^ block.flip
 
 

@@ -35,26 +35,35 @@ COMPARATOR_TEXT = {
 
 
 def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
-    """Per-decision harm, comparator harm and feedback loss of arm ``j``; checks every harm."""
+    """Per-decision harm, comparator harm and feedback loss of arm ``j``; checks every harm.
+
+    Classification: costs from the matrices. Regression: the absolute error, clipped at B.
+    Both are multiplied by each decision's stakes.
+    """
     learner, objective = run.arms[j]
-    harm_costs = scenario.harm.matrix()
-    spec = scenario.objectives[objective]
-    objective_costs = (spec.costs or scenario.harm).matrix()
-    actions = run.actions[j]
-    harm = harm_costs[actions, run.y] * run.stakes
-    bad = np.flatnonzero((harm < 0) | (harm > scenario.harm.bound))
+    actions, bound = run.actions[j], scenario.harm.bound
+    if run.task == "regression":
+        def loss(a, truth):
+            return np.minimum(np.abs(a - truth), bound)
+
+        harm = loss(actions, run.y) * run.stakes
+        comparator = loss(run.comparator, run.y) * run.stakes
+        feedback_loss = loss(actions, run.feedback[objective])
+    else:
+        harm_costs = scenario.harm.matrix()
+        objective_costs = (scenario.objectives[objective].costs or scenario.harm).matrix()
+        harm = harm_costs[actions, run.y] * run.stakes
+        comparator = harm_costs[run.comparator, run.y] * run.stakes
+        feedback_loss = objective_costs[actions, run.feedback[objective]]
+    bad = np.flatnonzero((harm < 0) | (harm > bound))
     if len(bad):
         t = int(bad[0])
         raise HarmBoundError(
             f"arm {learner}/{objective}, seed {run.seed}: decision {t} did harm {harm[t]}, "
-            f"outside [0, B={scenario.harm.bound}] ({len(bad)} such decisions); "
+            f"outside [0, B={bound}] ({len(bad)} such decisions); "
             "the run is not low-stakes as declared"
         )
-    return {
-        "harm": harm,
-        "comparator_harm": harm_costs[run.comparator, run.y] * run.stakes,
-        "feedback_loss": objective_costs[actions, run.feedback[objective]],
-    }
+    return {"harm": harm, "comparator_harm": comparator, "feedback_loss": feedback_loss}
 
 
 def seed_metrics(run, scenario) -> list[dict]:
@@ -243,9 +252,10 @@ TRACE_SCHEMA = pa.schema([
     ("learner", pa.dictionary(pa.int16(), pa.string())),
     ("objective", pa.dictionary(pa.int16(), pa.string())),
     ("step", pa.int32()), ("time", pa.float64()), ("segment", pa.int8()),
-    ("truth", pa.int8()), ("action", pa.int8()), ("comparator_action", pa.int8()),
+    # Classes (0/1) or, for regression sources, real values.
+    ("truth", pa.float32()), ("action", pa.float32()), ("comparator_action", pa.float32()),
     ("harm", pa.float32()), ("comparator_harm", pa.float32()),
-    ("feedback", pa.int8()), ("feedback_loss", pa.float32()), ("feedback_time", pa.float64()),
+    ("feedback", pa.float32()), ("feedback_loss", pa.float32()), ("feedback_time", pa.float64()),
     ("requested", pa.bool_()), ("wait", pa.float32()), ("queue", pa.int16()),
     ("query_probability", pa.float32()),
 ])

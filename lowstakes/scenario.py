@@ -110,7 +110,8 @@ class ShiftSpec(_Model):
 class StreamSpec(_Model):
     source: str
     params: dict[str, Any] = Field(default_factory=dict)
-    label_noise: float = Field(0.0, ge=0, lt=0.5)
+    label_noise: float = Field(0.0, ge=0, description="classification: the chance a label is the "
+                               "other class (< 0.5); regression: the sd of Gaussian noise")
     shifts: list[ShiftSpec] = Field(default_factory=list)
 
     @field_validator("source")

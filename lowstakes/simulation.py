@@ -37,13 +37,13 @@ import simpy
 from simpy.events import URGENT
 
 from lowstakes.consensus import ConsensusPolicy
-from lowstakes.learners import RiverPolicy
+from lowstakes.learners import RegressionPolicy, RiverPolicy
 from lowstakes.metrics import transition_spans
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import Overseer, build_query, service_time
 from lowstakes.pools import ExpertPolicy
 from lowstakes.registry import load_attribute
-from lowstakes.streams import Shift, Stream
+from lowstakes.streams import SOURCES, Shift, Stream
 
 __all__ = ["SeedRun", "simulate", "seed_sequence", "stream_for"]
 
@@ -61,6 +61,7 @@ class SeedRun:
 
     seed: int
     arms: list[tuple[str, str]]
+    task: str
     time: np.ndarray
     feedback_time: np.ndarray  # (arms, decisions): when the label arrived; NaN: never
     y: np.ndarray
@@ -229,13 +230,16 @@ class _Simulation:
         self.learns = [self.policies[j].learn for j in range(len(self.arms))]
         self.progress = progress
         horizon = scenario.horizon
+        # Labels and actions are classes (int8) or, for a regression source, real values.
+        self.task = SOURCES.get(scenario.stream.source).task
+        value = np.float64 if self.task == "regression" else np.int8
         self.run = SeedRun(
-            seed=seed, arms=self.arms,
+            seed=seed, arms=self.arms, task=self.task,
             time=np.empty(horizon), feedback_time=np.full((len(self.arms), horizon), np.nan),
-            y=np.empty(horizon, np.int8), segment=np.empty(horizon, np.int8),
-            comparator=np.full(horizon, -1, np.int8),
-            actions=np.empty((len(self.arms), horizon), np.int8),
-            feedback={name: np.empty(horizon, np.int8) for name in self.objectives},
+            y=np.empty(horizon, value), segment=np.empty(horizon, np.int8),
+            comparator=np.full(horizon, -1, value),
+            actions=np.empty((len(self.arms), horizon), value),
+            feedback={name: np.empty(horizon, value) for name in self.objectives},
             stakes=np.ones(horizon, np.float32),
             requested=np.zeros((len(self.arms), horizon), bool),
             wait=np.full((len(self.arms), horizon), np.nan, np.float32),
@@ -256,6 +260,9 @@ class _Simulation:
         costs = (objective.costs or scenario.harm).matrix()
         if learner.algorithm == "consensus":
             return ConsensusPolicy(learner, scenario.horizon, rng)
+        if SOURCES.get(scenario.stream.source).task == "regression":
+            return RegressionPolicy.build(learner.model, learner.params,
+                                          [(s.model, s.params) for s in learner.preprocess])
         if not learner.is_pool:
             return RiverPolicy.build(learner.model, learner.params,
                                      [(s.model, s.params) for s in learner.preprocess], costs=costs)
@@ -293,7 +300,10 @@ class _Simulation:
         run.segment[span] = block.segment
         if self.stakes is not None:
             run.stakes[span] = self.stakes(block)
-        if self.comparator_kind == "oracle":
+        if block.noise is not None:  # regression: the oracle predicts the clean value
+            run.comparator[span] = (block.labels[block.row, np.arange(len(block))]
+                                    if self.comparator_kind == "oracle" else block.y)
+        elif self.comparator_kind == "oracle":
             run.comparator[span] = least_cost_action(self.harm, block.p)
         elif self.comparator_kind == "hindsight":
             run.comparator[span] = self.harm[:, block.y].argmin(axis=0)
@@ -406,8 +416,11 @@ class _Simulation:
             unanswered = records["asked"] & np.isnan(self.run.feedback_time[j])
             self.run.actions[j, unanswered] = records["fallback"][unanswered]
         if self.comparator_kind == "best_constant":
-            totals = self.harm[:, self.run.y].sum(axis=1)
-            self.run.comparator[:] = int(np.argmin(totals))
+            if self.task == "regression":  # the constant of least absolute error: a median
+                self.run.comparator[:] = float(np.median(self.run.y))
+            else:
+                totals = self.harm[:, self.run.y].sum(axis=1)
+                self.run.comparator[:] = int(np.argmin(totals))
         return self.run
 
 

@@ -55,7 +55,8 @@ class Block:
 
     ``labels[k, i]`` is the clean label of decision i under concept row k; ``segment``
     is the schedule segment that drew it and ``row`` that segment's concept row;
-    ``flip`` marks label noise; ``y`` is the truth the harm is measured against;
+    ``flip`` marks label noise (``noise`` holds it for regression sources, whose labels are
+    real values); ``y`` is the truth the harm is measured against;
     ``p`` is P(y = k | x, step) for each class (None where no oracle exists).
     """
 
@@ -67,6 +68,8 @@ class Block:
     labels: np.ndarray
     flip: np.ndarray
     p: np.ndarray | None
+    #: Regression only: the Gaussian noise added to the clean value (``y = clean + noise``).
+    noise: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -98,6 +101,9 @@ class Source:
     """
 
     n_classes = 2
+    #: "classification" (binary labels, cost matrices) or "regression" (real values; harm is
+    #: the absolute error clipped at B).
+    task = "classification"
     #: True when the clean label is a known function of the context, so the oracle is exact.
     has_oracle = True
     #: Param names a shift may change (None: any).
@@ -334,6 +340,48 @@ class Hyperplane(RiverGenerator):
         return xs, labels
 
 
+@SOURCES.register("friedman")
+class Friedman(RiverGenerator):
+    """Friedman #1 regression: ten features in [0, 1],
+    f(x) = 10 sin(pi x_a x_b) + 20 (x_c - 1/2)^2 + 10 x_d + 5 x_e.
+
+    A regression source: the action is a prediction and the harm its absolute error,
+    clipped at B. Params: ``roles``, the five features [a, b, c, d, e] (default
+    [0, 1, 2, 3, 4]); a shift of the roles is a concept shift, as in River's FriedmanDrift.
+    ``label_noise`` is the standard deviation of the Gaussian noise. River's own noise
+    (sd 1) is discarded; its values are checked against the default concept to within 6 sd.
+    """
+
+    river_class = synth.Friedman
+    task = "regression"
+    shiftable = ("roles", "focus")
+
+    def river_params(self, params):
+        roles = params.get("roles", [0, 1, 2, 3, 4])
+        if sorted(roles) != sorted(set(roles)) or len(roles) != 5 or not all(0 <= r < 10 for r in roles):
+            raise ValueError(f"roles must be five different features among 0..9, got {roles}")
+        return {}
+
+    def label(self, params, f):
+        a, b, c, d, e = params.get("roles", [0, 1, 2, 3, 4])
+        return (10 * np.sin(np.pi * f[:, a] * f[:, b]) + 20 * (f[:, c] - 0.5) ** 2
+                + 10 * f[:, d] + 5 * f[:, e])
+
+    def draw(self, segments):
+        xs = [None] * len(segments)
+        generated = np.empty(len(segments))
+        for k in np.unique(segments):
+            idx = np.flatnonzero(segments == k)
+            for i, (x, y) in zip(idx, itertools.islice(self._iterators[k], len(idx)), strict=True):
+                xs[i], generated[i] = x, y
+        f = self.features(xs)
+        residual = generated - self.label({}, f)
+        if np.abs(residual).max() > 6.0:
+            raise RuntimeError("friedman: the concept function disagrees with River's generator "
+                               "by more than its noise; has River changed this generator?")
+        return xs, np.stack([self.label(p, f) for p in self.concepts])
+
+
 @SOURCES.register("phishing")
 class Phishing(Source):
     """River's bundled Phishing data set (1,250 web pages), replayed in shuffled epochs.
@@ -437,6 +485,12 @@ class Stream:
             segment = base + (self._schedule_rng.random(len(steps)) < weight)
             xs, labels = self.source.draw(segment)
             row = self.source.row(segment)
+            if self.source.task == "regression":
+                # label_noise is the standard deviation of Gaussian noise on the clean value.
+                gauss = self._noise_rng.normal(0.0, noise, len(steps))
+                y = labels[row, np.arange(len(steps))] + gauss
+                yield Block(start, xs, y, segment, row, labels, np.zeros(len(steps), bool), None, gauss)
+                continue
             flip = self._noise_rng.random(len(steps)) < noise
             y = labels[row, np.arange(len(steps))] ^ flip
             p = None

@@ -44,7 +44,7 @@ CASES = {
     "missing horizon": (mutate(("horizon",), DELETE), "horizon", "required field is missing"),
     "horizon zero": (mutate(("horizon",), 0), "horizon", "greater than or equal to 1"),
     "negative seeds": (mutate(("seeds",), -2), "seeds", "greater than or equal to 1"),
-    "label noise too high": (mutate(("stream", "label_noise"), 0.7), "stream.label_noise", "less than 0.5"),
+    "label noise too high": (mutate(("stream", "label_noise"), 0.7), "stream.label_noise", "below 0.5"),
     "misspelt source": (mutate(("stream", "source"), "sae"), "stream.source", "did you mean 'sea'"),
     "bad SEA variant": (mutate(("stream", "params", "variant"), 7), "stream.params", "variant"),
     "shift beyond horizon": (mutate(("stream", "shifts", 0, "at"), 5000), "stream.shifts.0.at",

@@ -39,7 +39,7 @@ def test_run_writes_a_complete_directory(tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["run", "{bad}"], "stream.label_noise: Input should be less than 0.5"),
+    (["run", "{bad}"], "stream.label_noise: must be below 0.5"),
     (["run", "scenarios/shift.yaml", "--seeds", "0"], "--seeds: must be at least 1"),
     (["run", "missing.yaml"], "missing.yaml: (top level): cannot read the file"),
     (["run", "scenarios/shift.yaml", "--out", "{existing}"], "already exists and is not empty"),

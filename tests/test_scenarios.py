@@ -57,6 +57,7 @@ CLAIMS = {
     "cost_mismatch": lambda r: total(r, "logreg", "misaligned") > 5 * total(r, "logreg", "aligned"),
     # Before the shift the proxy is the truth; after it, it costs a lot.
     "covariate_shift": lambda r: cost(r, "logreg", "misaligned") > 5 * cost(r, "logreg", "aligned"),
+    "friedman": lambda r: cost(r, "tree", "misaligned") > cost(r, "tree", "aligned") + 500,
     "delayed_feedback": lambda r: cost(r, "late_500", "aligned") > cost(r, "now", "aligned") + 20,
 }
 

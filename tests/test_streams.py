@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from conftest import LOGREG, make_scenario
 
+import lowstakes
 from lowstakes.objectives import FEEDBACK, cost_matrix, least_cost_action
+from lowstakes.results import arm_arrays
 from lowstakes.simulation import simulate
 from lowstakes.streams import SEA, Shift, Stream
 
@@ -145,3 +147,35 @@ def test_focus_moves_contexts_but_not_the_concept():
     np.testing.assert_array_equal(block.labels[0], block.labels[1])  # a pure covariate shift
     with pytest.raises(ValueError, match="never reached"):
         one_block("sea", {"focus": {0: [11, 12]}}, [], horizon=10)
+
+
+def test_friedman_regression_oracle_noise_and_clipped_harm():
+    block = one_block("friedman", {}, [Shift(3000, {"roles": [3, 4, 0, 1, 2]})], noise=1.0)
+    f = np.array([[x[i] for i in range(10)] for x in block.x])
+    before = 10 * np.sin(np.pi * f[:, 0] * f[:, 1]) + 20 * (f[:, 2] - 0.5) ** 2 + 10 * f[:, 3] + 5 * f[:, 4]
+    np.testing.assert_allclose(block.labels[0], before)
+    np.testing.assert_allclose(block.y - block.labels[block.row, np.arange(len(block))], block.noise)
+    assert block.noise.std() == pytest.approx(1.0, rel=0.05)
+    stale = FEEDBACK.get("stale")().feedback(block, np.random.default_rng(0))
+    np.testing.assert_allclose(stale[3000:] - block.labels[0, 3000:], block.noise[3000:])
+
+
+FRIEDMAN = {"source": "friedman", "label_noise": 1.0,
+            "shifts": [{"at": 500, "params": {"roles": [3, 4, 0, 1, 2]}}]}
+LINEAR = {"lin": {"model": "linear_model.LinearRegression", "preprocess": ["preprocessing.StandardScaler"]}}
+
+
+def test_regression_harm_is_clipped_absolute_error():
+    scenario = make_scenario(horizon=2000, harm={"bound": 2.0}, stream=FRIEDMAN, learners=LINEAR)
+    run = simulate(scenario, 0)
+    harm = arm_arrays(run, scenario, 0)["harm"]
+    np.testing.assert_allclose(harm, np.minimum(np.abs(run.actions[0] - run.y), 2.0))
+    assert harm.max() == 2.0 and harm.min() >= 0
+
+
+def test_regression_streams_refuse_classification_parts():
+    with pytest.raises(lowstakes.ScenarioError, match="region_flip is for classification"):
+        make_scenario(stream=FRIEDMAN, learners=LINEAR,
+                      objectives={"x": {"feedback": "region_flip", "params": {"region": {0: [0, 1]}}}})
+    with pytest.raises(lowstakes.ScenarioError, match="not a River regressor"):
+        make_scenario(stream=FRIEDMAN, learners={"m": {"model": "linear_model.LogisticRegression"}})
