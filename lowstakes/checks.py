@@ -39,6 +39,14 @@ def problems(scenario) -> Iterator[tuple[tuple, str]]:
             f"source {scenario.stream.source!r} has no oracle (its labels are data), and the "
             "comparator is 'oracle' (the default); set comparator to 'hindsight' or 'best_constant'"
         )
+    if scenario.harm.function is not None:
+        try:
+            if not callable(load_attribute(scenario.harm.function)):
+                yield ("harm", "function"), f"{scenario.harm.function} is not callable"
+        except ValueError as exc:
+            yield ("harm", "function"), str(exc)
+        if scenario.comparator == "best_constant":
+            yield ("comparator",), "best_constant cannot be used with harm.function; use oracle or hindsight"
     stakes = scenario.harm.stakes
     if stakes is not None and stakes.function is not None:
         try:

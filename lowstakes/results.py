@@ -38,11 +38,17 @@ def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
     """Per-decision harm, comparator harm and feedback loss of arm ``j``; checks every harm.
 
     Classification: costs from the matrices. Regression: the absolute error, clipped at B.
-    Both are multiplied by each decision's stakes.
+    With ``harm.function``: what the user's function returned. All are multiplied by each
+    decision's stakes.
     """
     learner, objective = run.arms[j]
     actions, bound = run.actions[j], scenario.harm.bound
-    if run.task == "regression":
+    if run.harm is not None:  # the user's harm function
+        objective_costs = (scenario.objectives[objective].costs or scenario.harm).matrix()
+        harm, comparator = run.harm[j] * run.stakes, run.comparator_harm * run.stakes
+        feedback_loss = (objective_costs[actions, run.feedback[objective]] if run.task == "classification"
+                         else np.minimum(np.abs(actions - run.feedback[objective]), bound))
+    elif run.task == "regression":
         def loss(a, truth):
             return np.minimum(np.abs(a - truth), bound)
 

@@ -84,11 +84,14 @@ class Harm(Costs):
 
     bound: float = Field(1.0, gt=0)
     stakes: Stakes | None = None
+    function: str | None = Field(
+        None, description="module:attribute: harm(actions, truth, block) -> harms, replacing the "
+                          "cost matrix (the engine still checks every harm against B)")
 
     def matrix(self):
         from lowstakes.objectives import cost_matrix
 
-        return cost_matrix(**self.model_dump(exclude={"bound", "stakes"}))
+        return cost_matrix(**self.model_dump(exclude={"bound", "stakes", "function"}))
 
     @model_validator(mode="after")
     def _within_bound(self):

@@ -71,6 +71,9 @@ class SeedRun:
     feedback: dict[str, np.ndarray]
     #: The harm multiplier of each decision (1 except in a high-stakes region).
     stakes: np.ndarray | None = None
+    #: With a user harm function: each arm's harm, and the comparator's, per decision.
+    harm: np.ndarray | None = None
+    comparator_harm: np.ndarray | None = None
     pools: dict = field(default_factory=dict)
     #: Per arm and decision: was a label asked for, how long it queued, the queue it met.
     requested: np.ndarray | None = None
@@ -216,6 +219,8 @@ class _Simulation:
         self.timing_rng = np.random.default_rng(timing_seq)
         self.harm = scenario.harm.matrix()
         self.stakes = stakes_of(scenario.harm.stakes)
+        function = scenario.harm.function
+        self.harm_function = None if function is None else load_attribute(function)
         self.comparator_kind = scenario.comparator
         self.objectives = {
             name: (build_feedback(o.feedback, o.params), np.random.default_rng(s))
@@ -241,6 +246,8 @@ class _Simulation:
             actions=np.empty((len(self.arms), horizon), value),
             feedback={name: np.empty(horizon, value) for name in self.objectives},
             stakes=np.ones(horizon, np.float32),
+            harm=None if self.harm_function is None else np.zeros((len(self.arms), horizon)),
+            comparator_harm=None if self.harm_function is None else np.zeros(horizon),
             requested=np.zeros((len(self.arms), horizon), bool),
             wait=np.full((len(self.arms), horizon), np.nan, np.float32),
             queue=np.zeros((len(self.arms), horizon), np.int16),
@@ -351,6 +358,8 @@ class _Simulation:
             if delays is None:
                 self.shared_arrival[span] = times
             run.requested[shared, span] = True
+            if self.harm_function is not None:
+                self.user_harm(block, span)
             for j in self.pools:
                 self.policies[j].end_block(span.start, span.stop)
             if self.progress is not None:
@@ -387,6 +396,13 @@ class _Simulation:
                 _Feedback(env, delays[i], (t, x, shared_labels), deliver)
             for j, route in routes:
                 route.send(t, x, arm_labels[j], 0.0 if delays is None else delays[i], draws[i])
+
+    def user_harm(self, block, span) -> None:
+        """The user's harm of every arm's actions, and of the comparator's, for one block."""
+        run, harm = self.run, self.harm_function
+        for j in range(len(self.arms)):
+            run.harm[j, span] = np.asarray(harm(run.actions[j, span], run.y[span], block), dtype=float)
+        run.comparator_harm[span] = np.asarray(harm(run.comparator[span], run.y[span], block), dtype=float)
 
     def route_draws(self, n: int) -> list[tuple[float, float]]:
         """Per decision, shared by every arm: a unit-mean exponential that each overseer

@@ -58,3 +58,26 @@ def test_user_stakes_function_and_the_bound_check(tmp_path, monkeypatch):
     with pytest.raises(lowstakes.ScenarioError, match="harm.stakes.function: module 'my_stakes' has no"):
         missing = {"function": "my_stakes:nope"}
         lowstakes.Scenario.from_dict({**base, "harm": {"bound": 5.0, "stakes": missing}})
+
+
+def test_user_harm_function_replaces_the_cost_matrix(tmp_path, monkeypatch):
+    (tmp_path / "my_harm.py").write_text(
+        "import numpy as np\n"
+        "def costly_misses(actions, truth, block):\n"
+        "    # A missed positive costs 3, a false alarm 1, when x2 > 5; nothing otherwise.\n"
+        "    x2 = np.array([x[2] for x in block.x])\n"
+        "    miss = (actions == 0) & (truth == 1)\n"
+        "    alarm = (actions == 1) & (truth == 0)\n"
+        "    return np.where(x2 > 5, 3.0 * miss + 1.0 * alarm, 0.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scenario = lowstakes.Scenario.from_dict({
+        "name": "fn", "horizon": 3000, "harm": {"bound": 3.0, "function": "my_harm:costly_misses"},
+        "stream": {"source": "sea", "label_noise": 0.1},
+        "learners": {"logreg": {"model": "linear_model.LogisticRegression"}}})
+    trace = lowstakes.run(scenario, out=tmp_path / "run").trace
+    assert set(np.unique(trace["harm"])) == {0.0, 1.0, 3.0}
+    expected = np.where((trace["action"] == 0) & (trace["truth"] == 1), 3.0, 1.0)
+    harmful = trace["harm"] > 0
+    np.testing.assert_array_equal(trace["harm"][harmful], expected[harmful])
+    with pytest.raises(lowstakes.ScenarioError, match="harm.function: module 'my_harm' has no"):
+        lowstakes.Scenario.from_dict({**scenario.to_dict(), "harm": {"bound": 3.0, "function": "my_harm:x"}})
