@@ -6,16 +6,15 @@ summary dict, so notebooks can redraw them from any run directory.
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import seaborn as sns
 
-matplotlib.use("Agg")
+# Figures are built on matplotlib.figure.Figure, never through pyplot: no backend is chosen
+# or changed, so the command needs no display and notebooks keep their inline plots.
+from matplotlib.figure import Figure
+from scipy import stats
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from lowstakes.metrics import rolling_mean  # noqa: E402
+from lowstakes.metrics import rolling_mean
 
 __all__ = ["regret_figure", "transition_figure", "bounds_figure", "oversight_figure", "save_figures"]
 
@@ -60,7 +59,8 @@ def _mark_shifts(ax, summary, shift_widths, offset=0):
 def regret_figure(trace, summary, shift_widths=None, points: int = 600):
     """Cumulative regret per arm, mean across seeds with a 95% band; shifts marked."""
     colors, styles = _arm_styles(summary)
-    fig, ax = plt.subplots(figsize=(9, 5.2), layout="constrained")
+    fig = Figure(figsize=(9, 5.2), layout="constrained")
+    ax = fig.subplots()
     horizon = summary["horizon"]
     idx = np.unique(np.linspace(0, horizon - 1, min(points, horizon)).astype(int))
     for (learner, objective), excess in _excess_by_arm(trace).items():
@@ -83,15 +83,16 @@ def transition_figure(trace, summary, shift_widths=None, smoothing: int | None =
     """Excess harm (trailing mean) around each shift, per arm; one panel per shift."""
     shifts = summary["shifts"]
     if not shifts:
-        fig, ax = plt.subplots(figsize=(6, 2), layout="constrained")
+        fig = Figure(figsize=(6, 2), layout="constrained")
+        ax = fig.subplots()
         ax.text(0.5, 0.5, "no shifts in this scenario", ha="center", va="center")
         ax.set_axis_off()
         return fig
     colors, styles = _arm_styles(summary)
     smoothing = smoothing or summary["windows"]["smoothing"]
     excess = _excess_by_arm(trace)
-    fig, axes = plt.subplots(1, len(shifts), figsize=(min(5 * len(shifts) + 2, 18), 4.6),
-                             layout="constrained", sharey=True, squeeze=False)
+    fig = Figure(figsize=(min(5 * len(shifts) + 2, 18), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(shifts), sharey=True, squeeze=False)
     any_window = summary["arms"][0]["windows"]
     for k, (ax, at) in enumerate(zip(axes[0], shifts, strict=True)):
         end = any_window[k]["end"]
@@ -126,8 +127,8 @@ def bounds_figure(curves, summary, shift_widths=None):
     """Per expert arm: regret against its comparator on the feedback, the guaranteed bound
     beside it, and the regret on the true harm; mean across seeds with a 95% band."""
     arms = list(dict.fromkeys(zip(curves["learner"], curves["objective"], strict=True)))
-    fig, axes = plt.subplots(1, len(arms), figsize=(min(4.6 * len(arms) + 1, 20), 4.4),
-                             layout="constrained", squeeze=False, sharey=True)
+    fig = Figure(figsize=(min(4.6 * len(arms) + 1, 20), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(arms), squeeze=False, sharey=True)
     palette = sns.color_palette("colorblind", 3)
     for ax, (learner, objective) in zip(axes[0], arms, strict=True):
         arm = curves[(curves["learner"] == learner) & (curves["objective"] == objective)]
@@ -165,7 +166,8 @@ def oversight_figure(trace, summary, shift_widths=None, smoothing: int | None = 
     """Query rate and the overseer's queue over time, per arm (mean across seeds)."""
     colors, styles = _arm_styles(summary)
     smoothing = smoothing or summary["windows"]["smoothing"]
-    fig, axes = plt.subplots(2, 1, figsize=(9, 6.4), layout="constrained", sharex=True)
+    fig = Figure(figsize=(9, 6.4), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
     trace = trace.sort_values(["learner", "objective", "seed", "step"])
     for (learner, objective), group in trace.groupby(["learner", "objective"], sort=False, observed=True):
         seeds = group["seed"].nunique()
@@ -205,6 +207,5 @@ def save_figures(trace, summary, directory, shift_widths=None, curves=None) -> l
         fig = draw(data, summary, shift_widths)
         path = directory / f"{name}.png"
         fig.savefig(path, dpi=120)
-        plt.close(fig)
         paths.append(path)
     return paths
