@@ -18,16 +18,12 @@ from lowstakes.objectives import FEEDBACK
 from lowstakes.oversight import QUERIES
 from lowstakes.pools import RULES
 from lowstakes.registry import river_names
+from lowstakes.results import COMPARATOR_TEXT
 from lowstakes.scenario import COMPARATORS
 from lowstakes.streams import SOURCES
 
 __all__ = ["catalogue", "river_classifiers"]
 
-COMPARATOR_LINES = {
-    "oracle": "the Bayes-optimal action under the known concept and label noise (synthetic sources)",
-    "hindsight": "the least-cost action given the realised truth (a clairvoyant)",
-    "best_constant": "the best single action in hindsight, per seed",
-}
 
 
 def _line(obj) -> str:
@@ -75,6 +71,6 @@ def catalogue() -> dict[str, list[dict]]:
                              + [{"name": "consensus", "params": ["alpha=0.1", "epsilon=0.2", "share=0.0"],
                                  "about": "Cohen, Hutter & Nanda's consensus imitator: act where the top "
                                           "models agree, ask the overseer otherwise."}],
-        "comparators": [{"name": name, "params": [], "about": COMPARATOR_LINES[name]}
+        "comparators": [{"name": name, "params": [], "about": COMPARATOR_TEXT[name]}
                         for name in COMPARATORS],
     }

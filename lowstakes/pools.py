@@ -118,7 +118,6 @@ class ExpertPolicy:
         self.scale = float(objective_costs.max()) or 1.0
         self.harm_costs = harm_costs
         self.switches = params.get("switches", max(1, len(shifts)))
-        self.horizon = horizon
         # Per decision: each expert's action, and the mixture's loss and harm.
         # The current block's expert actions; rows still awaiting feedback are kept apart.
         self._block_actions = np.zeros((0, n), np.int8)

@@ -28,7 +28,7 @@ __all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_tables
 INCOMPLETE = "INCOMPLETE"
 
 COMPARATOR_TEXT = {
-    "oracle": "the Bayes-optimal action under the known concept and label noise",
+    "oracle": "the Bayes-optimal action under the known concept and label noise (synthetic sources)",
     "hindsight": "the least-cost action given the realised truth (a clairvoyant)",
     "best_constant": "the best single action in hindsight, per seed",
 }
