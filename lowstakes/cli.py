@@ -42,11 +42,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--horizon", type=_positive,
                      help="decisions per seed; shifts and windows scale in proportion")
     run.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    sweep = commands.add_parser("sweep", help="run a grid of scenario variants, every seed; resumable")
+    sweep.add_argument("scenario", type=Path, help="a scenario YAML file")
+    sweep.add_argument("--set", dest="assignments", action="append", required=True, metavar="PATH=V1,V2",
+                       help="a field and its values, e.g. stream.shifts.0.at=2000,6000 (repeatable)")
+    sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>)")
+    sweep.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
     validate = commands.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("scenarios", type=Path, nargs="+", metavar="FILE")
     commands.add_parser("list", help="what a scenario can name: sources, feedback, learners, ...")
     commands.add_parser("schema", help="print the JSON Schema of the scenario format (for editors)")
     return parser
+
+
+def _sweep(args, console: Console) -> int:
+    from lowstakes import metrics
+    from lowstakes.sweep import parse_assignment, sweep
+
+    grid = dict(parse_assignment(text) for text in args.assignments)
+    scenario = load_scenario(args.scenario)
+    out = args.out or Path("sweeps") / scenario.name
+    result = sweep(args.scenario, grid, out, workers=args.workers)
+    frame = __import__("pandas").read_parquet(out / "sweep.parquet")
+    table = Table(title=f"sweep of {scenario.name}: regret (mean ± half-width of the 95% CI)")
+    keys = [f"set.{p}" for p in grid] + ["learner", "objective"]
+    for key in keys:
+        table.add_column(key.removeprefix("set."))
+    table.add_column("regret", justify="right")
+    table.add_column("runs", justify="right")
+    for values, group in frame.groupby(keys, sort=False):
+        ci = metrics.mean_ci(group["regret"].to_numpy())
+        table.add_row(*map(str, values), _pm(ci["mean"], ci["ci95"]), str(len(group)))
+    console.print(table)
+    console.print(f"{result['tasks']} tasks, {result['skipped']} already done (skipped), "
+                  f"{len(result['failed'])} failed; sweep directory: {out}", highlight=False)
+    for failure in result["failed"]:
+        _error(f"cell {failure['cell']} seed {failure['seed']}: {failure['error']}")
+    return 1 if result["failed"] else 0
 
 
 def _error(message) -> None:
@@ -216,6 +248,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             return _run(args, console, errors)
+        if args.command == "sweep":
+            return _sweep(args, console)
         if args.command == "validate":
             return _validate(args, console, errors)
         if args.command == "list":

@@ -112,3 +112,16 @@ def test_schema_describes_the_scenario_files():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"name": "x", "horizon": 5, "stream": {"source": "sea"},
                              "learners": {}, "horizn": 3}, schema)
+
+
+def test_sweep_command_runs_resumes_and_refuses_bad_paths(tmp_path):
+    out = tmp_path / "sweep"
+    args = ("sweep", "scenarios/shift.yaml", "--set", "horizon=1000", "--set", "seeds=1",
+            "--set", "stream.shifts.0.at=400,600", "--out", out)
+    done = lowstakes_cmd(*args)
+    assert done.returncode == 0, done.stderr
+    assert "4 tasks" not in done.stdout and "2 tasks, 0 already done" in done.stdout
+    assert "2 tasks, 2 already done" in lowstakes_cmd(*args).stdout
+    bad = lowstakes_cmd("sweep", "scenarios/shift.yaml", "--set", "stream.shifts.0.att=5", "--out", out)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "scenarios/shift.yaml" in bad.stderr and "stream.shifts.0.att" in bad.stderr
