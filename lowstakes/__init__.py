@@ -16,11 +16,12 @@ from lowstakes.runner import run
 from lowstakes.scenario import Scenario, load_scenario
 from lowstakes.simulation import simulate
 from lowstakes.streams import SOURCES, Source
+from lowstakes.sweeps import load_sweep, sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FEEDBACK", "Feedback", "HarmBoundError", "IncompleteRunError", "LowstakesError",
     "RunResult", "SOURCES", "Scenario", "ScenarioError", "Source", "load", "load_scenario",
-    "run", "simulate",
+    "run", "simulate", "sweep", "load_sweep",
 ]

@@ -42,12 +42,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--horizon", type=_positive,
                      help="decisions per seed; shifts and windows scale in proportion")
     run.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
-    sweep = commands.add_parser("sweep", help="run a grid of scenario variants, every seed; resumable")
-    sweep.add_argument("scenario", type=Path, help="a scenario YAML file")
-    sweep.add_argument("--set", dest="assignments", action="append", required=True, metavar="PATH=V1,V2",
-                       help="a field and its values, e.g. stream.shifts.0.at=2000,6000 (repeatable)")
-    sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>)")
-    sweep.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    sweep = commands.add_parser(
+        "sweep", help="run a grid of scenario variants for every seed, locally or on Dask; resumable")
+    sweep.add_argument("scenario", type=Path, help="a scenario YAML file (its sweep: block is the grid)")
+    sweep.add_argument("--set", dest="assignments", action="append", default=[], metavar="PATH=V1,V2",
+                       help="a field and its values, e.g. stream.shifts.0.at=2000,6000 (repeatable; "
+                            "adds to the file's sweep: block or replaces a path it names)")
+    sweep.add_argument("--out", type=Path, help="sweep directory (default sweeps/<name>); "
+                                                "the same directory again resumes")
+    sweep.add_argument("--seeds", type=_positive, help="number of seeds (overrides the scenario)")
+    sweep.add_argument("--horizon", type=_positive,
+                       help="decisions per seed; shifts and windows scale in proportion")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive,
+                       help="worker processes of a local Dask cluster (default: the cores; 1: no Dask)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="send the tasks to a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
     validate = commands.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("scenarios", type=Path, nargs="+", metavar="FILE")
     commands.add_parser("list", help="what a scenario can name: sources, feedback, learners, ...")
@@ -55,30 +65,96 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sweep(args, console: Console) -> int:
-    from lowstakes import metrics
-    from lowstakes.sweep import parse_assignment, sweep
+def _sweep(args, console: Console, errors: Console) -> int:
+    from lowstakes.grid import parse_assignment
+    from lowstakes.sweeps import sweep
 
-    grid = dict(parse_assignment(text) for text in args.assignments)
+    grid = {}
+    for text in args.assignments:
+        path, values = parse_assignment(text)
+        if path in grid:
+            raise LowstakesError(f"--set {path} is given twice; give all its values in one --set")
+        grid[path] = values
     scenario = load_scenario(args.scenario)
-    out = args.out or Path("sweeps") / scenario.name
-    result = sweep(args.scenario, grid, out, workers=args.workers)
-    frame = __import__("pandas").read_parquet(out / "sweep.parquet")
-    table = Table(title=f"sweep of {scenario.name}: regret (mean ± half-width of the 95% CI)")
-    keys = [f"set.{p}" for p in grid] + ["learner", "objective"]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("tasks"), TimeRemainingColumn(), console=errors,
+                  disable=not errors.is_terminal, transient=True) as bar:
+        task = bar.add_task(f"sweep {scenario.name}", total=None)
+
+        def start(todo, skipped):
+            bar.update(task, total=todo)
+            if skipped:
+                errors.print(f"{skipped} task(s) already done in this sweep directory: skipped",
+                             highlight=False)
+
+        result = sweep(args.scenario, grid, args.out, seeds=args.seeds, horizon=args.horizon,
+                       workers=args.workers, scheduler=args.scheduler, on_start=start,
+                       progress=lambda n: bar.advance(task, n))
+    if len(frame := result.load()):
+        console.print(sweep_table(frame, scenario.name))
+    console.print(f"{result.tasks} task(s): {result.ran} run now, {result.skipped} already done "
+                  f"(skipped), {len(result.failed)} failed", highlight=False)
+    for path in result.figures:
+        console.print(f"figure: {path}", highlight=False)
+    console.print(f"sweep directory: {result.path}", highlight=False)
+    for failure in result.failed:
+        cell = ", ".join(f"{k}={v!r}" for k, v in failure["cell"].items()) or "the scenario"
+        _error(f"{cell}, seed {failure['seed']}: {failure['error']}")
+    if result.failed:
+        _error(f"{len(result.failed)} task(s) failed (tracebacks in {result.path / 'failures.json'}); "
+               "the others are saved: run the same command again to retry only what is missing")
+    return 0 if result.complete else 1
+
+
+def _fold(path: str, width: int = 16) -> str:
+    """A long field path broken at its dots into lines of about ``width`` characters."""
+    lines = [""]
+    for part in path.split("."):
+        if lines[-1] and len(lines[-1]) + len(part) + 1 > width:
+            lines.append("")
+        lines[-1] += ("." if lines[-1] else "") + part
+    return ".\n".join(lines)
+
+
+def sweep_table(frame, name: str) -> Table:
+    """Per cell and arm: regret, transition cost and recovery, labels asked, the audit and the
+    bounds, each as mean ± half-width of the 95% CI across seeds."""
+    from lowstakes.sweeps import aggregate
+
+    keys = [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
+    seeds = frame.groupby(keys, sort=False).size()
+    table = Table(title=f"sweep of {name}: mean ± half-width of the 95% CI across seeds",
+                  caption="recovered: windows recovered / all; low-stakes and bounds held: seeds / all",
+                  caption_justify="left")
     for key in keys:
-        table.add_column(key.removeprefix("set."))
-    table.add_column("regret", justify="right")
-    table.add_column("runs", justify="right")
-    for values, group in frame.groupby(keys, sort=False):
-        ci = metrics.mean_ci(group["regret"].to_numpy())
-        table.add_row(*map(str, values), _pm(ci["mean"], ci["ci95"]), str(len(group)))
-    console.print(table)
-    console.print(f"{result['tasks']} tasks, {result['skipped']} already done (skipped), "
-                  f"{len(result['failed'])} failed; sweep directory: {out}", highlight=False)
-    for failure in result["failed"]:
-        _error(f"cell {failure['cell']} seed {failure['seed']}: {failure['error']}")
-    return 1 if result["failed"] else 0
+        table.add_column(_fold(key.removeprefix("set.")))
+    columns = {"regret": "regret"}
+    if "transition_cost" in frame:
+        columns["transition_cost"] = "transition cost"
+    if frame["queries"].nunique() > 1:
+        columns["queries"] = "labels asked"
+    for label in columns.values():
+        table.add_column(label, justify="right")
+    counts = {"recovered": "recovered", "low_stakes": "low-stakes", "bound_held": "bounds held"}
+    counts = {c: label for c, label in counts.items() if c in frame}
+    for label in counts.values():
+        table.add_column(label, justify="right")
+    table.add_column("seeds", justify="right")
+    shifts = frame.columns.str.fullmatch(r"window_\d+_cost").sum()
+    aggregates = [aggregate(frame, column, keys) for column in columns]
+    # aggregate() groups the same way, so its i-th row is this loop's i-th group.
+    for i, (values, group) in enumerate(frame.groupby(keys, sort=False, dropna=False)):
+        row = [str(v) for v in values]
+        for agg in aggregates:
+            mean, lo, hi = agg.iloc[i][["mean", "lo", "hi"]]
+            row.append(_pm(mean, [None, None] if np.isnan(lo) else [lo, hi]))
+        for column in counts:
+            data = group[column].dropna()
+            whole = len(data) * (shifts if column == "recovered" else 1)
+            row.append(f"{int(data.sum())}/{whole}" if len(data) else "")
+        row.append(str(seeds.iloc[i]))
+        table.add_row(*row)
+    return table
 
 
 def _error(message) -> None:
@@ -224,6 +300,10 @@ def _run(args, console: Console, errors: Console) -> int:
     from lowstakes.runner import run
 
     scenario = load_scenario(args.scenario).with_overrides(seeds=args.seeds, horizon=args.horizon)
+    if scenario.sweep:
+        errors.print(f"note: {args.scenario} has a sweep: block; `lowstakes run` runs the values written "
+                     f"above it (`lowstakes sweep {args.scenario}` runs the grid)", highlight=False,
+                     markup=False)
     total = scenario.horizon * scenario.seeds
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("decisions"), TimeRemainingColumn(), console=errors,
@@ -249,7 +329,7 @@ def main(argv=None) -> int:
         if args.command == "run":
             return _run(args, console, errors)
         if args.command == "sweep":
-            return _sweep(args, console)
+            return _sweep(args, console, errors)
         if args.command == "validate":
             return _validate(args, console, errors)
         if args.command == "list":
@@ -263,7 +343,8 @@ def main(argv=None) -> int:
         _error(exc)
         return 2
     except KeyboardInterrupt:
-        _error("interrupted: the partial run directory is marked INCOMPLETE")
+        _error("interrupted: finished tasks are saved; run the same command again to resume"
+               if args.command == "sweep" else "interrupted: the partial run directory is marked INCOMPLETE")
         return 130
     except BrokenPipeError:  # the reader went away (e.g. `lowstakes schema | head`)
         sys.stderr.close()

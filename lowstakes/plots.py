@@ -16,7 +16,8 @@ from scipy import stats
 
 from lowstakes.metrics import rolling_mean
 
-__all__ = ["regret_figure", "transition_figure", "bounds_figure", "oversight_figure", "save_figures"]
+__all__ = ["regret_figure", "transition_figure", "bounds_figure", "oversight_figure", "save_figures",
+           "sweep_figure", "save_sweep_figures"]
 
 LINESTYLES = ["-", "--", ":", "-."]
 
@@ -207,5 +208,98 @@ def save_figures(trace, summary, directory, shift_widths=None, curves=None) -> l
         fig = draw(data, summary, shift_widths)
         path = directory / f"{name}.png"
         fig.savefig(path, dpi=120)
+        paths.append(path)
+    return paths
+
+
+# -- sweeps ------------------------------------------------------------------------------
+
+#: What a sweep figure draws, when the rows have it: column -> axis label.
+SWEEP_METRICS = {
+    "regret": "regret",
+    "transition_cost": "transition cost (all windows)",
+    "window_0_recovery_censored": "recovery after shift 0 (decisions;\nnever recovered: the rest of the run)",
+    "queries": "labels asked",
+}
+
+NON_NEGATIVE = {"window_0_recovery_censored", "queries"}
+
+
+def _sweep_metrics(frame) -> dict:
+    out = {}
+    for column, label in SWEEP_METRICS.items():
+        if column in frame and frame[column].nunique(dropna=True) > 1:
+            out[column] = label
+    return out
+
+
+def _positions(values):
+    """x positions of a swept field's values: the values themselves when they are numbers
+    (sorted), else 0, 1, 2... in the order given. Returns ({value: x}, numeric)."""
+    numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values)
+    if numeric:
+        return {v: v for v in sorted(values)}, True
+    return {v: i for i, v in enumerate(values)}, False
+
+
+def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 4):
+    """Each metric against the swept field ``param``: mean across seeds, 95% CI band, a line
+    per arm. Other swept fields: one row of panels per combination of their values (up to
+    ``max_rows``; beyond that the lines average over them, and the title says so)."""
+    from lowstakes.sweeps import aggregate
+
+    column = f"set.{param}"
+    others = [c for c in frame.columns if c.startswith("set.") and c != column]
+    combos = frame[others].drop_duplicates().to_dict("records") if others else [{}]
+    pooled = len(combos) > max_rows
+    if pooled:
+        combos, others = [{}], []
+    chosen = _sweep_metrics(frame)
+    summary = {"arms": frame[["learner", "objective"]].drop_duplicates().to_dict("records")}
+    colors, styles = _arm_styles(summary)
+    where, numeric = _positions(frame[column].drop_duplicates().tolist())
+    values = list(where)
+    fig = Figure(figsize=(4.2 * len(chosen) + 1.5, 3.3 * len(combos) + 0.8), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(combos), len(chosen), squeeze=False))
+    for r, combo in enumerate(combos):
+        rows = frame
+        for key, value in combo.items():
+            rows = rows[rows[key] == value]
+        for c, (metric, label) in enumerate(chosen.items()):
+            ax = axes[r, c]
+            table = aggregate(rows, metric, by=[column, "learner", "objective"])
+            for (learner, objective), arm in table.groupby(["learner", "objective"], sort=False):
+                arm = arm.assign(x=arm[column].map(where)).sort_values("x")
+                ax.plot(arm["x"], arm["mean"], color=colors[learner], linestyle=styles[objective],
+                        marker="o", markersize=4, label=f"{learner} / {objective}")
+                # Recovery times and label counts cannot be negative; neither can their band.
+                lo = arm["lo"].clip(lower=0) if metric in NON_NEGATIVE else arm["lo"]
+                ax.fill_between(arm["x"], lo, arm["hi"], color=colors[learner], alpha=0.18, linewidth=0)
+            if numeric and min(values) > 0 and max(values) / min(values) >= 20:
+                ax.set_xscale("log")
+            if not numeric:
+                ax.set_xticks(list(where.values()), [str(v) for v in where])
+            heading = ", ".join(f"{k.removeprefix('set.')}={v}" for k, v in combo.items())
+            ax.set(xlabel=param, ylabel=label, title=heading or None)
+    seeds = frame.groupby([c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
+                          ).size().min()
+    fig.suptitle(f"{name}: metrics against {param}, mean of {seeds} seed(s) with 95% CI"
+                 + ("; averaged over the other swept fields" if pooled else ""))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="learner / objective", loc="outside right upper", frameon=False)
+    return fig
+
+
+def save_sweep_figures(frame, params, directory, name: str = "sweep") -> list:
+    """``<directory>/<param>.png`` for each swept field given more than one value; returns
+    the paths (none when the rows have no metric that varies)."""
+    if not _sweep_metrics(frame):
+        return []
+    sns.set_theme(style="whitegrid", context="notebook")
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for param in [p for p in params if frame[f"set.{p}"].nunique() > 1]:
+        path = directory / f"{param}.png"
+        sweep_figure(frame, param, name).savefig(path, dpi=110)
         paths.append(path)
     return paths

@@ -319,6 +319,9 @@ class Scenario(_Model):
     comparator: Literal["oracle", "hindsight", "best_constant"] = "oracle"
     windows: Windows = Field(default_factory=Windows)
     audit: Audit = Field(default_factory=Audit)
+    sweep: dict[str, list[Any]] | None = Field(
+        None, description="a grid for `lowstakes sweep`: field path -> values, e.g. "
+                          "{'stream.shifts.0.at': [2000, 6000]}; `lowstakes run` uses the values above")
 
     # -- construction -------------------------------------------------------------------
 
@@ -335,6 +338,13 @@ class Scenario(_Model):
         from lowstakes.checks import problems as cross_field_problems
 
         problems = list(cross_field_problems(scenario))
+        if not problems and scenario.sweep:
+            from lowstakes.grid import variants
+
+            try:  # every cell of the sweep block must be a valid scenario too
+                variants(scenario, scenario.sweep, origin="sweep")
+            except ScenarioError as exc:
+                problems = exc.problems
         if problems:
             raise ScenarioError(problems, file=file, marks=marks)
         return scenario
@@ -430,6 +440,17 @@ def load_scenario(path) -> Scenario:
     Raises :class:`ScenarioError` for a missing file, YAML syntax, or any invalid field.
     """
     path = Path(path)
+    data, marks = _read(path)
+    # pydantic reports string keys as given and list positions as ints; marks use the same.
+    return Scenario.from_dict(data, file=path, marks=marks)
+
+
+def yaml_marks(path) -> dict:
+    """The (line, column) of every value of a scenario file, by field path."""
+    return _read(Path(path))[1]
+
+
+def _read(path: Path) -> tuple[Any, dict]:
     try:
         text = path.read_text()
     except OSError as exc:
@@ -442,6 +463,4 @@ def load_scenario(path) -> Scenario:
         marks = {(): (mark.line + 1, mark.column + 1)} if mark else {}
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError([((), f"YAML syntax error: {problem}")], file=path, marks=marks) from None
-    marks = _marks(node) if node is not None else {}
-    # pydantic reports string keys as given and list positions as ints; marks use the same.
-    return Scenario.from_dict(data, file=path, marks=marks)
+    return data, (_marks(node) if node is not None else {})

@@ -176,6 +176,10 @@ class RiverGenerator(Source):
     def label(self, params: dict, features: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def river_label(self, params: dict, features: np.ndarray) -> np.ndarray:
+        """The label River's generator gives (checked on every draw); usually ``label``."""
+        return self.label(params, features)
+
     def features(self, xs: list) -> np.ndarray:
         return np.array([list(x.values()) for x in xs], dtype=float).reshape(len(xs), -1)
 
@@ -189,7 +193,10 @@ class RiverGenerator(Source):
                 generated[i] = y
         f = self.features(xs)
         labels = np.stack([self.label(p, f) for p in self.concepts]).astype(np.int8)
-        mine = labels[self.row(segments), np.arange(len(segments))]
+        # Our concept function must agree with River's on the concepts River itself draws.
+        rows = self.row(segments)
+        river = np.stack([self.river_label(p, f) for p in self.concepts]).astype(np.int8)
+        mine = river[rows, np.arange(len(segments))]
         if not np.array_equal(mine, generated):
             bad = int(np.flatnonzero(mine != generated)[0])
             raise RuntimeError(
@@ -202,19 +209,33 @@ class RiverGenerator(Source):
 
 @SOURCES.register("sea")
 class SEA(RiverGenerator):
-    """SEA: three features in [0, 10]; positive when x0 + x1 > threshold(variant).
+    """SEA: three features in [0, 10]; positive when x0 + x1 > threshold.
 
-    Params: ``variant`` (0..3: thresholds 8, 9, 7, 9.5), ``focus`` (a box of contexts).
+    Params: ``variant`` (0..3: thresholds 8, 9, 7, 9.5), ``threshold`` (any number; it
+    overrides the variant's, so a shift's size can be set continuously, e.g. 8 -> 8.5),
+    ``focus`` (a box of contexts).
     """
 
     river_class = synth.SEA
     thresholds = {0: 8.0, 1: 9.0, 2: 7.0, 3: 9.5}
-    shiftable = ("variant", "focus")
+    shiftable = ("variant", "threshold", "focus")
 
     def river_params(self, params):
+        unknown = set(params) - {"variant", "threshold"}
+        if unknown:
+            raise ValueError(f"no param {sorted(unknown)[0]!r}; it takes variant, threshold, focus")
+        threshold = params.get("threshold")
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)):
+            raise ValueError(f"threshold must be a number, got {threshold!r}")
         return {"variant": params.get("variant", 0)}
 
     def label(self, params, f):
+        threshold = params.get("threshold")
+        if threshold is None:
+            threshold = self.thresholds[params.get("variant", 0)]
+        return f[:, 0] + f[:, 1] > threshold
+
+    def river_label(self, params, f):
         return f[:, 0] + f[:, 1] > self.thresholds[params.get("variant", 0)]
 
 

@@ -55,6 +55,21 @@ def test_concept_functions_are_checked_against_river(monkeypatch):
         one_block("sea", {"variant": 0}, [])
 
 
+def test_sea_threshold_sets_the_shift_size_continuously():
+    block = one_block("sea", {"variant": 0}, [Shift(3000, {"threshold": 10.5})], noise=0.0, seed=5)
+    x = np.array([[c[0], c[1]] for c in block.x])
+    np.testing.assert_array_equal(block.labels[1], x.sum(axis=1) > 10.5)
+    np.testing.assert_array_equal(block.y[3000:], block.labels[1, 3000:])
+    # The contexts whose label changes lie between the lines x0 + x1 = 8 and = 10.5 in the
+    # 10 x 10 square: 1 - 8^2/200 - 9.5^2/200 = 0.229 of it (two corner triangles left out).
+    changed = (block.labels[0] != block.labels[1]).mean()
+    assert abs(changed - (1 - 8**2 / 200 - 9.5**2 / 200)) < 0.02
+    # A threshold equal to a variant's gives that variant's labels.
+    same = one_block("sea", {"variant": 0}, [Shift(3000, {"threshold": 9.5})], noise=0.0, seed=5)
+    other = one_block("sea", {"variant": 0}, [Shift(3000, {"variant": 3})], noise=0.0, seed=5)
+    np.testing.assert_array_equal(same.labels, other.labels)
+
+
 def test_gradual_shift_mixes_linearly_and_oracle_follows_the_majority():
     block = one_block("sea", {"variant": 0}, [Shift(2000, {"variant": 3}, width=2000)],
                       horizon=6000, seed=3)

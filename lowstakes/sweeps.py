@@ -1,0 +1,377 @@
+"""Sweeps: a grid of scenario variants, each run for every seed; resumable; local or on Dask.
+
+A sweep is the cross product of values over scenario fields, written as a ``sweep:`` block
+in the scenario file or as ``path=v1,v2,...`` on the command line
+(``stream.shifts.0.at=2000,6000``, ``timing.feedback_delay.exponential=1,20``). Every cell
+is validated before anything runs. Each (cell, seed) is one task; its metrics are written
+atomically under ``<sweep dir>/tasks/`` keyed by a hash of the resolved scenario and the
+seed, so a sweep run again does only what is missing.
+
+Where tasks run: in this process (one worker), on a Dask ``LocalCluster`` of worker
+processes, or on an existing Dask cluster (``scheduler="tcp://host:8786"``). Results do not
+depend on which: every seed derives its own SeedSequence from the scenario's master seed.
+
+See :func:`sweep` for an example; :mod:`lowstakes.grid` builds and checks the cells.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from lowstakes import metrics
+from lowstakes.errors import IncompleteRunError, LowstakesError, ScenarioError
+from lowstakes.grid import task_key, variants
+from lowstakes.results import _json_default, seed_metrics
+from lowstakes.scenario import Scenario, load_scenario
+from lowstakes.simulation import simulate
+
+__all__ = ["sweep", "SweepResult", "SweepError", "run_task", "load_sweep", "aggregate"]
+
+INCOMPLETE = "INCOMPLETE"
+
+
+class SweepError(LowstakesError):
+    """A sweep cannot start: a bad sweep directory or an unreachable Dask scheduler."""
+
+
+# -- running tasks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Task:
+    cell: dict
+    scenario: Scenario
+    seed: int
+    key: str
+
+
+def run_task(scenario: Scenario, seed: int) -> dict:
+    """One (cell, seed): ``{"arms": [...]}`` with each arm's seed metrics, or ``{"error":
+    ..., "traceback": ...}``. Errors are returned, not raised: they are deterministic, so
+    Dask must not retry them, and a returned string survives any pickling."""
+    try:
+        run = simulate(scenario, seed)
+        return {"arms": [{"learner": learner, "objective": objective, **m}
+                         for (learner, objective), m in zip(run.arms, seed_metrics(run, scenario),
+                                                            strict=True)]}
+    except Exception as exc:  # noqa: BLE001 - reported with the cell; the other cells go on
+        return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+
+
+def _in_process(todo: list[_Task]):
+    for task in todo:
+        yield task, run_task(task.scenario, task.seed)
+
+
+@contextlib.contextmanager
+def executor(workers: int = 1, scheduler=None):
+    """Where tasks run: yields ``execute(todo)``, an iterator of (task, outcome) as tasks finish.
+
+    ``workers == 1`` without a scheduler: in this process, in order. Otherwise on Dask: a
+    LocalCluster of ``workers`` processes (one thread each, so tasks do not share a GIL)
+    started here and closed on exit, or the cluster at ``scheduler`` (an address or a Client).
+    """
+    if scheduler is None and workers == 1:
+        yield _in_process
+        return
+    from dask.distributed import Client, LocalCluster
+
+    with contextlib.ExitStack() as stack:
+        if scheduler is None:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.ERROR))
+            client = stack.enter_context(Client(cluster))
+        elif isinstance(scheduler, str):
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="15s"))
+            except OSError as exc:
+                raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        else:
+            client = scheduler
+        yield lambda todo: _on_dask(client, todo)
+
+
+def _on_dask(client, todo: list[_Task]):
+    from dask.distributed import as_completed
+
+    # The key is the task's hash: a task submitted twice (same scenario, same seed) runs once.
+    futures = {client.submit(run_task, task.scenario, task.seed, key=f"lowstakes-{task.key}"): task
+               for task in todo}
+    for future in as_completed(futures):
+        task = futures.pop(future)
+        try:
+            outcome = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker or cluster: report, go on
+            outcome = {"error": f"{type(exc).__name__}: {exc}", "traceback": ""}
+        future.release()
+        yield task, outcome
+
+
+# -- the sweep --------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did. ``complete`` is True when every task has its result on disk."""
+
+    path: Path
+    tasks: int
+    skipped: int
+    failed: list[dict] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+    @property
+    def ran(self) -> int:
+        return self.tasks - self.skipped
+
+    def load(self) -> pd.DataFrame:
+        return load_sweep(self.path, partial=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _prepare(out: Path, base: Scenario, grid: dict) -> None:
+    (out / "tasks").mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE).write_text("This sweep has not finished (or was interrupted, or some tasks "
+                                  "failed): run it again to do what is missing.\n")
+    _atomic_write(out / "sweep.yaml", yaml.safe_dump({"scenario": base.to_dict(), "grid": grid},
+                                                     sort_keys=False))
+
+
+def sweep(scenario, grid: dict[str, list] | None = None, out=None, *, seeds: int | None = None,
+          horizon: int | None = None, workers: int | None = None, scheduler=None, figures: bool = True,
+          progress=None, on_start=None) -> SweepResult:
+    """Run every cell of the grid for every seed; skip the tasks already on disk.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`Scenario` or the path of a YAML file. Its ``sweep:`` block (if any) is
+        the grid; ``grid`` adds paths to it or replaces the values of a path it names.
+    out
+        The sweep directory (default ``sweeps/<name>``); run again with the same one to resume.
+    seeds, horizon
+        Override the scenario's (before the grid's values are set).
+    workers
+        Worker processes of the local Dask cluster (default: the cores); 1 runs every task
+        in this process, without Dask.
+    scheduler
+        A Dask scheduler address (``"tcp://host:8786"``) or a ``dask.distributed.Client``:
+        run the tasks there instead (``workers`` is then ignored).
+    progress
+        Called with 1 each time a task finishes; ``on_start(todo, skipped)`` before any runs.
+
+    Returns a :class:`SweepResult`; ``sweep.parquet`` in ``out`` has one row per cell x arm x
+    seed (see :func:`load_sweep`) and ``figures/`` draws each metric against each swept field.
+
+    Examples
+    --------
+    >>> import tempfile, lowstakes
+    >>> base = lowstakes.Scenario.from_dict({
+    ...     "name": "tiny", "horizon": 400, "seeds": 2,
+    ...     "stream": {"source": "sea", "shifts": [{"at": 200, "params": {"variant": 3}}]},
+    ...     "objectives": {"aligned": {"feedback": "truth"}, "misaligned": {"feedback": "stale"}},
+    ...     "learners": {"logreg": {"model": "linear_model.LogisticRegression"}},
+    ...     "windows": {"smoothing": 50}})
+    >>> result = lowstakes.sweep(base, {"stream.label_noise": [0.0, 0.1]}, tempfile.mkdtemp(),
+    ...                          workers=1, figures=False)
+    >>> result.tasks, result.skipped, result.complete
+    (4, 0, True)
+    >>> rows = lowstakes.load_sweep(result.path)
+    >>> rows.groupby(["set.stream.label_noise", "objective"]).size().tolist()
+    [2, 2, 2, 2]
+    """
+    file = None
+    if not isinstance(scenario, Scenario):
+        file, scenario = scenario, load_scenario(scenario)
+    scenario = scenario.with_overrides(seeds=seeds, horizon=horizon)
+    origin = "--set" if grid else "sweep"
+    grid = {**(scenario.sweep or {}), **(grid or {})}
+    try:
+        planned = variants(scenario, grid, origin)
+    except ScenarioError as exc:
+        raise ScenarioError(exc.problems, file=file, marks=_marks(file)) from None
+    base = Scenario.from_dict({**scenario.to_dict(), "sweep": None})
+    out = Path(out) if out is not None else Path("sweeps") / scenario.name
+    if out.exists() and any(out.iterdir()) and not (out / "sweep.yaml").exists():
+        raise SweepError(f"{out} exists and is not a sweep directory; choose another --out")
+
+    tasks, todo = [], {}
+    for cell, variant in planned:
+        for seed in range(variant.seeds):
+            task = _Task(cell, variant, seed, task_key(variant, seed))
+            tasks.append(task)
+            if not (out / "tasks" / f"{task.key}.json").exists():
+                todo.setdefault(task.key, task)
+    result = SweepResult(out, tasks=len(tasks), skipped=len(tasks) - len(todo))
+    with executor(1 if not todo else workers or _cores(), scheduler if todo else None) as execute:
+        _prepare(out, base, grid)
+        if on_start is not None:
+            on_start(len(todo), result.skipped)
+        for task, outcome in execute(list(todo.values())):
+            if "error" in outcome:
+                result.failed.append({"cell": task.cell, "seed": task.seed, **outcome})
+            else:
+                record = {"cell": task.cell, "seed": task.seed, "arms": outcome["arms"]}
+                _atomic_write(out / "tasks" / f"{task.key}.json",
+                              json.dumps(record, default=_json_default))
+            if progress is not None:
+                progress(1)
+
+    frame = _collect(out, tasks)
+    frame.to_parquet(out / "sweep.parquet.partial", index=False)
+    os.replace(out / "sweep.parquet.partial", out / "sweep.parquet")
+    _atomic_write(out / "failures.json", json.dumps(result.failed, indent=2, default=str))
+    if figures and len(frame):
+        from lowstakes.plots import save_sweep_figures
+
+        result.figures = save_sweep_figures(frame, list(grid), out / "figures", scenario.name)
+    if result.complete:
+        (out / INCOMPLETE).unlink()
+    return result
+
+
+def _marks(file):
+    if file is None:
+        return None
+    from lowstakes.scenario import yaml_marks
+
+    return yaml_marks(file)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# -- rows -------------------------------------------------------------------------------
+
+
+def _collect(out: Path, tasks: list[_Task]) -> pd.DataFrame:
+    rows = []
+    for task in tasks:
+        path = out / "tasks" / f"{task.key}.json"
+        if path.exists():
+            record = json.loads(path.read_text())
+            rows += [_row(task, arm) for arm in record["arms"]]
+    frame = pd.DataFrame(rows)
+    for column in [c for c in frame.columns if c.startswith("set.")]:
+        values = frame[column].tolist()
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            # Mixed or structured values: store them as text so Parquet can hold them.
+            frame[column] = [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values]
+    return frame
+
+
+def _row(task: _Task, arm: dict) -> dict:
+    scenario = task.scenario
+    row = {**{f"set.{p}": v for p, v in task.cell.items()}, "seed": task.seed,
+           "learner": arm["learner"], "objective": arm["objective"],
+           "regret": arm["regret"], "regret_per_decision": arm["regret"] / scenario.horizon,
+           "harm": arm["harm"], "comparator_harm": arm["comparator_harm"],
+           "feedback_loss": arm["feedback_loss"], "queries": arm["queries"], "labels": arm["labels"]}
+    for name in ("dropped", "utilisation", "mean_wait", "max_queue", "mean_query_probability"):
+        if name in arm:
+            row[name] = arm[name]
+    row |= {"max_harm": arm["max_harm"], "worst_1pct_share": arm["worst_1pct_share"],
+            "low_stakes": arm["worst_1pct_share"] <= scenario.audit.worst_share}
+    if "catastrophes" in arm:
+        row["catastrophes"] = arm["catastrophes"]
+    if arm["windows"]:
+        shifts = [s.at for s in scenario.stream.shifts] + [scenario.horizon]
+        row["transition_cost"] = sum(w["cost"] for w in arm["windows"])
+        row["recovered"] = sum(w["recovery"] is not None for w in arm["windows"])
+        for k, w in enumerate(arm["windows"]):
+            row[f"window_{k}_cost"] = w["cost"]
+            row[f"window_{k}_recovery"] = math.nan if w["recovery"] is None else w["recovery"]
+            # Censored at the next shift (or the end): a lower bound for an arm that never recovers.
+            row[f"window_{k}_recovery_censored"] = (shifts[k + 1] - shifts[k] if w["recovery"] is None
+                                                    else w["recovery"])
+    if "pool" in arm:
+        row |= _pool_columns(arm["pool"])
+    return row
+
+
+def _pool_columns(pool: dict) -> dict:
+    bounds = pool["bounds"]
+    out = {"algorithm": pool["algorithm"], "proxy_regret": pool["proxy_regret"]["best_fixed"],
+           "tracking_regret": pool["proxy_regret"]["best_switching"],
+           "true_regret": pool["true_regret"]["best_fixed"],
+           "bounds_checked": len(bounds), "bounds_held": sum(b["holds"] for b in bounds)}
+    if bounds:  # the main bound: the first one checked (the algorithm's own guarantee)
+        main = bounds[0]
+        out |= {"bound": main["name"], "bound_comparator": main["comparator"], "bound_value": main["value"],
+                "bound_measured": main["measured"], "bound_held": main["holds"]}
+    if pool.get("goodhart"):
+        out |= {"goodhart_line": pool["goodhart"]["value"], "goodhart_above": pool["goodhart"]["above"]}
+    return out
+
+
+def load_sweep(path, *, partial: bool = False) -> pd.DataFrame:
+    """The rows of a sweep directory: one per cell x arm x seed.
+
+    Columns: ``set.<path>`` (each swept field's value), ``seed``, ``learner``, ``objective``,
+    ``regret``, ``harm``, ``queries``, ``labels``, the audit (``max_harm``,
+    ``worst_1pct_share``, ``low_stakes``), per shift ``window_<k>_cost`` and
+    ``window_<k>_recovery`` (NaN: never recovered), and for expert arms the regret against
+    the experts and each main bound with ``bound_held``. ``frame.attrs`` holds the grid and
+    the base scenario.
+
+    Raises :class:`IncompleteRunError` if the sweep has not finished, unless ``partial``.
+    """
+    path = Path(path)
+    if not (path / "sweep.parquet").exists() or ((path / INCOMPLETE).exists() and not partial):
+        failures = path / "failures.json"
+        failed = len(json.loads(failures.read_text())) if failures.exists() else 0
+        raise IncompleteRunError(
+            f"{path}: the sweep has not finished ({failed} failed task(s) recorded in failures.json)"
+            "; run it again to do what is missing, or load_sweep(..., partial=True) for what is there")
+    frame = pd.read_parquet(path / "sweep.parquet")
+    meta = yaml.safe_load((path / "sweep.yaml").read_text())
+    frame.attrs = {"grid": meta["grid"], "scenario": meta["scenario"]}
+    return frame
+
+
+def aggregate(frame: pd.DataFrame, metric: str, by: list[str] | None = None) -> pd.DataFrame:
+    """Mean of ``metric`` across seeds with its 95% t-interval, per cell and arm.
+
+    ``by`` defaults to every ``set.`` column, then learner and objective. Returns columns
+    ``by + ["mean", "lo", "hi", "n"]`` (``lo``/``hi`` NaN for a single seed; seeds where the
+    metric is NaN are left out).
+
+    >>> rows = pd.DataFrame({"set.x": [1, 1, 2, 2], "learner": "l", "objective": "o",
+    ...                      "regret": [1.0, 3.0, 5.0, 5.0]})
+    >>> aggregate(rows, "regret")[["set.x", "mean", "n"]].to_dict("records")
+    [{'set.x': 1, 'mean': 2.0, 'n': 2}, {'set.x': 2, 'mean': 5.0, 'n': 2}]
+    """
+    by = by or [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
+    out = []
+    for values, group in frame.groupby(by, sort=False, dropna=False):
+        data = group[metric].dropna().to_numpy(float)
+        lo, hi = metrics.ci95(data) if len(data) else (math.nan, math.nan)
+        out.append({**dict(zip(by, values, strict=True)),
+                    "mean": float(np.mean(data)) if len(data) else math.nan, "lo": lo, "hi": hi,
+                    "n": len(data)})
+    return pd.DataFrame(out, columns=[*by, "mean", "lo", "hi", "n"])
