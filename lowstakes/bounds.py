@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "Bound", "hedge_fixed", "hedge_fixed_eta", "hedge_eta", "hedge_anytime", "hedge_anytime_eta",
@@ -202,7 +202,7 @@ def bernoulli_expected_regret(T: int, N: int) -> Bound:
     0.25
     """
     k = np.arange(T)
-    tail = stats.binom.sf(k, T, 0.5)  # P(Bin > k)
+    tail = special.bdtrc(k, T, 0.5)  # P(Bin(T, 1/2) > k)
     value = T / 2 - float(np.sum(tail ** N))
     return Bound("bernoulli_expected_regret", value, EXPECTED, "exact value (see BOUNDS)",
                  {"T": T, "N": N})

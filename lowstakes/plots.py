@@ -12,7 +12,7 @@ import seaborn as sns
 # Figures are built on matplotlib.figure.Figure, never through pyplot: no backend is chosen
 # or changed, so the command needs no display and notebooks keep their inline plots.
 from matplotlib.figure import Figure
-from scipy import stats
+from scipy import special
 
 from lowstakes.metrics import rolling_mean
 
@@ -35,7 +35,7 @@ def _band(curves: np.ndarray):
     mean = curves.mean(axis=0)
     if len(curves) < 2:
         return mean, mean, mean
-    half = stats.t.ppf(0.975, len(curves) - 1) * curves.std(axis=0, ddof=1) / np.sqrt(len(curves))
+    half = special.stdtrit(len(curves) - 1, 0.975) * curves.std(axis=0, ddof=1) / np.sqrt(len(curves))
     return mean, mean - half, mean + half
 
 

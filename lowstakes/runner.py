@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from lowstakes.plots import save_figures
 from lowstakes.results import RunWriter, bound_table, load, seed_metrics, summarize, trace_tables
 from lowstakes.scenario import Scenario, load_scenario
 from lowstakes.simulation import simulate
@@ -111,6 +110,8 @@ def run(scenario, out=None, *, seeds: int | None = None, horizon: int | None = N
     summary = summarize(scenario, arms, per_seed, time.perf_counter() - started)
     figure_trace = load_trace_for_figures(out)
     curves = out / "bounds.parquet"
+    from lowstakes.plots import save_figures  # matplotlib and seaborn only when drawing
+
     save_figures(figure_trace, summary, out / "figures", [s.width for s in scenario.stream.shifts],
                  curves=pd.read_parquet(curves) if curves.exists() else None)
     writer.finish(summary)

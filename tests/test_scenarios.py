@@ -67,3 +67,24 @@ def test_library_scenario_shows_its_claim(name, tmp_path):
     result = lowstakes.run(f"scenarios/{name}.yaml", out=tmp_path / "run", horizon=10000, seeds=2,
                            workers=2)
     assert CLAIMS[name](result)
+
+
+def test_transition_sweep_shows_cost_growing_with_shift_size_and_delay(tmp_path):
+    grid = {"stream.shifts.0.params.threshold": [8.5, 12], "timing.feedback_delay.exponential": [1, 1000]}
+    result = lowstakes.sweep("scenarios/transition_sweep.yaml", grid, tmp_path / "sweep", horizon=10000,
+                             seeds=2, workers=2, figures=False)
+    assert result.complete
+    rows = lowstakes.load_sweep(result.path)
+    mean = rows.groupby(["set.stream.shifts.0.params.threshold", "set.timing.feedback_delay.exponential",
+                         "objective"])[["transition_cost", "regret"]].mean()
+    aligned, misaligned = mean.xs("aligned", level=2), mean.xs("misaligned", level=2)
+    # The aligned arm pays more for a bigger shift and for later feedback...
+    assert aligned.loc[(12, 1), "transition_cost"] > 2 * aligned.loc[(8.5, 1), "transition_cost"]
+    assert aligned.loc[(12, 1000), "transition_cost"] > 1.5 * aligned.loc[(12, 1), "transition_cost"]
+    # ...the stale proxy's window cost does not depend on the delay (it never learns the new
+    # rule), and its extra regret over the run follows shift size x (1 - 2 noise) per decision.
+    assert misaligned.loc[(12, 1000), "transition_cost"] == pytest.approx(
+        misaligned.loc[(12, 1), "transition_cost"], rel=0.1)
+    relabelled, after = 1 - 8**2 / 200 - 8**2 / 200, 5000
+    excess = misaligned.loc[(12, 1), "regret"] - aligned.loc[(12, 1), "regret"]
+    assert 0.75 * relabelled * 0.8 * after < excess < relabelled * 0.8 * after
