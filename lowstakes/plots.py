@@ -242,10 +242,11 @@ def _positions(values):
     return {v: i for i, v in enumerate(values)}, False
 
 
-def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 4):
+def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 6):
     """Each metric against the swept field ``param``: mean across seeds, 95% CI band, a line
-    per arm. Other swept fields: one row of panels per combination of their values (up to
-    ``max_rows``; beyond that the lines average over them, and the title says so)."""
+    per arm. Other swept fields: one row of panels per combination of their values, up to
+    ``max_rows``. Beyond that each seed's metric is first averaged over those combinations,
+    so the band is still a CI across seeds (not the spread between cells); the title says so."""
     from lowstakes.sweeps import aggregate
 
     column = f"set.{param}"
@@ -259,15 +260,19 @@ def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 4):
     colors, styles = _arm_styles(summary)
     where, numeric = _positions(frame[column].drop_duplicates().tolist())
     values = list(where)
-    fig = Figure(figsize=(4.2 * len(chosen) + 1.5, 3.3 * len(combos) + 0.8), layout="constrained")
+    fig = Figure(figsize=(4.2 * len(chosen) + 0.5, 3.3 * len(combos) + 1.4), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(combos), len(chosen), squeeze=False))
     for r, combo in enumerate(combos):
-        rows = frame
+        cell_rows = frame
         for key, value in combo.items():
-            rows = rows[rows[key] == value]
+            cell_rows = cell_rows[cell_rows[key] == value]
         for c, (metric, label) in enumerate(chosen.items()):
             ax = axes[r, c]
-            table = aggregate(rows, metric, by=[column, "learner", "objective"])
+            rows = cell_rows
+            by = [column, "learner", "objective"]
+            if pooled:
+                rows = rows.groupby([*by, "seed"], sort=False)[metric].mean().reset_index()
+            table = aggregate(rows, metric, by=by)
             for (learner, objective), arm in table.groupby(["learner", "objective"], sort=False):
                 arm = arm.assign(x=arm[column].map(where)).sort_values("x")
                 ax.plot(arm["x"], arm["mean"], color=colors[learner], linestyle=styles[objective],
@@ -284,9 +289,11 @@ def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 4):
     seeds = frame.groupby([c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
                           ).size().min()
     fig.suptitle(f"{name}: metrics against {param}, mean of {seeds} seed(s) with 95% CI"
-                 + ("; averaged over the other swept fields" if pooled else ""))
+                 + ("\neach seed averaged over the other swept fields (too many to draw a row each)"
+                    if pooled else ""))
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="learner / objective", loc="outside right upper", frameon=False)
+    fig.legend(handles, labels, title="learner / objective", loc="outside lower center",
+               ncol=min(4, len(labels)), frameon=False)
     return fig
 
 

@@ -18,6 +18,7 @@ import pytest
 from conftest import make_scenario
 
 import lowstakes
+from lowstakes import metrics
 from lowstakes.errors import IncompleteRunError
 from lowstakes.grid import parse_assignment
 from lowstakes.plots import sweep_figure
@@ -188,6 +189,19 @@ def test_sweep_figures_draw_every_metric_against_every_swept_field(tmp_path):
                 & (rows["objective"] == "aligned")]
     means = cell.groupby("set.stream.shifts.0.params.threshold")["regret"].mean().to_numpy()
     np.testing.assert_allclose(top_regret, means)
+
+    # Too many other cells for a row each: every seed is averaged over them first, so the
+    # band is a CI across the 2 seeds, not the (much wider) spread between thresholds.
+    pooled = sweep_figure(rows, "timing.feedback_delay", max_rows=2)
+    assert "averaged over the other swept fields" in pooled.texts[0].get_text()
+    ax = pooled.axes[0]
+    aligned = rows[rows["objective"] == "aligned"]
+    per_seed = aligned.groupby(["set.timing.feedback_delay", "seed"])["regret"].mean()
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), per_seed.groupby(level=0).mean())
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    expected = [metrics.ci95(per_seed.loc[d].to_numpy()) for d in (0, 50)]
+    np.testing.assert_allclose(sorted(band)[0], min(lo for lo, _ in expected))
+    np.testing.assert_allclose(sorted(band)[-1], max(hi for _, hi in expected))
 
 
 @pytest.mark.parametrize("args, expected", [
