@@ -93,7 +93,8 @@ def _sweep(args, console: Console, errors: Console) -> int:
     if len(frame := result.load()):
         console.print(sweep_table(frame, scenario.name))
     console.print(f"{result.tasks} task(s): {result.ran} run now, {result.skipped} already done "
-                  f"(skipped), {len(result.failed)} failed", highlight=False)
+                  f"(skipped), {len(result.failed)} failed"
+                  + (f", {result.lost} not run (cluster lost)" if result.lost else ""), highlight=False)
     for path in result.figures:
         console.print(f"figure: {path}", highlight=False)
     console.print(f"sweep directory: {result.path}", highlight=False)
@@ -103,6 +104,10 @@ def _sweep(args, console: Console, errors: Console) -> int:
     if result.failed:
         _error(f"{len(result.failed)} task(s) failed (tracebacks in {result.path / 'failures.json'}); "
                "the others are saved: run the same command again to retry only what is missing")
+    if result.lost:
+        _error(f"{result.lost_reason}: {result.lost} task(s) not run; the finished ones are saved: "
+               "run the same command again (with a reachable --scheduler, or none) to run only "
+               "what is missing")
     return 0 if result.complete else 1
 
 

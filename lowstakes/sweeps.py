@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import traceback
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def executor(workers: int = 1, scheduler=None):
     from dask.distributed import Client, LocalCluster
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet("distributed"))
         if scheduler is None:
             stack.enter_context(dask.config.set(
                 {"distributed.worker.multiprocessing-method": _start_method()}))
@@ -107,6 +109,24 @@ def executor(workers: int = 1, scheduler=None):
         yield lambda todo: _on_dask(client, todo)
 
 
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Silence a library's logger here for a while: when a cluster goes away, Dask's client
+    logs its reconnection attempts with tracebacks; the sweep reports what it means itself
+    (which tasks did not run, how to resume)."""
+    # Dask's own configuration gives some child loggers (distributed.client) their own level.
+    loggers = [logging.getLogger(n) for n in [name, *logging.root.manager.loggerDict]
+               if n == name or n.startswith(name + ".")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _start_method() -> str:
     """How a LocalCluster starts its worker processes: forked from this process where the
     platform can fork (Linux), which has already imported lowstakes, River and the scenario's
@@ -119,6 +139,7 @@ def _start_method() -> str:
 
 def _on_dask(client, todo: list[_Task]):
     from dask.distributed import as_completed
+    from distributed.comm import CommClosedError
 
     # The key is the task's hash: a task submitted twice (same scenario, same seed) runs once.
     futures = {client.submit(run_task, task.scenario, task.seed, key=f"lowstakes-{task.key}"): task
@@ -127,8 +148,15 @@ def _on_dask(client, todo: list[_Task]):
         task = futures.pop(future)
         try:
             outcome = future.result()
-        except Exception as exc:  # noqa: BLE001 - a lost worker or cluster: report, go on
-            outcome = {"error": f"{type(exc).__name__}: {exc}", "traceback": ""}
+        except Exception as exc:  # noqa: BLE001 - reported, and the other tasks go on
+            if isinstance(exc, CancelledError | CommClosedError) or client.status != "running":
+                # Not the task's fault: the scheduler is gone (or cancelled it). Not a failure
+                # to report but a task still to do, which the same command runs on resuming.
+                reason = getattr(exc, "reason", type(exc).__name__)
+                outcome = {"lost": f"lost the Dask scheduler at {client.scheduler.address} ({reason})"
+                           if reason != "unknown" else "Dask cancelled the task"}
+            else:  # e.g. KilledWorker: the task itself killed the workers it ran on
+                outcome = {"error": f"{type(exc).__name__}: {exc}", "traceback": ""}
         future.release()
         yield task, outcome
 
@@ -145,14 +173,18 @@ class SweepResult:
     skipped: int
     failed: list[dict] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    lost: int = 0
+    """Tasks not run because the cluster went away (``lost_reason`` says how)."""
+    lost_reason: str | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.lost
 
     @property
     def ran(self) -> int:
-        return self.tasks - self.skipped
+        """Tasks run to an outcome (a result or a failure) by this call."""
+        return self.tasks - self.skipped - self.lost
 
     def load(self) -> pd.DataFrame:
         return load_sweep(self.path, partial=True)
@@ -243,6 +275,10 @@ def sweep(scenario, grid: dict[str, list] | None = None, out=None, *, seeds: int
         if on_start is not None:
             on_start(len(todo), result.skipped)
         for task, outcome in execute(list(todo.values())):
+            if "lost" in outcome:
+                result.lost += 1
+                result.lost_reason = outcome["lost"]
+                continue
             if "error" in outcome:
                 result.failed.append({"cell": task.cell, "seed": task.seed, **outcome})
             else:

@@ -1,9 +1,11 @@
 """Sweeps: the grid, identical results to single runs and on any executor (in-process, a
 real two-worker Dask LocalCluster, a running scheduler by address), resume after a kill,
-failed cells, the scenario file's sweep block, figures and bad specs."""
+a killed worker and a lost scheduler, failed cells, the scenario file's sweep block,
+figures and bad specs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,6 +72,65 @@ def test_a_two_worker_dask_cluster_and_a_scheduler_address_give_the_in_process_n
                        figures=False)
     assert remote.complete
     pd.testing.assert_frame_equal(load_sweep(tmp_path / "remote"), expected)
+
+
+def _dask(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args, "--no-dashboard"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # the worker command's nannies and workers too
+    process.wait()
+
+
+def test_a_killed_worker_is_replaced_and_a_lost_scheduler_leaves_a_resumable_sweep(tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    scenario = make_scenario(horizon=3000, seeds=3)
+    expected = load_sweep(sweep(scenario, GRID, tmp_path / "local", workers=1, figures=False).path)
+
+    # A worker process killed midway: Dask reruns its tasks elsewhere; nothing is lost.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        result = sweep(scenario, GRID, tmp_path / "worker", scheduler=client, figures=False,
+                       progress=lambda _: pids and os.kill(pids.pop(), signal.SIGKILL))
+    assert not pids and result.complete and (result.ran, result.lost) == (12, 0)
+    pd.testing.assert_frame_equal(load_sweep(tmp_path / "worker"), expected)
+
+    # The scheduler killed midway: the finished tasks are saved, the rest are "not run" (not
+    # failures), and the same sweep resumes them on another cluster.
+    file = tmp_path / "scheduler.json"
+    scheduler = _dask("distributed.cli.dask_scheduler", "--scheduler-file", str(file), "--port", "0")
+    workers = _dask("distributed.cli.dask_worker", "--scheduler-file", str(file), "--nthreads", "1",
+                    "--nworkers", "2")
+    out = tmp_path / "lost"
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        address = json.loads(file.read_text())["address"]
+        done = []
+
+        def kill_scheduler_after_two(n):
+            done.append(n)
+            if len(done) == 2:
+                scheduler.kill()
+
+        lost = sweep(scenario, GRID, out, scheduler=address, figures=False, progress=kill_scheduler_after_two)
+    finally:
+        _stop(scheduler)
+        _stop(workers)
+    saved = len(_task_files(out))
+    assert not lost.complete and lost.failed == [] and lost.lost >= 1
+    assert "lost the Dask scheduler at " + address in lost.lost_reason
+    assert saved == lost.tasks - lost.lost and saved >= 2
+    assert (out / "INCOMPLETE").exists() and json.loads((out / "failures.json").read_text()) == []
+    resumed = sweep(scenario, GRID, out, workers=2, figures=False)
+    assert resumed.complete and (resumed.skipped, resumed.ran) == (saved, 12 - saved)
+    pd.testing.assert_frame_equal(load_sweep(out), expected)
 
 
 def _task_files(out: Path) -> dict[str, int]:
