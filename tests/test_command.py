@@ -59,19 +59,23 @@ def test_bad_input_exits_2_with_one_message(args, expected, tmp_path):
     assert (existing / "keep.txt").read_text() == "mine"
 
 
-def test_an_interrupted_run_is_never_mistaken_for_a_complete_one(tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_an_interrupted_run_is_never_mistaken_for_a_complete_one(tmp_path, how):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "lowstakes", "run", "scenarios/shift.yaml",
                              "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while not (out / "scenario.yaml").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(how)
+        _, stderr = proc.communicate(timeout=60)
+    if how == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "Traceback" not in stderr and "interrupted" in stderr
     assert (out / "INCOMPLETE").exists()
     assert not (out / "summary.json").exists()
     with pytest.raises(IncompleteRunError, match="not a complete run directory"):

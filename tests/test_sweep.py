@@ -171,6 +171,27 @@ def test_a_killed_sweep_resumes_without_redoing_finished_tasks(tmp_path):
     pd.testing.assert_frame_equal(load_sweep(out), load_sweep(whole))
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_a_sweep_with_exit_130_and_it_resumes(tmp_path, workers):
+    args = ["sweep", "scenarios/shift.yaml", "--horizon", "3000", "--seeds", "4",
+            "--set", "stream.label_noise=0.0,0.1", "--out", str(tmp_path / "s"), "--workers", workers]
+    proc = subprocess.Popen([sys.executable, "-m", "lowstakes", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(_task_files(tmp_path / "s") if (tmp_path / "s" / "tasks").exists() else {}) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr and "interrupted: finished tasks are saved" in stderr
+    saved = len(_task_files(tmp_path / "s"))
+    assert saved < 8 and (tmp_path / "s" / "INCOMPLETE").exists()
+    resumed = lowstakes_cmd(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"8 task(s): {8 - saved} run now, {saved} already done" in resumed.stdout
+
+
 HARM_MODULE = """
 import numpy as np
 
