@@ -16,37 +16,87 @@ Examples
 
 from __future__ import annotations
 
+import inspect
+
+import numpy as np
 from river import compose
 
 from lowstakes.registry import check_params, resolve_river
 
-__all__ = ["RiverPolicy", "RegressionPolicy", "build_model"]
+__all__ = ["RiverPolicy", "RegressionPolicy", "ModelSeeds", "build_model"]
+
+
+class ModelSeeds:
+    """Seeds for the River objects of one learner in one run-seed.
+
+    River models that draw random numbers (forests, bagging, ``RBFSampler``...) take a
+    ``seed`` whose default, None, gives a different model on every run. Each object built
+    that takes a ``seed`` not given in the scenario gets the next seed of this sequence, so a
+    run-seed is reproducible and different run-seeds see different model randomness (their
+    CIs include it). The simulation makes one per learner and run-seed and builds every arm
+    of the learner from a fresh copy: the same learner under each objective gets the same
+    seeds, and the objective is the only difference between its arms. A ``seed`` written in
+    the scenario is used as it is, in every run-seed.
+
+    >>> seeds = ModelSeeds(np.random.SeedSequence(7))
+    >>> first = build_model("forest.ARFClassifier", {"n_models": 2}, seeds=seeds).seed
+    >>> first == build_model("forest.ARFClassifier", {"n_models": 2},
+    ...                      seeds=ModelSeeds(np.random.SeedSequence(7))).seed
+    True
+    >>> build_model("forest.ARFClassifier", {"n_models": 2, "seed": 3}, seeds=seeds).seed
+    3
+    """
+
+    def __init__(self, sequence: np.random.SeedSequence):
+        self.sequence = sequence
+        self.drawn = 0
+
+    def __call__(self) -> int:
+        child = np.random.SeedSequence(self.sequence.entropy,
+                                       spawn_key=(*self.sequence.spawn_key, self.drawn))
+        self.drawn += 1
+        return int(child.generate_state(1)[0])
+
+    def fresh(self) -> ModelSeeds:
+        """The same sequence from its start."""
+        return ModelSeeds(self.sequence)
+
+
+def _takes_seed(cls) -> bool:
+    try:
+        return "seed" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_nested(value) -> bool:
     return isinstance(value, dict) and "model" in value and set(value) <= {"model", "params"}
 
 
-def _instantiate(name: str, params: dict):
+def _instantiate(name: str, params: dict, seeds: ModelSeeds | None = None):
     cls = resolve_river(name)
     # A param written as {model: ..., params: ...} is itself a River object, e.g. the base
     # model of an ensemble or the optimizer of a linear model.
     params = {
-        key: _instantiate(value["model"], value.get("params", {})) if _is_nested(value) else value
+        key: _instantiate(value["model"], value.get("params", {}), seeds) if _is_nested(value) else value
         for key, value in params.items()
     }
     check_params(cls, params)
+    if seeds is not None and "seed" not in params and _takes_seed(cls):
+        params["seed"] = seeds()
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {exc}") from None
 
 
-def build_model(model: str, params: dict | None = None, preprocess=(), task: str = "classification"):
+def build_model(model: str, params: dict | None = None, preprocess=(), task: str = "classification",
+                seeds: ModelSeeds | None = None):
     """A River estimator, behind its preprocessing steps when there are any.
 
     ``preprocess`` is a sequence of ``(name, params)`` pairs. A param given as
-    ``{"model": name, "params": {...}}`` is built as a River object first.
+    ``{"model": name, "params": {...}}`` is built as a River object first. ``seeds`` gives
+    a ``seed`` to every object that takes one and was not given one (see :class:`ModelSeeds`).
 
     >>> bagging = build_model("ensemble.ADWINBaggingClassifier",
     ...     {"model": {"model": "tree.HoeffdingTreeClassifier"}, "n_models": 3, "seed": 1})
@@ -56,13 +106,13 @@ def build_model(model: str, params: dict | None = None, preprocess=(), task: str
     ...             {"optimizer": {"model": "optim.SGD", "params": {"lr": 0.05}}}).optimizer.learning_rate
     0.05
     """
-    estimator = _instantiate(model, params or {})
+    estimator = _instantiate(model, params or {}, seeds)
     needs = ("predict_proba_one", "learn_one") if task == "classification" else ("predict_one", "learn_one")
     for attr in needs:
         if not callable(getattr(estimator, attr, None)):
             kind = "classifier" if task == "classification" else "regressor"
             raise ValueError(f"{model} is not a River {kind}: it has no {attr}()")
-    steps = [_instantiate(name, step_params) for name, step_params in preprocess]
+    steps = [_instantiate(name, step_params, seeds) for name, step_params in preprocess]
     return compose.Pipeline(*steps, estimator) if steps else estimator
 
 
@@ -82,8 +132,8 @@ class RiverPolicy:
         self._miss_negative = float(costs[1, 0] - costs[0, 0])
 
     @classmethod
-    def build(cls, model: str, params: dict | None = None, preprocess=(), *, costs):
-        return cls(build_model(model, params, preprocess), costs)
+    def build(cls, model: str, params: dict | None = None, preprocess=(), *, costs, seeds=None):
+        return cls(build_model(model, params, preprocess, seeds=seeds), costs)
 
     def act(self, t: int, x: dict) -> int:
         """The action for decision ``t`` with context ``x``."""
@@ -109,8 +159,8 @@ class RegressionPolicy:
         self.model = model
 
     @classmethod
-    def build(cls, model: str, params: dict | None = None, preprocess=()):
-        return cls(build_model(model, params, preprocess, task="regression"))
+    def build(cls, model: str, params: dict | None = None, preprocess=(), *, seeds=None):
+        return cls(build_model(model, params, preprocess, task="regression", seeds=seeds))
 
     def act(self, t: int, x: dict) -> float:
         """The prediction for decision ``t`` with context ``x``."""

@@ -85,15 +85,16 @@ def build_rule(name: str, params: dict) -> Rule:
     return cls(**params)
 
 
-def build_experts(experts: dict) -> tuple[dict, dict]:
-    """The rules and the River models of a pool, each keyed by the expert's position."""
+def build_experts(experts: dict, seeds=None) -> tuple[dict, dict]:
+    """The rules and the River models of a pool, each keyed by the expert's position
+    (``seeds``: a :class:`~lowstakes.learners.ModelSeeds` for models that take a seed)."""
     rules, models = {}, {}
     for i, expert in enumerate(experts.values()):
         if expert.rule is not None:
             rules[i] = build_rule(expert.rule, expert.params)
         else:
             models[i] = build_model(expert.model, expert.params,
-                                    [(s.model, s.params) for s in expert.preprocess])
+                                    [(s.model, s.params) for s in expert.preprocess], seeds=seeds)
     return rules, models
 
 
@@ -101,9 +102,9 @@ class ExpertPolicy:
     """One arm whose learner is an expert algorithm over a pool of experts."""
 
     def __init__(self, spec, objective_costs, harm_costs, horizon, shifts, windows, fixed_delay,
-                 seed_rng):
+                 seed_rng, model_seeds=None):
         self.names = list(spec.experts)
-        self.rules, self.models = build_experts(spec.experts)
+        self.rules, self.models = build_experts(spec.experts, model_seeds)
         n = len(self.names)
         params = dict(spec.params)
         if spec.algorithm == "hedge_interleaved":

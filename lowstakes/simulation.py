@@ -37,7 +37,7 @@ import simpy
 from simpy.events import URGENT
 
 from lowstakes.consensus import ConsensusPolicy
-from lowstakes.learners import RegressionPolicy, RiverPolicy
+from lowstakes.learners import ModelSeeds, RegressionPolicy, RiverPolicy
 from lowstakes.metrics import transition_spans
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import Overseer, build_query, service_time
@@ -109,8 +109,10 @@ def decisions_of_delay(timing) -> int:
 
 
 def _seeds(scenario, seed):
-    stream_seq, timing_seq, objective_seq = seed_sequence(scenario.seed, scenario.seeds, seed).spawn(3)
-    return stream_seq, timing_seq, objective_seq
+    """The run-seed's streams of randomness: stream, timing, objectives (and query policies,
+    experts), River models. Spawned children are positional, so adding one at the end left
+    the first three, and every earlier result, unchanged."""
+    return seed_sequence(scenario.seed, scenario.seeds, seed).spawn(4)
 
 
 def stream_for(scenario, seed: int) -> Stream:
@@ -212,7 +214,9 @@ class _Route:
 
 class _Simulation:
     def __init__(self, scenario, seed, progress=None):
-        _, timing_seq, objective_seq = _seeds(scenario, seed)
+        _, timing_seq, objective_seq, model_seq = _seeds(scenario, seed)
+        model_seeds = {name: ModelSeeds(s) for name, s in
+                       zip(scenario.learners, model_seq.spawn(len(scenario.learners)), strict=True)}
         policy_seq = objective_seq.spawn(1)[0]
         self.stream = stream_for(scenario, seed)
         self.timing = scenario.timing
@@ -228,7 +232,8 @@ class _Simulation:
                                     objective_seq.spawn(len(scenario.objectives)), strict=True)
         }
         self.arms = [(lname, oname) for lname in scenario.learners for oname in scenario.objectives]
-        self.policies = [self.policy(scenario, lname, oname, np.random.default_rng(s))
+        self.policies = [self.policy(scenario, lname, oname, np.random.default_rng(s),
+                                     model_seeds[lname].fresh())
                          for (lname, oname), s in zip(self.arms, policy_seq.spawn(len(self.arms)),
                                                       strict=True)]
         self.pools = [j for j, p in enumerate(self.policies) if isinstance(p, ExpertPolicy)]
@@ -262,21 +267,23 @@ class _Simulation:
         self.consensus = [j for j in self.routes if isinstance(self.policies[j], ConsensusPolicy)]
 
     @staticmethod
-    def policy(scenario, lname, oname, rng):
+    def policy(scenario, lname, oname, rng, model_seeds):
         learner, objective = scenario.learners[lname], scenario.objectives[oname]
         costs = (objective.costs or scenario.harm).matrix()
         if learner.algorithm == "consensus":
             return ConsensusPolicy(learner, scenario.horizon, rng)
         if SOURCES.get(scenario.stream.source).task == "regression":
             return RegressionPolicy.build(learner.model, learner.params,
-                                          [(s.model, s.params) for s in learner.preprocess])
+                                          [(s.model, s.params) for s in learner.preprocess],
+                                          seeds=model_seeds)
         if not learner.is_pool:
             return RiverPolicy.build(learner.model, learner.params,
-                                     [(s.model, s.params) for s in learner.preprocess], costs=costs)
+                                     [(s.model, s.params) for s in learner.preprocess], costs=costs,
+                                     seeds=model_seeds)
         shifts = [s.at for s in scenario.stream.shifts]
         windows = transition_spans(shifts, scenario.horizon, scenario.windows.length)
         return ExpertPolicy(learner, costs, scenario.harm.matrix(), scenario.horizon, shifts, windows,
-                            decisions_of_delay(scenario.timing), rng)
+                            decisions_of_delay(scenario.timing), rng, model_seeds)
 
     # -- timing ------------------------------------------------------------------------
 

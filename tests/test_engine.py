@@ -11,7 +11,7 @@ from river import evaluate, linear_model, metrics, preprocessing
 import lowstakes
 from lowstakes.errors import HarmBoundError
 from lowstakes.results import arm_arrays
-from lowstakes.simulation import simulate, stream_for
+from lowstakes.simulation import _Simulation, simulate, stream_for
 
 
 def materialise(scenario, seed=0):
@@ -60,6 +60,29 @@ def test_seeds_differ_and_master_seed_matters():
     c = simulate(make_scenario(seed=8), 0)
     assert not np.array_equal(a.y, b.y)
     assert not np.array_equal(a.y, c.y)
+
+
+def test_models_that_take_a_seed_are_reproducible_and_vary_with_the_run_seed():
+    # ARF draws random numbers; River's default seed (None) made every run different.
+    arf = {"model": "forest.ARFClassifier", "params": {"n_models": 3}}
+    bagging = {"model": "ensemble.BaggingClassifier",
+               "params": {"model": {"model": "tree.HoeffdingTreeClassifier"}, "n_models": 3}}
+    scenario = make_scenario(horizon=1500, seeds=2, learners={"arf": arf, "bagging": bagging})
+    first, again, other = simulate(scenario, 0), simulate(scenario, 0), simulate(scenario, 1)
+    np.testing.assert_array_equal(first.actions, again.actions)
+    sim = _Simulation(scenario, 0)
+    seeds = {arm: policy.model.seed for arm, policy in zip(sim.arms, sim.policies, strict=True)}
+    # The same learner has the same model seed under every objective; learners differ.
+    assert seeds[("arf", "aligned")] == seeds[("arf", "misaligned")]
+    assert seeds[("bagging", "aligned")] == seeds[("bagging", "misaligned")]
+    assert seeds[("arf", "aligned")] != seeds[("bagging", "aligned")]
+    assert all(policy.model.seed != seeds[arm]
+               for arm, policy in zip(sim.arms, _Simulation(scenario, 1).policies, strict=True))
+    assert not np.array_equal(first.actions, other.actions)
+    # A seed written in the scenario is kept in every run-seed.
+    arf_5 = {**arf, "params": {"n_models": 3, "seed": 5}}
+    fixed = make_scenario(horizon=1500, seeds=2, learners={"arf": arf_5})
+    assert {p.model.seed for s in (0, 1) for p in _Simulation(fixed, s).policies} == {5}
 
 
 def test_arms_share_stream_times_and_delays(tmp_path):
