@@ -149,12 +149,14 @@ def _on_dask(client, todo: list[_Task]):
         try:
             outcome = future.result()
         except Exception as exc:  # noqa: BLE001 - reported, and the other tasks go on
-            if isinstance(exc, CancelledError | CommClosedError) or client.status != "running":
-                # Not the task's fault: the scheduler is gone (or cancelled it). Not a failure
-                # to report but a task still to do, which the same command runs on resuming.
-                reason = getattr(exc, "reason", type(exc).__name__)
-                outcome = {"lost": f"lost the Dask scheduler at {client.scheduler.address} ({reason})"
-                           if reason != "unknown" else "Dask cancelled the task"}
+            # A task the scheduler lost or cancelled is not the task's fault: not a failure
+            # to report but a task still to do, which the same command runs on resuming.
+            reason = getattr(exc, "reason", type(exc).__name__)
+            if (client.status != "running" or isinstance(exc, CommClosedError)
+                    or reason == "scheduler-connection-lost"):
+                outcome = {"lost": f"lost the Dask scheduler at {client.scheduler.address} ({reason})"}
+            elif isinstance(exc, CancelledError):
+                outcome = {"lost": f"Dask cancelled the task ({reason})"}
             else:  # e.g. KilledWorker: the task itself killed the workers it ran on
                 outcome = {"error": f"{type(exc).__name__}: {exc}", "traceback": ""}
         future.release()
