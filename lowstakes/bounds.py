@@ -29,10 +29,12 @@ __all__ = [
     "Bound", "hedge_fixed", "hedge_fixed_eta", "hedge_eta", "hedge_anytime", "hedge_anytime_eta",
     "hedge_doubling", "fixed_share", "fixed_share_tuned", "fixed_share_window",
     "hedge_constant_delay", "hedge_delays", "ogd", "exp3", "bernoulli_expected_regret",
-    "minimax_lower", "binary_entropy",
+    "minimax_lower", "binary_entropy", "goodhart_lower", "goodhart_set",
 ]
 
 GUARANTEED, EXPECTED, ASYMPTOTIC = "guaranteed", "expected", "asymptotic"
+#: A guaranteed *lower* bound: the measured value is never below it.
+GUARANTEED_LOWER = "guaranteed lower"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Bound:
     params: dict = field(default_factory=dict)
 
     def holds(self, measured: float, tolerance: float = 1e-9) -> bool:
+        if self.kind == GUARANTEED_LOWER:
+            return measured >= self.value - tolerance
         return measured <= self.value + tolerance
 
     def to_dict(self, measured: float | None = None) -> dict:
@@ -212,3 +216,53 @@ def minimax_lower(T: int, N: int, B: float = 1.0) -> Bound:
     """The experts minimax lower bound, sqrt((T/2) ln N) as T and N grow."""
     return Bound("minimax_lower", B * math.sqrt(T / 2 * math.log(N)), ASYMPTOTIC,
                  "Cesa-Bianchi & Lugosi 2006, Thm 3.7", {"T": T, "N": N, "B": B})
+
+
+def goodhart_set(proxy: np.ndarray, true: np.ndarray, a: int, b: int, delta: float, g: float) -> np.ndarray:
+    """The decisions S of :func:`goodhart_lower`: where the feedback's losses make expert b
+    the best and the truth's make a the best, and every expert either loses at least g to a
+    on the truth or at least delta to b on the feedback. ``proxy``, ``true``: (T, N) losses.
+
+    >>> proxy = np.array([[1.0, 0.0], [0.0, 1.0]]); true = np.array([[0.0, 1.0], [0.0, 1.0]])
+    >>> goodhart_set(proxy, true, a=0, b=1, delta=1.0, g=1.0).tolist()
+    [True, False]
+    """
+    best_proxy = proxy[:, b] <= proxy.min(axis=1)
+    best_true = true[:, a] <= true.min(axis=1)
+    each = (true - true[:, [a]] >= g) | (proxy - proxy[:, [b]] >= delta)
+    return best_proxy & best_true & each.all(axis=1) & (proxy[:, a] - proxy[:, b] >= delta)
+
+
+def goodhart_lower(proxy: np.ndarray, true: np.ndarray, a: int, b: int, delta: float, g: float,
+                   proxy_regret: float) -> Bound:
+    """A guaranteed lower bound on the true regret against expert a of ANY weights p_t
+    (an expert algorithm's mixture) whose regret on the feedback against expert b is at most
+    ``proxy_regret`` (the algorithm's guaranteed bound, or the measured value):
+
+        R_a >= g (|S| - (proxy_regret + P) / delta) - Q
+
+    with S from :func:`goodhart_set`, P = sum outside S of (l~_t(b) - min_i l~_t(i)) (what b
+    loses on the feedback to the best expert of the moment) and Q = sum outside S of
+    (l_t(a) - min_i l_t(i)) (what a loses on the truth). Proof (BOUNDS.md, 'The Goodhart
+    lower bound, made exact', for N experts): on S the weight q_t on experts within g of a on
+    the truth costs at least q_t delta on the feedback against b, so sum_S q_t <=
+    (R~_b + P) / delta; every other expert costs at least g on the truth there, so
+    R_a >= g sum_S (1 - q_t) - Q.
+
+    >>> proxy = np.array([[1.0, 0.0]] * 10); true = np.array([[0.0, 1.0]] * 10)
+    >>> goodhart_lower(proxy, true, a=0, b=1, delta=1.0, g=1.0, proxy_regret=3.0).value
+    7.0
+    """
+    if not delta > 0 or not g > 0:
+        raise ValueError(f"need delta > 0 and g > 0, got {delta}, {g}")
+    proxy, true = np.asarray(proxy, float), np.asarray(true, float)
+    in_s = goodhart_set(proxy, true, a, b, delta, g)
+    outside = ~in_s
+    P = float((proxy[outside, b] - proxy[outside].min(axis=1)).sum())
+    Q = float((true[outside, a] - true[outside].min(axis=1)).sum())
+    size = int(in_s.sum())
+    value = g * (size - (proxy_regret + P) / delta) - Q
+    return Bound("goodhart_lower", value, GUARANTEED_LOWER,
+                 "BOUNDS.md, 'The Goodhart lower bound, made exact'",
+                 {"a": a, "b": b, "delta": delta, "g": g, "S": size, "P": P, "Q": Q,
+                  "proxy_regret": proxy_regret})

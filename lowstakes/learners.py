@@ -21,9 +21,11 @@ import inspect
 import numpy as np
 from river import compose
 
+from lowstakes.linear import LinearRecorder, support
 from lowstakes.registry import check_params, resolve_river
 
-__all__ = ["RiverPolicy", "RegressionPolicy", "ModelSeeds", "build_model"]
+__all__ = ["RiverPolicy", "RegressionPolicy", "RecordedRiverPolicy", "RecordedRegressionPolicy",
+           "ModelSeeds", "build_model"]
 
 
 class ModelSeeds:
@@ -132,8 +134,15 @@ class RiverPolicy:
         self._miss_negative = float(costs[1, 0] - costs[0, 0])
 
     @classmethod
-    def build(cls, model: str, params: dict | None = None, preprocess=(), *, costs, seeds=None):
-        return cls(build_model(model, params, preprocess, seeds=seeds), costs)
+    def build(cls, model: str, params: dict | None = None, preprocess=(), *, costs, seeds=None,
+              marks=None):
+        """The policy of a River classifier. With ``marks`` (decisions at which to snapshot
+        the weights), a linear model the OGD bound covers is built recorded (see
+        :mod:`lowstakes.linear`); any other model is built as it is."""
+        built = build_model(model, params, preprocess, seeds=seeds)
+        if marks is not None and support(built) is None:
+            return RecordedRiverPolicy(built, costs, marks)
+        return cls(built, costs)
 
     def act(self, t: int, x: dict) -> int:
         """The action for decision ``t`` with context ``x``."""
@@ -159,8 +168,12 @@ class RegressionPolicy:
         self.model = model
 
     @classmethod
-    def build(cls, model: str, params: dict | None = None, preprocess=(), *, seeds=None):
-        return cls(build_model(model, params, preprocess, task="regression", seeds=seeds))
+    def build(cls, model: str, params: dict | None = None, preprocess=(), *, seeds=None, marks=None):
+        """The policy of a River regressor (recorded with ``marks``, as for :class:`RiverPolicy`)."""
+        built = build_model(model, params, preprocess, task="regression", seeds=seeds)
+        if marks is not None and support(built) is None:
+            return RecordedRegressionPolicy(built, marks)
+        return cls(built)
 
     def act(self, t: int, x: dict) -> float:
         """The prediction for decision ``t`` with context ``x``."""
@@ -170,3 +183,38 @@ class RegressionPolicy:
     def learn(self, t: int, x: dict, label: float) -> None:
         """Feedback ``label`` for decision ``t`` has arrived."""
         self.model.learn_one(x, float(label))
+
+
+class _Recorded:
+    """A policy whose linear model records its learning events for the OGD bound."""
+
+    def act(self, t: int, x: dict):
+        self.recorder.decide(t)
+        return super().act(t, x)
+
+    def learn(self, t: int, x: dict, label) -> None:
+        self.recorder.learning = t
+        super().learn(t, x, label)
+
+    def forget(self, t: int) -> None:
+        """Decision t's label will never come (not asked for, or dropped)."""
+        self.recorder.forget(t)
+
+    def finish(self) -> dict:
+        return self.recorder.finish()
+
+
+class RecordedRiverPolicy(_Recorded, RiverPolicy):
+    """:class:`RiverPolicy` of a linear model, recording what its regret bound needs."""
+
+    def __init__(self, model, costs, marks=()):
+        super().__init__(model, costs)
+        self.recorder = LinearRecorder(model, marks)
+
+
+class RecordedRegressionPolicy(_Recorded, RegressionPolicy):
+    """:class:`RegressionPolicy` of a linear model, recording what its regret bound needs."""
+
+    def __init__(self, model, marks=()):
+        super().__init__(model)
+        self.recorder = LinearRecorder(model, marks)

@@ -124,42 +124,73 @@ def summary_switches(summary, learner) -> int:
     return arm["seeds"][0]["pool"]["switches"]
 
 
+def _grid(fig, panels: int, columns: int = 3, sharey=False):
+    """Axes for ``panels`` panels, at most ``columns`` a row (unused ones hidden)."""
+    cols = min(columns, panels)
+    rows = -(-panels // cols)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=sharey).ravel()
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    return axes[:panels]
+
+
+def _draw_curves(ax, table, series):
+    for column, label, color, style in series:
+        if table[column].isna().all():
+            continue
+        pivot = table.pivot(index="seed", columns="step", values=column)
+        mean, lo, hi = _band(pivot.to_numpy(float))
+        ax.plot(pivot.columns, mean, color=color, linestyle=style, label=label, linewidth=1.8)
+        if column != "bound":
+            ax.fill_between(pivot.columns, lo, hi, color=color, alpha=0.15, linewidth=0)
+
+
 def bounds_figure(curves, summary, shift_widths=None):
-    """Per expert arm: regret against its comparator on the feedback, the guaranteed bound
-    beside it, and the regret on the true harm; mean across seeds with a 95% band."""
+    """Per arm with a guarantee, its regret against the bound's comparator beside the bound,
+    mean across seeds with a 95% band (at most three panels a row).
+
+    Expert arms: cumulative regret on the feedback over the run, the bound, the regret on
+    the true harm and the Goodhart lower bound. Linear arms (online gradient descent): in
+    each transition window, from its start, the regret on the arm's own feedback against the
+    window's best fixed linear model u*, the bound, and the window's true cost so far."""
     arms = list(dict.fromkeys(zip(curves["learner"], curves["objective"], strict=True)))
-    fig = Figure(figsize=(min(4.6 * len(arms) + 1, 20), 4.4), layout="constrained")
-    axes = fig.subplots(1, len(arms), squeeze=False, sharey=True)
-    palette = sns.color_palette("colorblind", 3)
-    for ax, (learner, objective) in zip(axes[0], arms, strict=True):
+    cols = min(3, len(arms))
+    rows = -(-len(arms) // cols)
+    fig = Figure(figsize=(4.8 * cols + 0.6, 3.9 * rows + 1.2), layout="constrained")
+    axes = _grid(fig, len(arms))
+    palette = sns.color_palette("colorblind", 4)
+    for ax, (learner, objective) in zip(axes, arms, strict=True):
         arm = curves[(curves["learner"] == learner) & (curves["objective"] == objective)]
         comparator = arm["bound_comparator"].iloc[0]
-        measured = "tracking_regret" if comparator == "best_switching" else "proxy_regret"
-        series = ((measured, "regret on feedback (vs the bound's comparator)", palette[0], "-"),
-                  ("bound", "guaranteed bound", "0.1", "--"),
-                  ("true_regret", "regret on true harm vs best fixed expert", palette[2], ":"),
-                  ("goodhart", "Goodhart lower bound on true regret", palette[1], "-."))
-        for column, label, color, style in series:
-            table = arm.pivot(index="seed", columns="step", values=column)
-            if table.isna().all().all():
-                continue
-            mean, lo, hi = _band(table.to_numpy(float))
-            ax.plot(table.columns, mean, color=color, linestyle=style, label=label, linewidth=1.8)
-            if column != "bound":
-                ax.fill_between(table.columns, lo, hi, color=color, alpha=0.15, linewidth=0)
+        if comparator == "u_star":
+            series = (("proxy_regret", "regret on own feedback vs the window's u*", palette[0], "-"),
+                      ("bound", "guaranteed bound (distance + step)", "0.1", "--"),
+                      ("true_regret", "true cost of the window so far", palette[2], ":"))
+            for _, window in arm.groupby("window", sort=True):
+                _draw_curves(ax, window, series)
+            title = f"{learner} / {objective}\n(OGD, per transition window, from its start)"
+        else:
+            measured = "tracking_regret" if comparator == "best_switching" else "proxy_regret"
+            series = ((measured, "regret on feedback (vs the bound's comparator)", palette[0], "-"),
+                      ("bound", "guaranteed bound", "0.1", "--"),
+                      ("true_regret", "regret on true harm vs best fixed expert", palette[2], ":"),
+                      ("goodhart", "Goodhart lower bound on true regret", palette[1], "-."))
+            _draw_curves(ax, arm, series)
+            versus = "best fixed expert"
+            if comparator == "best_switching":
+                versus = f"best sequence, {summary_switches(summary, learner)} switch(es)"
+            title = f"{learner} / {objective}\n(feedback regret vs {versus})"
         _mark_shifts(ax, summary, shift_widths)
         ax.axhline(0, color="0.2", linewidth=0.6)
-        versus = "best fixed expert"
-        if comparator == "best_switching":
-            versus = f"best sequence, {summary_switches(summary, learner)} switch(es)"
-        ax.set(title=f"{learner} / {objective}\n(feedback regret vs {versus})", xlabel="decision")
-    axes[0][0].set_ylabel("cumulative regret")
+        ax.set_title(title, fontsize=10)
+        ax.set(xlabel="decision", ylabel="cumulative regret")
     legend = {}
-    for ax in axes[0]:
+    for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
-    fig.legend(legend.values(), legend.keys(), frameon=False, loc="outside lower center", ncol=4)
-    fig.suptitle(f"{summary['scenario']}: expert arms against their guaranteed bounds")
+    fig.legend(legend.values(), legend.keys(), frameon=False, loc="outside lower center",
+               ncol=min(3, len(legend)), fontsize=9)
+    fig.suptitle(f"{summary['scenario']}: arms against their guaranteed bounds")
     return fig
 
 

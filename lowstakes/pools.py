@@ -23,9 +23,12 @@ from lowstakes.learners import build_model
 from lowstakes.objectives import feature_key
 from lowstakes.registry import Registry, check_params
 
-__all__ = ["RULES", "Rule", "ExpertPolicy"]
+__all__ = ["RULES", "Rule", "ExpertPolicy", "GoodhartPairs"]
 
 RULES = Registry("rule")
+
+#: Pools up to this size track the Goodhart statistics of every pair of experts.
+MAX_GOODHART_EXPERTS = 16
 
 
 class Rule:
@@ -142,11 +145,10 @@ class ExpertPolicy:
         self.curves = {name: [] for name in ("mixture_loss", "best_fixed_loss", "best_switching_loss",
                                              "mixture_harm", "best_fixed_harm")}
         self._mixture_total = np.zeros(2)
-        # For the Goodhart line: per pair (a, b), decisions where the feedback prefers b
-        # and the truth prefers a, with the summed margins. Only for small pools (N^2).
-        self.track_pairs = n <= 16
-        self._pairs_total = np.zeros((4, n, n))
-        self.pair_curves = []
+        # For the Goodhart lower bound: per pair (a, b), the decisions S where the feedback
+        # prefers b and the truth prefers a, the least margins on S, and what b loses on the
+        # feedback and a on the truth outside S (P and Q). Only for small pools (N^2 pairs).
+        self.goodhart_pairs = GoodhartPairs(n) if n <= MAX_GOODHART_EXPERTS else None
 
     # -- the engine's interface -----------------------------------------------------------
 
@@ -205,20 +207,8 @@ class ExpertPolicy:
             cumulative = total + np.cumsum(block_values, axis=0)
             curves[name] += cumulative[marks].min(axis=1).tolist()
             total[:] = cumulative[-1]
-        if self.track_pairs:
-            # S for the pair (a, b): the experts act differently and the feedback label is
-            # not the truth. Margins are summed with their signs, so decisions where the
-            # label noise happens to favour the other expert count against the margin.
-            proxy_gap = proxy[:, :, None] - proxy[:, None, :]  # > 0: the feedback prefers b
-            true_gap = true[:, None, :] - true[:, :, None]     # > 0: the truth prefers a
-            mislabelled = (self._feedback != self._truth)[:, None, None]
-            in_s = (actions[:, :, None] != actions[:, None, :]) & mislabelled
-            # Outside S the truth may favour b; that lets an arm following b beat a there.
-            a_worse = np.maximum(-true_gap, 0) * ~in_s
-            stats = np.stack([in_s, proxy_gap * in_s, true_gap * in_s, a_worse], axis=1)
-            cumulative = self._pairs_total + np.cumsum(stats, axis=0)
-            self.pair_curves += list(cumulative[marks])
-            self._pairs_total = cumulative[-1]
+        if self.goodhart_pairs is not None:
+            self.goodhart_pairs.add(proxy, true, marks)
         for k, name in enumerate(("mixture_loss", "mixture_harm")):
             cumulative = self._mixture_total[k] + np.cumsum(getattr(self, name)[start:end])
             curves[name] += cumulative[marks].tolist()
@@ -230,29 +220,21 @@ class ExpertPolicy:
                 self.window_true[k] += true[lo - start:hi - start].sum(axis=0)
                 self.window_mixture[k] += self.mixture_loss[lo:hi].sum()
 
-    def goodhart(self) -> dict | None:
-        """The Goodhart line g (|S_t| - R~_t / delta) of BOUNDS.md, at the checkpoints.
-
-        A is the expert with the least true harm, B the one with the least feedback loss;
-        S the decisions where they act differently and the feedback is not the truth;
-        delta and g the mean margins on S by which the feedback prefers B and the truth
-        prefers A; R~_t the arm's regret on the feedback. Outside S the truth may favour B
-        over A; what A loses there (E_t) is subtracted, since an arm following B gains it:
-        the line is g (|S_t| - R~_t / delta) - E_t. Reported when delta, g > 0.
-        """
-        if not self.track_pairs:
-            return None
+    def goodhart(self) -> dict:
+        """The Goodhart statistics of (a, b): a the expert with the least true harm, b the one
+        with the least feedback loss (see :class:`GoodhartPairs`); ``{"reason": ...}`` when
+        none can be given."""
+        if self.goodhart_pairs is None:
+            return {"reason": f"tracked for pools of at most {MAX_GOODHART_EXPERTS} experts (N^2 pairs); "
+                              f"this one has {len(self.names)}"}
         a, b = int(self.true_total.argmin()), int(self.proxy_total.argmin())
-        count, proxy_sum, true_sum, _ = self._pairs_total[:, a, b]
-        if a == b or count == 0 or proxy_sum <= 0 or true_sum <= 0:
-            return None
-        delta, g = proxy_sum / count, true_sum / count
-        size = np.array([c[0, a, b] for c in self.pair_curves])
-        elsewhere = np.array([c[3, a, b] for c in self.pair_curves])
-        proxy_regret = np.array(self.curves["mixture_loss"]) - np.array(self.curves["best_fixed_loss"])
-        return {"truly_best": self.names[a], "feedback_best": self.names[b], "delta": float(delta),
-                "g": float(g), "decisions": int(count), "lost_elsewhere": float(elsewhere[-1]),
-                "line": g * (size - proxy_regret / delta) - elsewhere}
+        if a == b:
+            return {"reason": f"feedback and truth agree on the best expert ({self.names[b]})"}
+        out = self.goodhart_pairs.result(a, b)
+        if out["decisions"] == 0:
+            return {"reason": f"no decision where the feedback prefers {self.names[b]} and the truth "
+                              f"prefers {self.names[a]}"}
+        return {"truly_best": self.names[a], "feedback_best": self.names[b], **out}
 
     def finish(self) -> dict:
         return {
@@ -274,3 +256,49 @@ class ExpertPolicy:
             "curves": {name: np.array(values) for name, values in self.curves.items()},
             "algorithm": self.algorithm,
         }
+
+
+class GoodhartPairs:
+    """For every pair (a, b) of experts, what :func:`lowstakes.bounds.goodhart_lower` needs,
+    folded in block by block: the decisions S where the feedback prefers b and the truth
+    prefers a, the least margins on S (delta, g), and outside S what b loses to the best
+    expert on the feedback (P) and a on the truth (Q); at the end and at checkpoints.
+
+    Experts act, so an expert's losses depend on its action alone: where a and b act
+    differently and both preferences are strict, b's action is the best on the feedback and
+    a's on the truth, and every other expert acts like one of them, so the set of
+    ``goodhart_set`` with delta and g the least margins is exactly this S. (With more than two
+    actions that would not follow; the test checks the equality on binary actions.)
+    """
+
+    def __init__(self, n: int):
+        self.totals = {"count": np.zeros((n, n)), "P": np.zeros((n, n)), "Q": np.zeros((n, n))}
+        self.least = {"delta": np.full((n, n), np.inf), "g": np.full((n, n), np.inf)}
+        self.curves: list[tuple[str, np.ndarray]] = []
+
+    def add(self, proxy: np.ndarray, true: np.ndarray, marks=()) -> None:
+        """Fold in a block of (decisions, experts) losses; keep the running totals after each
+        row index in ``marks``."""
+        proxy_gap = proxy[:, :, None] - proxy[:, None, :]  # [t, a, b] > 0: the feedback prefers b
+        true_gap = true[:, None, :] - true[:, :, None]     # [t, a, b] > 0: the truth prefers a
+        in_s = (proxy_gap > 0) & (true_gap > 0)
+        lose_proxy = proxy - proxy.min(axis=1, keepdims=True)  # what each expert loses to the best
+        lose_true = true - true.min(axis=1, keepdims=True)
+        for name, gap in (("delta", proxy_gap), ("g", true_gap)):
+            np.minimum(self.least[name], np.where(in_s, gap, np.inf).min(axis=0), out=self.least[name])
+        outside = ~in_s
+        steps = {"count": in_s, "P": outside * lose_proxy[:, None, :], "Q": outside * lose_true[:, :, None]}
+        for name, values in steps.items():
+            cumulative = self.totals[name] + np.cumsum(values, axis=0)
+            if len(marks):
+                self.curves.append((name, cumulative[marks]))
+            self.totals[name] = cumulative[-1]
+
+    def result(self, a: int, b: int) -> dict:
+        curves = {name: [] for name in self.totals}
+        for name, values in self.curves:
+            curves[name] += values[:, a, b].tolist()
+        return {"a": a, "b": b, "delta": float(self.least["delta"][a, b]), "g": float(self.least["g"][a, b]),
+                "decisions": int(self.totals["count"][a, b]), "P": float(self.totals["P"][a, b]),
+                "Q": float(self.totals["Q"][a, b]),
+                "curves": {name: np.array(values) for name, values in curves.items()}}

@@ -104,18 +104,42 @@ def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]],
                     for mix, best in zip(info["window_mixture_loss"], info["window_best_loss"],
                                          strict=True)],
         "max_unrevealed": int(m.max(initial=0)),
-        "goodhart": _goodhart_summary(info["goodhart"], mixture_harm - info["best_fixed_harm"]),
+        "goodhart": _goodhart_summary(info["goodhart"], mixture_harm - info["best_fixed_harm"],
+                                      regret_fixed, main),
         "bounds": checks,
     }
 
 
-def _goodhart_summary(goodhart, true_regret):
-    if goodhart is None:
-        return None
-    value = float(goodhart["line"][-1])
-    return {k: v for k, v in goodhart.items() if k != "line"} | {
-        "kind": "argument", "source": "BOUNDS.md, 'Misaligned objectives make true regret linear'",
-        "value": value, "measured": true_regret, "above": true_regret >= value}
+def _goodhart_line(goodhart: dict, proxy_regret):
+    """g (|S| - (proxy_regret + P) / delta) - Q, at the end or at every checkpoint."""
+    g, delta = goodhart["g"], goodhart["delta"]
+    if isinstance(proxy_regret, np.ndarray):
+        curves = goodhart["curves"]
+        return g * (curves["count"] - (proxy_regret + curves["P"]) / delta) - curves["Q"]
+    return g * (goodhart["decisions"] - (proxy_regret + goodhart["P"]) / delta) - goodhart["Q"]
+
+
+def _goodhart_summary(goodhart: dict, true_regret: float, proxy_regret: float, main) -> dict:
+    """The Goodhart lower bound on the true regret against the truly best expert a, from the
+    algorithm's guaranteed bound on its feedback regret (``main``), and from the measured
+    feedback regret against b (both hold for every sequence; the second is tighter)."""
+    if "reason" in goodhart:
+        return {"reason": goodhart["reason"]}
+    out = {k: v for k, v in goodhart.items() if k not in ("curves", "a", "b")}
+    out |= {"kind": bounds.GUARANTEED_LOWER, "source": "BOUNDS.md, 'The Goodhart lower bound, made exact'",
+            "measured": true_regret, "proxy_regret": proxy_regret,
+            "value_from_measured": _goodhart_line(goodhart, proxy_regret)}
+    tolerance = 1e-9 * (abs(true_regret) + goodhart["decisions"] * goodhart["g"] + 1)
+    if main is None:
+        out |= {"value": None, "proxy_bound": None,
+                "reason": "no guaranteed bound on the feedback regret applies (delayed feedback), so only "
+                          "the line from the measured feedback regret is given"}
+        out["holds"] = true_regret >= out["value_from_measured"] - tolerance
+    else:
+        out |= {"proxy_bound": main.value, "value": _goodhart_line(goodhart, main.value)}
+        out["holds"] = bool(true_regret >= out["value"] - tolerance
+                            and true_regret >= out["value_from_measured"] - tolerance)
+    return out
 
 
 def pool_curves(info: dict, run, scenario, j: int) -> dict[str, np.ndarray]:
@@ -143,13 +167,15 @@ def pool_curves(info: dict, run, scenario, j: int) -> dict[str, np.ndarray]:
             bound = _bound_at(algorithm, n, scale, int(step) + 1, m[: step + 1], info["switches"], delayed)
             values.append(np.nan if bound is None else bound.value)
     fixed_share = isinstance(algorithm, FixedShare)
+    bound_is_none = bool(np.isnan(np.asarray(values, dtype=float)).all())
     return {
         "step": steps,
         "proxy_regret": curves["mixture_loss"] - curves["best_fixed_loss"],
         "tracking_regret": curves["mixture_loss"] - curves["best_switching_loss"],
         "true_regret": curves["mixture_harm"] - curves["best_fixed_harm"],
         "bound": np.asarray(values, dtype=float),
-        "goodhart": (np.full(len(steps), np.nan) if info["goodhart"] is None
-                     else np.asarray(info["goodhart"]["line"], dtype=float)),
+        # The Goodhart lower bound at each prefix, from the bound's value there.
+        "goodhart": (np.full(len(steps), np.nan) if "reason" in info["goodhart"] or bound_is_none
+                     else _goodhart_line(info["goodhart"], np.asarray(values, dtype=float))),
         "bound_comparator": np.array(["best_switching" if fixed_share else "best_fixed"] * len(steps)),
     }

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lowstakes import audit, metrics, regret
+from lowstakes import audit, guarantees, metrics, regret
 from lowstakes.errors import HarmBoundError, IncompleteRunError
 
 __all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_tables", "load",
@@ -84,6 +84,10 @@ def seed_metrics(run, scenario) -> list[dict]:
         excess = a["harm"] - a["comparator_harm"]
         pool = ({"pool": regret.pool_seed_metrics(run.pools[j], run, scenario, spans, j)}
                 if j in run.pools else {})
+        guarantee, curves = guarantees.seed_guarantee(run, j, spans, scenario.horizon, excess,
+                                                      pool.get("pool"))
+        if curves is not None:
+            run.guarantee_curves[j] = curves
         out.append({
             "seed": run.seed,
             "harm": float(a["harm"].sum()),
@@ -98,6 +102,7 @@ def seed_metrics(run, scenario) -> list[dict]:
             "windows": metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
                                        w.tolerance, scenario.harm.bound),
             **pool,
+            "guarantee": guarantee,
         })
     return out
 
@@ -120,16 +125,42 @@ def _oversight_metrics(run, j: int) -> dict:
 
 
 def bound_table(run, scenario) -> pa.Table | None:
-    """Regret and bound curves of this seed's expert arms (None when it has none)."""
+    """Regret and bound curves of this seed's expert arms and linear arms (None when it has
+    neither). Expert rows have ``window`` -1 (the whole run); a linear arm has rows per
+    transition window: its regret on its feedback against the window's u* (``proxy_regret``),
+    the bound, and the window's true cost so far (``true_regret``), from the window's start.
+    Call after :func:`seed_metrics` (which computes the linear arms' curves)."""
     frames = []
     for j, info in run.pools.items():
         learner, objective = run.arms[j]
         curves = regret.pool_curves(info, run, scenario, j)
-        n = len(curves["step"])
-        frames.append(pa.table({
-            "seed": np.full(n, run.seed, np.int32), "learner": [learner] * n,
-            "objective": [objective] * n, **curves}))
+        frames.append(_curve_table(run.seed, learner, objective, -1, curves))
+    for j, windows in run.guarantee_curves.items():
+        learner, objective = run.arms[j]
+        for curve in windows:
+            n = len(curve["step"])
+            frames.append(_curve_table(run.seed, learner, objective, curve["window"], {
+                "step": curve["step"], "proxy_regret": curve["regret"], "tracking_regret": np.full(n, np.nan),
+                "true_regret": curve.get("true_cost", np.full(n, np.nan)), "bound": curve["bound"],
+                "goodhart": np.full(n, np.nan), "bound_comparator": ["u_star"] * n}))
     return pa.concat_tables(frames) if frames else None
+
+
+BOUNDS_SCHEMA = pa.schema([
+    ("seed", pa.int32()), ("learner", pa.string()), ("objective", pa.string()), ("window", pa.int16()),
+    ("step", pa.int64()), ("proxy_regret", pa.float64()), ("tracking_regret", pa.float64()),
+    ("true_regret", pa.float64()), ("bound", pa.float64()), ("goodhart", pa.float64()),
+    ("bound_comparator", pa.string()),
+])
+
+
+def _curve_table(seed, learner, objective, window, curves) -> pa.Table:
+    n = len(curves["step"])
+    columns = {"seed": np.full(n, seed, np.int32), "learner": [learner] * n, "objective": [objective] * n,
+               "window": np.full(n, window, np.int16), **curves}
+    return pa.table({f.name: pa.array(np.asarray(columns[f.name]) if f.type != pa.string()
+                                      else list(columns[f.name]), type=f.type) for f in BOUNDS_SCHEMA},
+                    schema=BOUNDS_SCHEMA)
 
 
 def _pool_summary(seeds: list[dict]) -> dict:
@@ -192,6 +223,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
             "queries": metrics.mean_ci([s["queries"] for s in seeds]),
             "windows": [_window_summary(seeds, k) for k in range(len(scenario.stream.shifts))],
             **({"pool": _pool_summary(seeds)} if "pool" in seeds[0] else {}),
+            "guarantee": guarantees.summarize_guarantee(seeds),
             "audit": audit.arm_audit(seeds, scenario.harm.bound, scenario.audit, scenario.horizon),
             "seeds": seeds,
         })

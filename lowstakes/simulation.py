@@ -36,8 +36,15 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
+from lowstakes import linear
 from lowstakes.consensus import ConsensusPolicy
-from lowstakes.learners import ModelSeeds, RegressionPolicy, RiverPolicy
+from lowstakes.learners import (
+    ModelSeeds,
+    RecordedRegressionPolicy,
+    RecordedRiverPolicy,
+    RegressionPolicy,
+    RiverPolicy,
+)
 from lowstakes.metrics import transition_spans
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import Overseer, build_query, service_time
@@ -82,6 +89,12 @@ class SeedRun:
     #: Per routed arm: overseer statistics; per consensus arm: its records.
     oversight: dict = field(default_factory=dict)
     consensus: dict = field(default_factory=dict)
+    #: Per arm whose linear model the OGD bound covers: its learning events (lowstakes.linear).
+    linear: dict = field(default_factory=dict)
+    #: Per other arm: why no window guarantee applies (see lowstakes.guarantees).
+    no_guarantee: dict = field(default_factory=dict)
+    #: Filled by lowstakes.results.seed_metrics: per linear arm, its bound curves per window.
+    guarantee_curves: dict = field(default_factory=dict)
 
 
 def seed_sequence(master: int, n_seeds: int, seed: int) -> np.random.SeedSequence:
@@ -272,16 +285,18 @@ class _Simulation:
         costs = (objective.costs or scenario.harm).matrix()
         if learner.algorithm == "consensus":
             return ConsensusPolicy(learner, scenario.horizon, rng)
+        shifts = [s.at for s in scenario.stream.shifts]
+        windows = transition_spans(shifts, scenario.horizon, scenario.windows.length)
+        # Linear models the OGD bound covers record their learning events at these decisions.
+        marks = linear.marks(windows, scenario.horizon)
         if SOURCES.get(scenario.stream.source).task == "regression":
             return RegressionPolicy.build(learner.model, learner.params,
                                           [(s.model, s.params) for s in learner.preprocess],
-                                          seeds=model_seeds)
+                                          seeds=model_seeds, marks=marks)
         if not learner.is_pool:
             return RiverPolicy.build(learner.model, learner.params,
                                      [(s.model, s.params) for s in learner.preprocess], costs=costs,
-                                     seeds=model_seeds)
-        shifts = [s.at for s in scenario.stream.shifts]
-        windows = transition_spans(shifts, scenario.horizon, scenario.windows.length)
+                                     seeds=model_seeds, marks=marks)
         return ExpertPolicy(learner, costs, scenario.harm.matrix(), scenario.horizon, shifts, windows,
                             decisions_of_delay(scenario.timing), rng, model_seeds)
 
@@ -432,6 +447,11 @@ class _Simulation:
         self.run.feedback_time[self.shared] = self.shared_arrival
         self.run.pools = {j: self.policies[j].finish() for j in self.pools}
         self.run.oversight = {j: route.finish() for j, route in self.routes.items()}
+        for j, policy in enumerate(self.policies):
+            if isinstance(policy, RecordedRiverPolicy | RecordedRegressionPolicy):
+                self.run.linear[j] = policy.finish()
+            elif isinstance(policy, RiverPolicy | RegressionPolicy):
+                self.run.no_guarantee[j] = linear.support(policy.model)
         for j in self.consensus:
             records = self.run.consensus[j] = self.policies[j].finish()
             # Asked but never answered (dropped, or still queued at the end): the arm

@@ -376,8 +376,8 @@ def _pool_columns(pool: dict) -> dict:
         main = bounds[0]
         out |= {"bound": main["name"], "bound_comparator": main["comparator"], "bound_value": main["value"],
                 "bound_measured": main["measured"], "bound_held": main["holds"]}
-    if pool.get("goodhart"):
-        out |= {"goodhart_line": pool["goodhart"]["value"], "goodhart_above": pool["goodhart"]["above"]}
+    if pool["goodhart"].get("value") is not None:
+        out |= {"goodhart_lower": pool["goodhart"]["value"], "goodhart_held": pool["goodhart"]["holds"]}
     return out
 
 

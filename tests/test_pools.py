@@ -102,7 +102,7 @@ def test_misaligned_expert_arm_proxy_bounded_true_regret_linear(tmp_path):
         for seed in misaligned["seeds"]:
             pool = seed["pool"]
             assert all(b["holds"] for b in pool["bounds"])
-            assert pool["goodhart"]["above"]
+            assert pool["goodhart"]["holds"]
             # Linear: about 0.1 extra harm per decision over 16,000 post-shift decisions.
             assert pool["true_regret"]["best_fixed"] > 1000
         assert aligned["pool"]["true_regret"]["mean"] < 200
