@@ -111,19 +111,19 @@ def _sweep(args, console: Console, errors: Console) -> int:
     return 0 if result.complete else 1
 
 
-def _fold(path: str, width: int = 16) -> str:
-    """A long field path broken at its dots into lines of about ``width`` characters."""
-    lines = [""]
-    for part in path.split("."):
-        if lines[-1] and len(lines[-1]) + len(part) + 1 > width:
-            lines.append("")
-        lines[-1] += ("." if lines[-1] else "") + part
-    return ".\n".join(lines)
+def _held_columns(frame) -> dict:
+    """``window_bounds_held``: per row, in how many transition windows the arm's guarantee held
+    (rows without a guarantee: NaN)."""
+    held = [c for c in frame.columns if c.endswith("_bound_held") and c.startswith("window_")]
+    if not held:
+        return {}
+    return {"window_bounds_held": frame[held].astype(float).sum(axis=1, min_count=1)}
 
 
 def sweep_table(frame, name: str) -> Table:
     """Per cell and arm: regret, transition cost and recovery, labels asked, the audit and the
     bounds, each as mean ± half-width of the 95% CI across seeds."""
+    from lowstakes.grid import short_names
     from lowstakes.sweeps import aggregate
 
     keys = [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
@@ -131,16 +131,25 @@ def sweep_table(frame, name: str) -> Table:
     table = Table(title=f"sweep of {name}: mean ± half-width of the 95% CI across seeds",
                   caption="recovered: windows recovered / all; low-stakes and bounds held: seeds / all",
                   caption_justify="left")
+    short = short_names([k.removeprefix("set.") for k in keys if k.startswith("set.")])
+    renamed = [f"{name} = {path}" for path, name in short.items() if name != path]
+    if renamed:
+        table.caption += "\n" + "; ".join(renamed)
     for key in keys:
-        table.add_column(_fold(key.removeprefix("set.")))
+        table.add_column(short.get(key.removeprefix("set."), key), no_wrap=True)
     columns = {"regret": "regret"}
     if "transition_cost" in frame:
         columns["transition_cost"] = "transition cost"
+    if "window_0_own_regret" in frame:  # the guarantee of the first window, beside its cost
+        columns["window_0_own_regret"] = "window 0:\nown regret"
+        columns["window_0_bound"] = "window 0:\nbound"
     if frame["queries"].nunique() > 1:
         columns["queries"] = "labels asked"
     for label in columns.values():
-        table.add_column(label, justify="right")
-    counts = {"recovered": "recovered", "low_stakes": "low-stakes", "bound_held": "bounds held"}
+        table.add_column(label, justify="right", no_wrap=True)
+    frame = frame.assign(**_held_columns(frame))
+    counts = {"recovered": "recovered", "low_stakes": "low-stakes", "bound_held": "bounds held",
+              "window_bounds_held": "window bounds held"}
     counts = {c: label for c, label in counts.items() if c in frame}
     for label in counts.values():
         table.add_column(label, justify="right")
@@ -150,12 +159,14 @@ def sweep_table(frame, name: str) -> Table:
     # aggregate() groups the same way, so its i-th row is this loop's i-th group.
     for i, (values, group) in enumerate(frame.groupby(keys, sort=False, dropna=False)):
         row = [str(v) for v in values]
-        for agg in aggregates:
+        for column, agg in zip(columns, aggregates, strict=True):
             mean, lo, hi = agg.iloc[i][["mean", "lo", "hi"]]
-            row.append(_pm(mean, [None, None] if np.isnan(lo) else [lo, hi]))
+            # A bound is a value computed per seed, not an estimate: its mean alone.
+            plain = column == "window_0_bound" or np.isnan(lo)
+            row.append(_pm(mean, [None, None] if plain else [lo, hi]))
         for column in counts:
             data = group[column].dropna()
-            whole = len(data) * (shifts if column == "recovered" else 1)
+            whole = len(data) * (shifts if column in ("recovered", "window_bounds_held") else 1)
             row.append(f"{int(data.sum())}/{whole}" if len(data) else "")
         row.append(str(seeds.iloc[i]))
         table.add_row(*row)

@@ -29,7 +29,7 @@ from lowstakes.registry import suggest
 if TYPE_CHECKING:  # the scenario module imports this one to check its sweep block
     from lowstakes.scenario import Scenario
 
-__all__ = ["parse_assignment", "cells", "variants", "task_key"]
+__all__ = ["parse_assignment", "cells", "variants", "task_key", "short_names"]
 
 
 def parse_assignment(text: str) -> tuple[str, list]:
@@ -162,3 +162,21 @@ def task_key(scenario: Scenario, seed: int) -> str:
     """The name of a task's file: a hash of the resolved scenario and the seed."""
     text = json.dumps({"scenario": scenario.to_dict(), "seed": seed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def short_names(paths: list[str]) -> dict[str, str]:
+    """Each swept path by its last part, or by as many last parts as tell it from the others.
+
+    >>> short_names(["stream.shifts.0.params.threshold", "learners.a.params.lr", "learners.b.params.lr"])
+    {'stream.shifts.0.params.threshold': 'threshold', 'learners.a.params.lr': 'a.params.lr', \
+'learners.b.params.lr': 'b.params.lr'}
+    """
+    out = {}
+    for path in paths:
+        parts = path.split(".")
+        for n in range(1, len(parts) + 1):
+            tail = ".".join(parts[-n:])
+            if sum(p == tail or p.endswith("." + tail) for p in paths) == 1:
+                break
+        out[path] = tail
+    return out

@@ -189,7 +189,11 @@ class _Recorded:
     """A policy whose linear model records its learning events for the OGD bound."""
 
     def act(self, t: int, x: dict):
-        self.recorder.decide(t)
+        recorder = self.recorder
+        if t in recorder.marks:
+            recorder.decide(t)
+        else:  # what decide() does at any other decision, without the call
+            recorder.acting, recorder.decided = t, t + 1
         return super().act(t, x)
 
     def learn(self, t: int, x: dict, label) -> None:

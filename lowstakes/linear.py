@@ -40,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -122,11 +123,15 @@ class LinearRecorder:
 
     Hooks the final estimator's ``learn_one`` and its prediction method on the instance:
     River still does all the computing; the hooks note the features it learns on, the label,
-    the margin z = w.x + b at that moment and River's loss gradient, and the margin each
-    decision was taken with. The arm's policy calls :meth:`decide` before each decision
-    (to snapshot the weights at ``marks``) and sets :attr:`learning` to the decision whose
-    feedback it is learning.
+    the margin z = w.x + b at that moment, and the margin each decision was taken with.
+    River's loss gradient at each event is a function of (y, z) and is computed for all
+    events at once at the end (the replay check then confirms that it reproduces River's
+    weights). The arm's policy calls :meth:`decide` before each decision (to snapshot the
+    weights at ``marks``) and sets :attr:`learning` to the decision whose feedback it is
+    learning. Events are packed into arrays every :attr:`CHUNK` events.
     """
+
+    CHUNK = 4096
 
     def __init__(self, model, marks=()):
         self.model = model
@@ -137,19 +142,20 @@ class LinearRecorder:
         self.l2 = float(est.l2)
         self.clip = float(est.clip_gradient)
         self.intercept_init = float(est.intercept_init)
-        self.marks = set(int(m) for m in marks)
+        self.marks = {int(m) for m in marks}
         self.keys: list = []
-        self._index: dict = {}
+        self._keys: tuple = ()
         self.decided = 0          # decisions taken so far
         self.learning = -1        # the decision whose feedback is being learned
         self.acting = -1
         self._pending: dict[int, float] = {}
-        self.columns = {"c": [], "t": [], "y": [], "z": [], "lp": [], "dz": []}
-        self.rows: list[list[float]] = []
-        self.extra = {"wn2": [], "gw2": []} if self.l2 else None
+        self._events: list[tuple] = []   # (c, t, y, z, z at decision) per event, not yet packed
+        self._rows: list = []            # the features of each event, not yet packed
+        self._chunks: list[dict] = []
+        self._extra: list[tuple] | None = [] if self.l2 else None
         self.snapshots: dict[int, tuple[dict, float]] = {}
-        self.clipped_at: int | None = None
         self.varying_keys = False
+        self._dot = est._raw_dot_one
         self._learn = est.learn_one
         est.learn_one = self._learn_one
         if hasattr(est, "predict_proba_one") and self.kind != "squared":
@@ -173,89 +179,116 @@ class LinearRecorder:
 
     def _predict_proba_one(self, x):
         # River's LogisticRegression.predict_proba_one, with the margin kept.
-        est = self.estimator
-        z = est._raw_dot_one(x)
-        self._pending[self.acting] = z
-        p = est.loss.mean_func(z)
+        z = self._pending[self.acting] = self._dot(x)
+        p = self.estimator.loss.mean_func(z)
         return {False: 1.0 - p, True: p}
 
     def _predict_one(self, x):
         # River's LinearRegression.predict_one, with the margin kept.
-        est = self.estimator
-        z = est._raw_dot_one(x)
-        self._pending[self.acting] = z
-        return est.loss.mean_func(z)
+        z = self._pending[self.acting] = self._dot(x)
+        return self.estimator.loss.mean_func(z)
 
     def _learn_one(self, x, y, w=1.0):
-        est = self.estimator
-        z = est._raw_dot_one(x)
-        lp = est.loss.gradient(y_true=y, y_pred=z) * w
-        if abs(lp) > self.clip and self.clipped_at is None:
-            self.clipped_at = self.learning
-        keys = self._index
-        if len(x) != len(keys) or any(k not in keys for k in x):
-            self._add_keys(x)
-        row = [x.get(k, 0.0) for k in self.keys] if self.varying_keys else [x[k] for k in self.keys]
-        if self.extra is not None:
-            weights = est._weights
-            wn2 = sum(weights.get(k, 0.0) ** 2 for k in x)
-            gw2 = sum((lp * v + self.l2 * weights.get(k, 0.0)) ** 2 for k, v in x.items())
-            self.extra["wn2"].append(wn2)
-            self.extra["gw2"].append(gw2)
-        decided = self._pending.pop(self.learning, z)
-        columns = self.columns
-        columns["c"].append(self.decided)
-        columns["t"].append(self.learning)
-        columns["y"].append(float(y))
-        columns["z"].append(z)
-        columns["lp"].append(float(lp))
-        columns["dz"].append(abs(decided - z))
-        self.rows.append(row)
+        z = self._dot(x)
+        if tuple(x) != self._keys:
+            self._see_keys(x)
+        self._rows.append(x)
+        self._events.append((self.decided, self.learning, y, z, self._pending.pop(self.learning, z), w))
+        if self._extra is not None:  # with L2, the weights' norm enters the loss and the gradient
+            weights = self.estimator._weights
+            self._extra.append(tuple(weights.get(k, 0.0) for k in x))
+        if len(self._events) >= self.CHUNK:
+            self._pack()
         self._learn(x, y, w)
 
-    def _add_keys(self, x):
-        if self.keys and (set(x) != set(self.keys)):
+    def _see_keys(self, x):
+        if self._keys:
             self.varying_keys = True
-        for k in x:
-            if k not in self._index:
-                self._index[k] = len(self.keys)
-                self.keys.append(k)
-        if len(x) != len(self.keys):
-            self.varying_keys = True
+        known = set(self.keys)
+        self.keys += [k for k in x if k not in known]
+        self._keys = tuple(x)
+
+    def _pack(self):
+        """Move the pending events into arrays (features aligned to :attr:`keys`)."""
+        if not self._events:
+            return
+        c, t, y, z, zd, w = (np.array(column, dtype=float) for column in zip(*self._events, strict=True))
+        keys = self.keys
+        if self.varying_keys:
+            X = np.array([[row.get(k, 0.0) for k in keys] for row in self._rows], dtype=float)
+        else:  # every row's keys were checked to be `keys`, in this order
+            X = np.fromiter(itertools.chain.from_iterable(row.values() for row in self._rows), float,
+                            count=len(self._rows) * len(keys)).reshape(len(self._rows), len(keys))
+        chunk = {"c": c.astype(np.int64), "t": t.astype(np.int64), "y": y, "z": z, "zd": zd, "w": w, "X": X}
+        if self._extra is not None:
+            # Each event's weights, on its own features (River's L2 acts on those alone).
+            W = np.zeros_like(X)
+            index = {k: i for i, k in enumerate(keys)}
+            for r, (row, weights) in enumerate(zip(self._rows, self._extra, strict=True)):
+                W[r, [index[k] for k in row]] = weights
+            chunk["W"] = W
+            self._extra = []
+        self._chunks.append(chunk)
+        self._events, self._rows = [], []
 
     # -- results -------------------------------------------------------------------------
 
-    def _vector(self, weights: dict) -> np.ndarray:
-        extra = [k for k in weights if k not in self._index]
-        for k in extra:  # a weight for a feature never learned on (cannot happen with SGD)
-            self._index[k] = len(self.keys)
-            self.keys.append(k)
-        return np.array([weights.get(k, 0.0) for k in self.keys], dtype=float)
-
     def finish(self) -> dict:
         """The records as arrays (one row per learning event) and the weight snapshots."""
+        self._pack()
         est = self.estimator
-        final = (est._weights.to_dict(), float(est.intercept))
-        snapshots = {t: self._vector(w) for t, (w, _) in self.snapshots.items()}
-        final_w = self._vector(final[0])
         d = len(self.keys)
-        X = np.zeros((len(self.rows), d))
-        for i, row in enumerate(self.rows):
-            X[i, :len(row)] = row
-        pad = {t: np.pad(v, (0, d - len(v))) for t, v in snapshots.items()}
-        out = {name: np.asarray(values, dtype=np.int64 if name in ("c", "t") else float)
-               for name, values in self.columns.items()}
+
+        def vector(weights: dict) -> np.ndarray:
+            return np.array([weights.get(k, 0.0) for k in self.keys], dtype=float)
+
+        out = {}
+        for name in ("c", "t", "y", "z", "zd", "w"):
+            out[name] = np.concatenate([c[name] for c in self._chunks]) if self._chunks else np.zeros(0)
+        out["c"], out["t"] = out["c"].astype(np.int64), out["t"].astype(np.int64)
+        out["X"] = np.vstack([np.pad(c["X"], ((0, 0), (0, d - c["X"].shape[1]))) for c in self._chunks]) \
+            if self._chunks else np.zeros((0, d))
+        params = _loss_params(est.loss)
+        out["lp"] = river_gradient(self.kind, params, out["z"], out["y"]) * out["w"]
+        out["dz"] = np.abs(out.pop("zd") - out["z"])
+        clipped = np.flatnonzero(np.abs(out["lp"]) > self.clip)
+        if self._chunks and "W" in self._chunks[0]:
+            W = np.vstack([np.pad(c["W"], ((0, 0), (0, d - c["W"].shape[1]))) for c in self._chunks])
+            out["wn2"] = np.einsum("ij,ij->i", W, W)
+            out["gw2"] = np.einsum("ij,ij->i", *(2 * [out["lp"][:, None] * out["X"] + self.l2 * W]))
+        elif self.l2:
+            out["wn2"] = out["gw2"] = np.zeros(0)
         out |= {
-            "X": X, "keys": list(self.keys), "kind": self.kind,
-            "loss_params": _loss_params(est.loss), "eta_w": self.eta_w, "eta_b": self.eta_b,
-            "l2": self.l2, "clipped_at": self.clipped_at, "varying_keys": self.varying_keys,
+            "keys": list(self.keys), "kind": self.kind, "loss_params": params,
+            "eta_w": self.eta_w, "eta_b": self.eta_b, "l2": self.l2,
+            "clipped_at": int(out["t"][clipped[0]]) if len(clipped) else None,
+            "varying_keys": self.varying_keys,
             "initial": (np.zeros(d), self.intercept_init),
-            "snapshots": {t: (pad[t], self.snapshots[t][1]) for t in pad},
-            "final": (np.pad(final_w, (0, d - len(final_w))), final[1]),
+            "snapshots": {t: (vector(w), b) for t, (w, b) in self.snapshots.items()},
+            "final": (vector(est._weights.to_dict()), float(est.intercept)),
         }
-        if self.extra is not None:
-            out |= {name: np.asarray(values, dtype=float) for name, values in self.extra.items()}
         return out
+
+
+def river_gradient(kind: str, params: dict, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """River's d loss / dz at margins ``z`` for labels ``y`` (its scalar formulas, cut-offs
+    included), for all events at once.
+
+    >>> river_gradient("log", {"weight_pos": 1.0, "weight_neg": 1.0}, np.array([0.0, 20.0]), np.array([1, 1]))
+    array([-5.00000000e-01, -2.06115362e-09])
+    """
+    if kind == "log":
+        s = 2 * y - 1
+        weights = _log_weights(y, params)
+        m = z * s
+        with np.errstate(over="ignore"):
+            middle = -s / (np.exp(np.clip(m, -18.0, 18.0)) + 1.0)
+        tail = np.exp(-np.maximum(m, 18.0)) * -s
+        return weights * np.where(m > 18.0, tail, np.where(m < -18.0, -s, middle))
+    if kind == "hinge":
+        s = 2 * y - 1
+        return np.where(s * z <= params["threshold"], -s, 0.0)
+    return 2 * (z - y)
 
 
 def _loss_params(loss) -> dict:
@@ -298,37 +331,43 @@ def _exact_gradient(kind, params, z, y, river):
 
 def _objective(kind, params, X, y, free, fixed_b):
     """F(u) = sum_k loss(u_w.x_k + u_b, y_k) with its gradient and Hessian, over the free
-    coordinates (the intercept is fixed when its learning rate is 0)."""
+    coordinates (the intercept is fixed when its learning rate is 0). One exponential per
+    event and evaluation: the log loss, its derivative and its curvature all come from
+    e = exp(-|s z|), kept for the Hessian at the same point."""
 
     def unpack(v):
         return (v[:-1], v[-1]) if free else (v, fixed_b)
 
     A = np.hstack([X, np.ones((len(X), 1))]) if free else X
+    s = 2 * y - 1
+    weights = _log_weights(y, params) if kind == "log" else None
+    last = {}
 
-    def margins(v):
-        w, b = unpack(v)
-        return X @ w + b
+    def curvature_at(v):
+        if last.get("v") is not None and np.array_equal(last["v"], v):
+            return last["curvature"]
+        f(v)
+        return last["curvature"]
 
     def f(v):
-        z = margins(v)
+        w, b = unpack(v)
+        z = X @ w + b
         if kind == "log":
-            s = 2 * y - 1
-            weights = _log_weights(y, params)
-            value = float(np.sum(weights * np.logaddexp(0.0, -s * z)))
-            dz = -s * weights * special.expit(-s * z)
+            m = s * z
+            e = np.exp(-np.abs(m))
+            value = float(weights @ (np.log1p(e) + np.maximum(-m, 0.0)))
+            sig = np.where(m >= 0, e, 1.0) / (1.0 + e)   # sigmoid(-m): the chance of a mistake
+            dz = -s * weights * sig
+            last["curvature"] = weights * e / (1.0 + e) ** 2
         else:  # squared
             value = float(np.sum((z - y) ** 2))
             dz = 2 * (z - y)
+            last["curvature"] = np.full(len(z), 2.0)
+        last["v"] = np.array(v, copy=True)
         return value, A.T @ dz
 
     def hessian(v):
-        z = margins(v)
-        if kind == "log":
-            p = special.expit(z)
-            curvature = _log_weights(y, params) * p * (1 - p)
-        else:
-            curvature = np.full(len(z), 2.0)
-        return (A * curvature[:, None]).T @ A
+        return (A * curvature_at(v)[:, None]).T @ A
 
     return f, hessian, unpack
 
@@ -474,8 +513,9 @@ def _theta_at(records, decision: int, horizon: int):
     return records["snapshots"][decision]
 
 
-def _terms(records, lo, hi, theta_s, theta_e, u_w, u_b):
-    """Regret against u on events lo..hi-1 and the bound's terms."""
+def _per_event(records, lo, hi, u_w, u_b) -> dict:
+    """For events lo..hi-1: f_k(theta_k), f_k(u), the step term and the gradient cut-off
+    term of each event, and the squared gradient norms."""
     kind, params = records["kind"], records["loss_params"]
     eta_w, eta_b, l2 = records["eta_w"], records["eta_b"], records["l2"]
     X, y, z, lp = (records[name][lo:hi] for name in ("X", "y", "z", "lp"))
@@ -488,36 +528,56 @@ def _terms(records, lo, hi, theta_s, theta_e, u_w, u_b):
         gw2 = records["gw2"][lo:hi]
     else:
         gw2 = lp ** 2 * np.einsum("ij,ij->i", X, X)
-    regret = float(np.sum(own - theirs))
+    return {"own": own, "theirs": theirs, "step": (eta_w * gw2 + eta_b * lp ** 2) / 2,
+            "approximation": (_exact_gradient(kind, params, z, y, lp) - lp) * (z - z_u),
+            "gw2": gw2, "lp2": lp ** 2}
+
+
+def _distance(records, theta_s, theta_e, u_w, u_b) -> float:
     (w_s, b_s), (w_e, b_e) = theta_s, theta_e
-    distance = float((np.sum((w_s - u_w) ** 2) - np.sum((w_e - u_w) ** 2)) / (2 * eta_w))
-    if eta_b > 0:
-        distance += ((b_s - u_b) ** 2 - (b_e - u_b) ** 2) / (2 * eta_b)
-    step_each = (eta_w * gw2 + eta_b * lp ** 2) / 2
-    step = float(np.sum(step_each))
-    approximation = float(np.sum((_exact_gradient(kind, params, z, y, lp) - lp) * (z - z_u)))
+    distance = float((np.sum((w_s - u_w) ** 2) - np.sum((w_e - u_w) ** 2)) / (2 * records["eta_w"]))
+    if records["eta_b"] > 0:
+        distance += ((b_s - u_b) ** 2 - (b_e - u_b) ** 2) / (2 * records["eta_b"])
+    return distance
+
+
+def _holds(regret, distance, step, approximation, own_total) -> bool:
+    scale = abs(distance) + step + abs(approximation) + abs(own_total) + 1.0
+    return bool(regret <= distance + step + approximation + RELATIVE_TOLERANCE * scale)
+
+
+def _terms(records, lo, hi, theta_s, theta_e, u_w, u_b):
+    """Regret against u on events lo..hi-1 and the bound's terms."""
+    eta_w, eta_b = records["eta_w"], records["eta_b"]
+    each = _per_event(records, lo, hi, u_w, u_b)
+    own, theirs = float(np.sum(each["own"])), float(np.sum(each["theirs"]))
+    regret = float(np.sum(each["own"] - each["theirs"]))
+    distance = _distance(records, theta_s, theta_e, u_w, u_b)
+    step = float(np.sum(each["step"]))
+    approximation = float(np.sum(each["approximation"]))
     tau = hi - lo
+    (w_s, b_s) = theta_s
     d_w = float(np.sqrt(np.sum((w_s - u_w) ** 2)))
     d_b = abs(b_s - u_b)
-    g_w = float(np.sqrt(gw2.max())) if tau else 0.0
-    g_b = float(np.abs(lp).max()) if tau else 0.0
+    g_w = float(np.sqrt(each["gw2"].max())) if tau else 0.0
+    g_b = float(np.sqrt(each["lp2"].max())) if tau else 0.0
     apriori = d_w ** 2 / (2 * eta_w) + tau * eta_w * g_w ** 2 / 2
     if eta_b > 0:
         apriori += d_b ** 2 / (2 * eta_b) + tau * eta_b * g_b ** 2 / 2
     apriori += max(approximation, 0.0)
-    bound = distance + step + approximation
-    scale = abs(distance) + step + abs(approximation) + float(np.sum(np.abs(own))) + 1.0
     return {
-        "events": tau, "regret": regret, "bound": bound, "distance": distance, "step": step,
-        "approximation": approximation, "apriori": apriori,
-        "holds": bool(regret <= bound + RELATIVE_TOLERANCE * scale),
+        "events": tau, "regret": regret, "bound": distance + step + approximation, "distance": distance,
+        "step": step, "approximation": approximation, "apriori": apriori,
+        "holds": _holds(regret, distance, step, approximation, own),
         "D": math.hypot(d_w, d_b if eta_b > 0 else 0.0), "G": math.hypot(g_w, g_b if eta_b > 0 else 0.0),
-        "own_loss": float(np.sum(own)), "comparator_loss": float(np.sum(theirs)),
+        "own_loss": own, "comparator_loss": theirs,
         "decision_shift": float(np.sum(records["dz"][lo:hi])),
     }
 
 
-def _window(records, lo, hi, theta_s, theta_e):
+def _window(records, lo, hi, theta_s, theta_e, regularised=True):
+    """The bound on events lo..hi-1 against u*, and (``regularised``, log loss) against u_reg,
+    the u that minimises the bound on the arm's own window loss."""
     kind, params = records["kind"], records["loss_params"]
     X, y = records["X"][lo:hi], records["y"][lo:hi]
     fixed_b = None if records["eta_b"] > 0 else theta_s[1]
@@ -525,14 +585,15 @@ def _window(records, lo, hi, theta_s, theta_e):
     out = _terms(records, lo, hi, theta_s, theta_e, u_w, u_b)
     out["comparator"] = {"weights": dict(zip(map(str, records["keys"]), u_w.tolist(), strict=True)),
                          "intercept": u_b, **info}
-    if kind == "log":
+    if kind == "log" and regularised:
         r_w, r_b, r_info = fit_comparator(kind, params, X, y, records["l2"], theta_s,
                                           eta_w=records["eta_w"], eta_b=records["eta_b"],
                                           fixed_b=fixed_b)
         reg = _terms(records, lo, hi, theta_s, theta_e, r_w, r_b)
         out["regularised"] = {"regret": reg["regret"], "bound": reg["bound"], "holds": reg["holds"],
                               "comparator_loss": reg["comparator_loss"],
-                              "own_loss_bound": reg["comparator_loss"] + reg["bound"]}
+                              "own_loss_bound": reg["comparator_loss"] + reg["bound"],
+                              "converged": r_info["converged"]}
     return out
 
 
@@ -565,7 +626,8 @@ def window_guarantees(records: dict, spans, horizon: int, curves_at=None) -> dic
     if drift > 1e-6 * size:
         return {"applies": False, "reason": f"the recorded learning events do not reproduce the "
                                             f"model's weights (off by {drift:.3g}); no bound is reported"}
-    out = {"applies": True, "windows": [], "run": _window(records, *run_part), "replay_error": drift}
+    out = {"applies": True, "windows": [], "run": _window(records, *run_part, regularised=False),
+           "replay_error": drift}
     for k, part in enumerate(parts):
         window = _window(records, *part)
         if curves_at is not None:
@@ -575,18 +637,20 @@ def window_guarantees(records: dict, spans, horizon: int, curves_at=None) -> dic
 
 
 def _curve(records, lo, hi, theta_s, theta_e, window, checkpoints) -> dict:
-    """Regret against the window's u* and the bound after each checkpoint decision."""
+    """Regret against the window's u* and the bound after each checkpoint decision (from
+    cumulative sums over the window's events; the weights at each checkpoint are its
+    snapshot)."""
     comparator = window["comparator"]
     u_w = np.array(list(comparator["weights"].values()), dtype=float)
     u_b = comparator["intercept"]
-    c = records["c"]
-    values = {"step": [], "regret": [], "bound": []}
-    for decision in checkpoints:
-        end = int(np.searchsorted(c, decision, side="right"))
-        end = min(max(end, lo), hi)
-        theta = _theta_at(records, decision, np.inf) if decision in records["snapshots"] else theta_e
-        terms = _terms(records, lo, end, theta_s, theta, u_w, u_b)
-        values["step"].append(int(decision))
-        values["regret"].append(terms["regret"])
-        values["bound"].append(terms["bound"])
+    each = _per_event(records, lo, hi, u_w, u_b)
+    cumulative = {name: np.concatenate([[0.0], np.cumsum(each[name])])
+                  for name in ("own", "theirs", "step", "approximation")}
+    ends = np.clip(np.searchsorted(records["c"], checkpoints, side="right"), lo, hi) - lo
+    values = {"step": [int(d) for d in checkpoints], "regret": [], "bound": []}
+    for decision, end in zip(checkpoints, ends, strict=True):
+        theta = records["snapshots"].get(int(decision), theta_e)
+        values["regret"].append(float(cumulative["own"][end] - cumulative["theirs"][end]))
+        values["bound"].append(_distance(records, theta_s, theta, u_w, u_b) + float(cumulative["step"][end])
+                               + float(cumulative["approximation"][end]))
     return values

@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from scipy import special
 
+from lowstakes.grid import short_names
 from lowstakes.metrics import rolling_mean
 
 __all__ = ["regret_figure", "transition_figure", "bounds_figure", "oversight_figure", "save_figures",
@@ -251,7 +252,13 @@ SWEEP_METRICS = {
     "transition_cost": "transition cost (all windows)",
     "window_0_recovery_censored": "recovery after shift 0 (decisions;\nnever recovered: the rest of the run)",
     "queries": "labels asked",
+    "window_0_own_regret": "window 0: regret on own feedback\nand its guaranteed bound (dotted)",
+    "window_0_bound_apriori": "window 0: a-priori bound\nD^2/(2 eta) + eta G^2 tau / 2",
 }
+
+#: Drawn in the same panel as the metric, dotted, mean across seeds: the bound beside the
+#: regret it bounds.
+COMPANIONS = {"window_0_own_regret": "window_0_bound"}
 
 NON_NEGATIVE = {"window_0_recovery_censored", "queries"}
 
@@ -287,6 +294,7 @@ def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 6):
     if pooled:
         combos, others = [{}], []
     chosen = _sweep_metrics(frame)
+    short = short_names([c.removeprefix("set.") for c in frame.columns if c.startswith("set.")])
     summary = {"arms": frame[["learner", "objective"]].drop_duplicates().to_dict("records")}
     colors, styles = _arm_styles(summary)
     where, numeric = _positions(frame[column].drop_duplicates().tolist())
@@ -301,9 +309,17 @@ def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 6):
             ax = axes[r, c]
             rows = cell_rows
             by = [column, "learner", "objective"]
+            companion = COMPANIONS.get(metric)
             if pooled:
-                rows = rows.groupby([*by, "seed"], sort=False)[metric].mean().reset_index()
+                columns = [metric] + ([companion] if companion in rows else [])
+                rows = rows.groupby([*by, "seed"], sort=False)[columns].mean().reset_index()
             table = aggregate(rows, metric, by=by)
+            if companion in rows:
+                bound = aggregate(rows, companion, by=by)
+                for (learner, _), arm in bound.groupby(["learner", "objective"], sort=False):
+                    arm = arm.assign(x=arm[column].map(where)).sort_values("x")
+                    ax.plot(arm["x"], arm["mean"], color=colors[learner], linestyle=":", linewidth=1.6,
+                            marker="x", markersize=4)
             for (learner, objective), arm in table.groupby(["learner", "objective"], sort=False):
                 arm = arm.assign(x=arm[column].map(where)).sort_values("x")
                 ax.plot(arm["x"], arm["mean"], color=colors[learner], linestyle=styles[objective],
@@ -315,8 +331,9 @@ def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 6):
                 ax.set_xscale("log")
             if not numeric:
                 ax.set_xticks(list(where.values()), [str(v) for v in where])
-            heading = ", ".join(f"{k.removeprefix('set.')}={v}" for k, v in combo.items())
-            ax.set(xlabel=param, ylabel=label, title=heading or None)
+            heading = ", ".join(f"{short[k.removeprefix('set.')]}={v}" for k, v in combo.items())
+            ax.set(xlabel=short[param], ylabel=label)
+            ax.set_title(heading or None, fontsize=9)
     seeds = frame.groupby([c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
                           ).size().min()
     fig.suptitle(f"{name}: metrics against {param}, mean of {seeds} seed(s) with 95% CI"

@@ -363,7 +363,23 @@ def _row(task: _Task, arm: dict) -> dict:
                                                     else w["recovery"])
     if "pool" in arm:
         row |= _pool_columns(arm["pool"])
+    row |= _guarantee_columns(arm.get("guarantee"))
     return row
+
+
+def _guarantee_columns(guarantee: dict | None) -> dict:
+    """Per transition window, the arm's regret on its own feedback against the guarantee's
+    comparator, the bound (with its terms, for linear arms) and whether it held."""
+    if not guarantee or not guarantee["applies"]:
+        return {}
+    out = {"guarantee": guarantee["name"]}
+    for k, w in enumerate(guarantee["windows"]):
+        out |= {f"window_{k}_own_regret": w["regret"], f"window_{k}_bound": w["bound"],
+                f"window_{k}_bound_held": w["holds"]}
+        for term in ("distance", "step", "apriori"):
+            if term in w:
+                out[f"window_{k}_bound_{term}"] = w[term]
+    return out
 
 
 def _pool_columns(pool: dict) -> dict:

@@ -264,8 +264,11 @@ def test_sweep_figures_draw_every_metric_against_every_swept_field(tmp_path):
     axes = np.array(fig.axes).reshape(2, -1)  # a row per delay, a column per metric
     assert axes.shape[1] >= 2
     for ax in axes.flat:
-        assert len(ax.get_lines()) == 2  # one line per arm
-        assert [len(line.get_xdata()) for line in ax.get_lines()] == [3, 3]
+        # One line per arm; where the arm has a guarantee, its bound beside its own regret.
+        lines = 4 if "guaranteed bound" in ax.get_ylabel() else 2
+        assert len(ax.get_lines()) == lines
+        assert [len(line.get_xdata()) for line in ax.get_lines()] == [3] * lines
+    assert any("guaranteed bound" in ax.get_ylabel() for ax in axes.flat)
     top_regret = axes[0, 0].get_lines()[0].get_ydata()
     cell = rows[(rows["set.timing.feedback_delay"] == 0)
                 & (rows["objective"] == "aligned")]
