@@ -263,23 +263,54 @@ def summary_table(summary: dict) -> Table:
     return table
 
 
-def audit_lines(summary: dict) -> str:
-    """The low-stakes audit in plain words."""
+def audit_table(summary: dict) -> tuple[Table, list[str]]:
+    """The low-stakes audit: per arm, per decision (largest harm, B next to the harm done),
+    concentration among the harmful decisions, and the largest burst within the arm's
+    reaction time; the verdict and its rule. Returns the table and the catastrophe-forecast
+    lines."""
     run = summary["audit"]
+    bound = summary["harm_bound"]
     verdict = "LOW-STAKES" if run["low_stakes"] else "NOT LOW-STAKES"
-    lines = [f"low-stakes audit: {verdict} (rule: {run['rule']}); B = {summary['harm_bound']}, "
-             f"largest harm seen {run['max_harm']:g}, worst 1% share up to {run['worst_1pct_share_max']:.0%}"]
+    table = Table(title=f"low-stakes audit: {verdict} (B = {bound:g})",
+                  caption=f"rule: {run['rule']}. top 1%: the share of the harm caused by the worst 1% "
+                          "of the decisions that did any harm (1% when all harms are equal). burst: the most "
+                          "harm in k consecutive decisions, k the arm's reaction time (the worst seed's), "
+                          "against k x B, against the arm's harm and against an average k decisions (x avg); "
+                          "the first k decisions (a cold start) are not searched. B / harm, B / transition: "
+                          "means over seeds, for scale.",
+                  caption_justify="left")
+    for column in ("arm", "max harm", "B / harm", "B / transition", "top 1%", "k", "burst", "/ kB", "/ harm",
+                   "x avg", "low-stakes"):
+        table.add_column(column, justify="left" if column == "arm" else "right", no_wrap=True)
+    lines = []
     for arm in summary["arms"]:
         a = arm["audit"]
-        line = (f"  {arm['learner']} / {arm['objective']}: worst 1% of decisions cause "
-                f"{a['worst_1pct_share']:.0%} of the harm")
+        burst = a["burst"]
+
+        def ratio(value):
+            return "" if value is None else f"{value:.2%}"
+
+        table.add_row(f"{arm['learner']} / {arm['objective']}", f"{a['max_harm']:,g}",
+                      ratio(a["bound_over_harm"]), ratio(a["bound_over_transition_cost"]),
+                      f"{a['top_share_max']:.0%}", f"{burst['k']:,}", f"{burst['harm']:,.1f}",
+                      f"{burst['density']:.0%}", f"{burst['share']:.1%}", f"{burst['contrast']:,.1f}",
+                      "yes" if a["low_stakes"] else _why_not(a))
         if "catastrophes" in a:
             c = a["catastrophes"]
-            line += (f"; {c['seen']} catastrophe(s) (harm > {c['threshold']:g}) in {c['decisions']:,} "
-                     f"decisions: chance of at least one in the next {c['forecast_decisions']:,} = "
-                     f"{c['chance_in_forecast']:.1%} (semi-informative prior, p0 = {c['p0']:g})")
-        lines.append(line)
-    return "\n".join(lines)
+            lines.append(f"{arm['learner']} / {arm['objective']}: {c['seen']} catastrophe(s) (harm > "
+                         f"{c['threshold']:g}) in {c['decisions']:,} decisions: chance of at least one in "
+                         f"the next {c['forecast_decisions']:,} = {c['chance_in_forecast']:.1%} "
+                         f"(semi-informative prior, p0 = {c['p0']:g})")
+    return table, lines
+
+
+def _why_not(arm_audit: dict) -> str:
+    reasons = []
+    if arm_audit["concentrated"]:
+        reasons.append(f"concentrated {arm_audit['concentrated']}/{arm_audit['seeds']}")
+    if arm_audit["bursty"]:
+        reasons.append(f"burst {arm_audit['bursty']}/{arm_audit['seeds']}")
+    return "NO: " + ", ".join(reasons)
 
 
 def guarantee_table(summary: dict) -> tuple[Table, list[str]]:
@@ -289,10 +320,12 @@ def guarantee_table(summary: dict) -> tuple[Table, list[str]]:
     n = len(summary["seeds"])
     table = Table(title="transition windows against guaranteed bounds",
                   caption="cost: excess true harm over the comparator (units of harm). regret: on the arm's "
-                          "own feedback (its surrogate loss)\nagainst the bound's comparator; bound = "
+                          "own feedback (its surrogate loss) against the bound's comparator; bound = "
                           "distance + step (data-dependent); a priori: D^2/(2 eta) + eta G^2 tau / 2; "
-                          "|dz|: sum over the window of\n|margin at decision - margin at learning| "
-                          "(how far delays and a learning scaler move the decision-time surrogate)",
+                          "|dz|: sum over the window of |margin at decision - margin at learning| (how far "
+                          "delays and a learning scaler move the decision-time surrogate). *: in some "
+                          "seeds the window's labels are separable, so no finite u* exists; the bound holds "
+                          "for the u found, which is not the best",
                   caption_justify="left")
     columns = ("arm", "window", "cost", "regret", "bound", "held", "distance", "step", "a priori", "|dz|")
     for column in columns:
@@ -313,7 +346,8 @@ def guarantee_table(summary: dict) -> tuple[Table, list[str]]:
             def term(key, w=w):
                 return f"{w[key]:,.1f}" if key in w else ""
             cost = _pm(w["cost"], w["cost_ci95"]) if "cost" in w else _pm(arm["regret"], arm["regret_ci95"])
-            table.add_row(name, label, cost, _pm(w["regret"], w["regret_ci95"]), f"{w['bound']:,.1f}",
+            regret = _pm(w["regret"], w["regret_ci95"]) + ("*" if w.get("comparator_unconverged") else "")
+            table.add_row(name, label, cost, regret, f"{w['bound']:,.1f}",
                           f"{w['held']}/{w['seeds']}", term("distance"), term("step"), term("apriori"),
                           term("decision_shift"))
             name = ""
@@ -376,7 +410,10 @@ def _run(args, console: Console, errors: Console) -> int:
         result = run(scenario, out=args.out, workers=args.workers,
                      progress=lambda n: bar.advance(task, n))
     console.print(summary_table(result.summary))
-    console.print(audit_lines(result.summary), highlight=False, markup=False, soft_wrap=True)
+    audit, forecasts = audit_table(result.summary)
+    console.print(audit)
+    for line in forecasts:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     guarantees, lines = guarantee_table(result.summary)
     if guarantees.row_count:
         console.print(guarantees)

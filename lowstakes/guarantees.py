@@ -115,6 +115,9 @@ def _summarize_window(windows: list[dict], costs, shift=None) -> dict:
     for term in ("distance", "step", "approximation", "apriori", "decision_shift", "events"):
         if term in windows[0]:
             out[term] = float(np.mean([w[term] for w in windows]))
+    if "comparator" in windows[0]:
+        # u* not found to precision: the window's labels are separable, no finite best model.
+        out["comparator_unconverged"] = sum(not w["comparator"]["converged"] for w in windows)
     if costs is not None:
         cost = metrics.mean_ci(costs)
         out["cost"], out["cost_ci95"] = cost["mean"], cost["ci95"]

@@ -94,10 +94,9 @@ def seed_metrics(run, scenario) -> list[dict]:
             "comparator_harm": float(a["comparator_harm"].sum()),
             "regret": float(excess.sum()),
             "feedback_loss": float(a["feedback_loss"].sum()),
-            "max_harm": float(a["harm"].max()),
-            "worst_1pct_share": audit.worst_share(a["harm"]),
-            **({"catastrophes": int((a["harm"] > scenario.audit.catastrophe).sum())}
-               if scenario.audit.catastrophe is not None else {}),
+            "audit": audit.seed_audit(a["harm"], scenario.harm.bound, scenario.audit,
+                                      audit.reaction_time(scenario, run.arms[j][0]),
+                                      sum(float(excess[s:e].sum()) for s, e in spans) if spans else None),
             **_oversight_metrics(run, j),
             "windows": metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
                                        w.tolerance, scenario.harm.bound),

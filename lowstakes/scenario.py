@@ -291,13 +291,22 @@ class Windows(_Model):
 
 
 class Audit(_Model):
-    """The low-stakes audit. A run is called low-stakes when, for every arm, its worst 1% of
-    decisions cause at most ``worst_share`` of its harm. A decision is *catastrophic* when
-    its harm exceeds ``catastrophe`` (none by default: then no forecast is made); the
-    chance of at least one catastrophe in the next ``forecast`` decisions comes from a
-    semi-informative Beta(1, 1/p0 - 1) prior with first-trial probability ``p0``."""
+    """The low-stakes audit (README, 'The low-stakes audit'). An arm is low-stakes when its
+    worst 1% of harmful decisions cause at most ``concentration`` of its harm, and no
+    ``reaction`` consecutive decisions do more than ``burst_density`` x reaction x B, more than
+    ``burst_share`` of its harm and more than ``burst_contrast`` times the harm of an average
+    ``reaction`` decisions of the arm. ``reaction``: the overseer's reaction time in
+    decisions (default: the mean feedback delay plus the overseer's mean service time, in
+    decisions; with neither, the window smoothing). A decision is *catastrophic* when its
+    harm exceeds ``catastrophe`` (none by default: then no forecast is made); the chance of
+    at least one catastrophe in the next ``forecast`` decisions comes from a semi-informative
+    Beta(1, 1/p0 - 1) prior with first-trial probability ``p0``."""
 
-    worst_share: float = Field(0.5, gt=0, le=1)
+    concentration: float = Field(0.5, gt=0, le=1)
+    reaction: int | None = Field(None, ge=1, description="decisions; default from the feedback delay")
+    burst_density: float = Field(0.5, gt=0, le=1)
+    burst_share: float = Field(0.05, gt=0, le=1)
+    burst_contrast: float = Field(4.0, ge=1, description="times the harm of an average reaction time")
     catastrophe: float | None = Field(None, ge=0)
     p0: float = Field(0.001, gt=0, lt=1)
     forecast: int | None = Field(None, ge=1, description="H; default: the horizon")

@@ -347,10 +347,12 @@ def _row(task: _Task, arm: dict) -> dict:
     for name in ("dropped", "utilisation", "mean_wait", "max_queue", "mean_query_probability"):
         if name in arm:
             row[name] = arm[name]
-    row |= {"max_harm": arm["max_harm"], "worst_1pct_share": arm["worst_1pct_share"],
-            "low_stakes": arm["worst_1pct_share"] <= scenario.audit.worst_share}
-    if "catastrophes" in arm:
-        row["catastrophes"] = arm["catastrophes"]
+    audited = arm["audit"]
+    row |= {"max_harm": audited["max_harm"], "top_share": audited["top_share"],
+            "burst_harm": audited["burst"]["harm"], "burst_share": audited["burst"]["share"],
+            "burst_density": audited["burst"]["density"], "low_stakes": audited["low_stakes"]}
+    if "catastrophes" in audited:
+        row["catastrophes"] = audited["catastrophes"]
     if arm["windows"]:
         shifts = [s.at for s in scenario.stream.shifts] + [scenario.horizon]
         row["transition_cost"] = sum(w["cost"] for w in arm["windows"])

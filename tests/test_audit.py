@@ -1,18 +1,122 @@
-"""The low-stakes audit: worst-share, the semi-informative catastrophe forecast, verdicts."""
+"""The low-stakes audit: concentration among harmful decisions, bursts within the reaction
+time, the semi-informative catastrophe forecast, and the verdicts on real runs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lowstakes
-from lowstakes.audit import catastrophe_chance, worst_share
+from lowstakes.audit import (
+    arm_audit,
+    catastrophe_chance,
+    harmful_top_share,
+    largest_burst,
+    reaction_time,
+    run_audit,
+    seed_audit,
+)
+from lowstakes.scenario import Audit
 
 
-def test_worst_share_counts_the_worst_one_percent():
-    assert worst_share(np.ones(1000)) == pytest.approx(0.01)
-    assert worst_share(np.r_[np.ones(990), np.full(10, 99.0)]) == pytest.approx(990 / 1980)
-    assert worst_share(np.zeros(50)) == 0.0
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5000), st.integers(0, 5000), st.floats(0.01, 100))
+def test_equal_harms_are_never_concentrated_however_rare(mistakes, clean, size):
+    harm = np.r_[np.zeros(clean), np.full(mistakes, size)]
+    np.random.default_rng(mistakes).shuffle(harm)
+    assert harmful_top_share(harm) == pytest.approx(0.01)
+
+
+def test_concentration_by_hand():
+    # 200 harmful decisions: the worst 1% is 2 of them. Two of harm 98 among 198 of harm 1.
+    harm = np.r_[np.zeros(800), np.ones(198), 98.0, 98.0]
+    assert harmful_top_share(harm) == pytest.approx(196 / (196 + 198))
+    # 150 harmful: the worst 1.5 decisions, the second counted half.
+    harm = np.r_[np.ones(148), 10.0, 4.0]
+    assert harmful_top_share(harm) == pytest.approx((10 + 0.5 * 4) / 162)
+    assert harmful_top_share(np.zeros(10)) == 0.0
+
+
+def test_largest_burst_by_hand():
+    harm = np.r_[np.zeros(5), [1, 0, 1, 1], np.zeros(5), [0.5] * 3]
+    assert largest_burst(harm, 4) == (3.0, 5)
+    assert largest_burst(harm, 1) == (1.0, 5)
+    assert largest_burst(harm, 100) == (harm.sum(), 0)
+    assert largest_burst(harm, 2, skip=6) == (2.0, 7)
+
+
+def test_the_cold_start_is_not_a_burst():
+    harm = np.zeros(2000)
+    harm[:20] = 1.0             # an untrained learner, before any label is back
+    harm[100::100] = 1.0
+    assert _audit(harm, 20)["low_stakes"]
+    harm[500:520] = 1.0         # the same later is a burst
+    assert _audit(harm, 20)["burst"]["start"] == 500 and not _audit(harm, 20)["low_stakes"]
+
+
+def _audit(harm, k, **settings):
+    return seed_audit(np.asarray(harm, float), 1.0, Audit(**settings), k, None)
+
+
+def test_a_burst_is_flagged_only_when_dense_and_a_large_share():
+    quiet = np.zeros(1000)
+    quiet[::50] = 1  # 20 spread mistakes
+    dense = quiet.copy()
+    dense[500:510] = 1  # 10 in a row: 100% of 10 x B, a third of the harm
+    assert _audit(quiet, 10)["low_stakes"]
+    flagged = _audit(dense, 10)
+    assert flagged["bursty"] and not flagged["concentrated"] and not flagged["low_stakes"]
+    assert flagged["burst"] == {"k": 10, "harm": 10.0, "start": 500, "density": 1.0, "share": 10 / 29,
+                                "contrast": (10 / 29) / (10 / 1000)}
+    # At the edges of the settings: density exactly 50% or share exactly 5% is not a burst.
+    assert not _audit(dense, 10, burst_density=1.0)["bursty"]
+    assert not _audit(dense, 10, burst_share=10 / 29)["bursty"]
+    assert _audit(dense, 10, burst_share=10 / 29 - 1e-9)["bursty"]
+    # Uniformly bad is not a burst: dense everywhere, but no window is a large share.
+    assert not _audit(np.ones(10_000), 10)["bursty"]
+    # Nor is a pile-up: bad for the second half, so a long window holds a large share, but
+    # only about twice what an average window holds.
+    pile = np.r_[np.zeros(500), np.ones(500)]
+    assert _audit(pile, 100)["burst"]["share"] > 0.05 and not _audit(pile, 100)["bursty"]
+    assert _audit(pile, 100, burst_contrast=1.5)["bursty"]
+
+
+def test_concentration_threshold_is_strict():
+    harm = np.r_[np.ones(99), 99.0]  # 100 harmful: the worst one does half of 198
+    assert harmful_top_share(harm) == pytest.approx(0.5)
+    assert not _audit(harm, 1, concentration=0.5, burst_share=1.0)["concentrated"]
+    assert _audit(harm, 1, concentration=0.49, burst_share=1.0)["concentrated"]
+
+
+def test_the_run_is_low_stakes_only_when_every_arm_is():
+    settings_ = Audit()
+    spread = np.zeros(1000)
+    spread[::50] = 1.0  # 20 equal mistakes, far apart
+    good = {"audit": _audit(spread, 5)}
+    bad = {"audit": _audit(np.r_[spread[:-1], 1000.0], 5)}  # and one catastrophe
+    arms = [arm_audit([good, good], 1000.0, settings_, 1000), arm_audit([good, bad], 1000.0, settings_, 1000)]
+    assert arms[0]["low_stakes"] and not arms[1]["low_stakes"]
+    assert not run_audit(arms, settings_)["low_stakes"]
+    assert run_audit(arms[:1], settings_)["low_stakes"]
+
+
+def test_reaction_time_defaults():
+    def scenario(**changes):
+        data = {"name": "r", "horizon": 1000, "stream": {"source": "sea"}, "windows": {"smoothing": 77},
+                "learners": {"a": {"model": "linear_model.LogisticRegression"},
+                             "b": {"model": "linear_model.LogisticRegression",
+                                   "overseer": {"capacity": 1, "service": {"exponential": 3.5}}}}}
+        data.update(changes)
+        return lowstakes.Scenario.from_dict(data)
+
+    assert reaction_time(scenario(), "a") == 77                    # no delay: the smoothing
+    assert reaction_time(scenario(), "b") == 4                     # mean service 3.5 -> 4 decisions
+    delayed = scenario(timing={"feedback_delay": {"exponential": 20}, "arrivals": {"every": 0.5}})
+    assert reaction_time(delayed, "a") == 40                       # 20 time units, 2 decisions each
+    assert reaction_time(delayed, "b") == 47                       # (20 + 3.5) / 0.5
+    assert reaction_time(scenario(audit={"reaction": 9}), "b") == 9
 
 
 def test_catastrophe_forecast_matches_simulating_the_prior():
@@ -28,14 +132,47 @@ def test_catastrophe_forecast_matches_simulating_the_prior():
 
 
 def test_flagship_is_low_stakes_and_the_contrast_is_not(tmp_path):
-    flagship = lowstakes.run("scenarios/shift.yaml", out=tmp_path / "a", horizon=4000, seeds=2)
-    contrast = lowstakes.run("scenarios/high_stakes.yaml", out=tmp_path / "b", horizon=4000, seeds=2)
+    flagship = lowstakes.run("scenarios/shift.yaml", out=tmp_path / "a", horizon=6000, seeds=2, workers=2)
+    contrast = lowstakes.run("scenarios/high_stakes.yaml", out=tmp_path / "b", seeds=2, workers=2)
     assert flagship.summary["audit"]["low_stakes"]
-    assert flagship.summary["audit"]["worst_1pct_share_max"] < 0.2
+    assert flagship.summary["audit"]["top_share_max"] < 0.05
     assert not contrast.summary["audit"]["low_stakes"]
+    for arm in contrast.summary["arms"]:
+        # Concentrated wherever a catastrophe happened (a seed may see none: hence the forecast).
+        assert arm["audit"]["concentrated"] >= 1 and arm["audit"]["top_share_max"] > 0.5
     forecast = contrast.summary["arms"][0]["audit"]["catastrophes"]
     assert forecast["seen"] > 0 and forecast["chance_in_forecast"] > 0.5
     assert contrast.summary["audit"]["max_harm"] == 1000.0
+
+
+def test_a_near_perfect_learner_is_low_stakes(tmp_path):
+    """The report that started it: no label noise, rare equal mistakes."""
+    scenario = lowstakes.Scenario.from_dict({
+        "name": "clean", "horizon": 20_000, "seeds": 2, "stream": {"source": "sea"},
+        "learners": {"logreg": {"model": "linear_model.LogisticRegression",
+                                "preprocess": ["preprocessing.StandardScaler"]},
+                     "perceptron": {"model": "linear_model.Perceptron",
+                                    "preprocess": ["preprocessing.StandardScaler"]}}})
+    result = lowstakes.run(scenario, out=tmp_path / "clean", workers=2)
+    assert result.summary["audit"]["low_stakes"]
+    for arm in result.summary["arms"]:
+        for seed in arm["seeds"]:
+            audit = seed["audit"]
+            assert audit["harmful_decisions"] < 0.05 * 20_000   # rare mistakes...
+            assert audit["top_share"] == pytest.approx(0.01)     # ...of equal harm
+
+
+def test_a_burst_within_the_reaction_time_is_flagged(tmp_path):
+    result = lowstakes.run("scenarios/burst.yaml", out=tmp_path / "burst", workers=2)
+    assert not result.summary["audit"]["low_stakes"]
+    arm = result.summary["arms"][0]["audit"]
+    assert arm["max_harm"] == 1.0 == result.summary["harm_bound"]
+    assert arm["top_share_max"] == pytest.approx(0.01) and arm["concentrated"] == 0
+    assert arm["bursty"] == 3
+    for seed in result.summary["arms"][0]["seeds"]:
+        burst = seed["audit"]["burst"]
+        assert burst["k"] == 50 and 4950 <= burst["start"] <= 5050    # the 50 decisions at 5,000
+        assert burst["density"] > 0.9
 
 
 def test_user_stakes_function_and_the_bound_check(tmp_path, monkeypatch):
