@@ -27,7 +27,8 @@ import pandas as pd
 
 from lowstakes.metrics import rolling_mean
 
-__all__ = ["regret_curves", "excess_around_shifts", "windows_table", "bounds_table", "oversight_table"]
+__all__ = ["regret_curves", "excess_around_shifts", "windows_table", "bounds_table", "guarantees_table",
+           "goodhart_table", "oversight_table"]
 
 
 def _arms(trace):
@@ -84,6 +85,53 @@ def bounds_table(result) -> pd.DataFrame:
             for b in seed.get("pool", {}).get("bounds", [])]
     return pd.DataFrame(rows, columns=["learner", "objective", "seed", "bound", "kind", "comparator",
                                        "value", "measured", "holds"])
+
+
+def guarantees_table(result) -> pd.DataFrame:
+    """One row per arm, seed and transition window (``window`` -1: a linear arm's whole run)
+    with the guarantee's regret (on the arm's own feedback), bound, terms, whether it held,
+    and the window's true cost; an arm without a guarantee has one row per seed with its
+    ``reason``."""
+    rows = []
+    for arm in result.summary["arms"]:
+        for seed in arm["seeds"]:
+            g = seed["guarantee"]
+            base = {"learner": arm["learner"], "objective": arm["objective"], "seed": seed["seed"]}
+            if not g["applies"]:
+                rows.append({**base, "guarantee": None, "reason": g["reason"]})
+                continue
+            costs = {w["shift"]: w["cost"] for w in seed["windows"]}
+            windows = [(w["shift"], w) for w in g["windows"]]
+            if g.get("run"):
+                windows.append((-1, g["run"]))
+            for k, w in windows:
+                rows.append({**base, "guarantee": g["name"], "reason": None, "window": k,
+                             "cost": costs.get(k, seed["regret"]), "regret": w["regret"],
+                             "bound": w["bound"],
+                             "distance": w.get("distance"), "step": w.get("step"),
+                             "apriori": w.get("apriori"), "holds": w["holds"]})
+    columns = ["learner", "objective", "seed", "guarantee", "reason", "window", "cost", "regret", "bound",
+               "distance", "step", "apriori", "holds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def goodhart_table(result) -> pd.DataFrame:
+    """One row per expert arm and seed: the guaranteed Goodhart lower bound on the true regret
+    (from the algorithm's bound, and from the measured feedback regret), the true regret it
+    bounds, |S|, delta, g, P, Q; or the ``reason`` it is not given."""
+    rows = []
+    for arm in result.summary["arms"]:
+        for seed in arm["seeds"]:
+            if "pool" not in seed:
+                continue
+            g = seed["pool"]["goodhart"]
+            rows.append({"learner": arm["learner"], "objective": arm["objective"], "seed": seed["seed"],
+                         "value": g.get("value"), "value_from_measured": g.get("value_from_measured"),
+                         "true_regret": g.get("measured"), "S": g.get("decisions"), "delta": g.get("delta"),
+                         "g": g.get("g"), "P": g.get("P"), "Q": g.get("Q"), "holds": g.get("holds"),
+                         "reason": g.get("reason")})
+    return pd.DataFrame(rows, columns=["learner", "objective", "seed", "value", "value_from_measured",
+                                       "true_regret", "S", "delta", "g", "P", "Q", "holds", "reason"])
 
 
 def oversight_table(result) -> pd.DataFrame:

@@ -33,3 +33,18 @@ def test_windows_and_oversight_tables_match_the_summary(result):
     around = analysis.excess_around_shifts(result, before=100)
     assert around["since_shift"].min() == -100
     assert analysis.bounds_table(result).empty  # no expert arms here
+
+
+def test_guarantees_table_matches_the_summary(result):
+    table = analysis.guarantees_table(result)
+    # The scenario's logreg arms (two objectives x two seeds): one shift window and the run.
+    assert len(table) == 2 * 2 * 2 and table["holds"].all()
+    for arm in result.summary["arms"]:
+        for seed in arm["seeds"]:
+            window = seed["guarantee"]["windows"][0]
+            row = table[(table["objective"] == arm["objective"]) & (table["seed"] == seed["seed"])
+                        & (table["window"] == 0)]
+            assert row["regret"].item() == pytest.approx(window["regret"])
+            assert row["bound"].item() == pytest.approx(window["bound"])
+            assert row["cost"].item() == pytest.approx(seed["windows"][0]["cost"])
+    assert analysis.goodhart_table(result).empty  # no expert arms here
