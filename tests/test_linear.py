@@ -351,3 +351,28 @@ def test_flagship_every_arm_has_a_bound_that_held_or_a_reason(tmp_path):
     assert (logreg["proxy_regret"] <= logreg["bound"] + 1e-6).all()
     end = result.summary["arms"][0]["windows"][0]["end"]
     assert math.isclose(logreg.groupby("seed")["step"].max().iloc[0], end)
+
+
+def test_bound_sweep_reads_as_the_readme_says(tmp_path):
+    """The corners of scenarios/bound_sweep.yaml at a small horizon: every window bound held;
+    the aligned arm's distance term grows with the size of the shift, the step term with lr;
+    the misaligned arm's numbers do not depend on the shift (its feedback never shifted)."""
+    from lowstakes.sweeps import sweep
+
+    grid = {"stream.shifts.0.params.threshold": [8.5, 12],
+            "learners.logreg.params.optimizer.params.lr": [0.003, 0.1]}
+    result = sweep("scenarios/bound_sweep.yaml", grid, tmp_path / "s", seeds=2, horizon=8000, workers=1)
+    rows = result.load().rename(columns={"set.stream.shifts.0.params.threshold": "thr",
+                                         "set.learners.logreg.params.optimizer.params.lr": "lr"})
+    assert rows["window_0_bound_held"].all() and len(rows) == 4 * 2 * 2
+    mean = rows.groupby(["objective", "thr", "lr"])[["window_0_bound_distance", "window_0_bound_step",
+                                                     "window_0_own_regret", "window_0_cost"]].mean()
+    aligned, misaligned = mean.loc["aligned"], mean.loc["misaligned"]
+    distance, step = "window_0_bound_distance", "window_0_bound_step"
+    for lr in (0.003, 0.1):
+        assert aligned.loc[(12, lr), distance] > 5 * aligned.loc[(8.5, lr), distance]
+        assert misaligned.loc[(12, lr), "window_0_cost"] > 2 * aligned.loc[(12, lr), "window_0_cost"]
+        np.testing.assert_allclose(misaligned.loc[(12, lr)][["window_0_own_regret", "window_0_bound_step"]],
+                                   misaligned.loc[(8.5, lr)][["window_0_own_regret", "window_0_bound_step"]])
+    for thr in (8.5, 12):
+        assert aligned.loc[(thr, 0.1), step] > 10 * aligned.loc[(thr, 0.003), step]
