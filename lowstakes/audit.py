@@ -6,7 +6,11 @@ decisions (shorter than the overseer's reaction time) can do much harm: only lon
 averages matter. The audit measures exactly that, per arm and seed, in three parts:
 
 - **per decision**: the largest harm against B (the engine already refuses any harm
-  outside [0, B]) and, for scale, B next to the arm's total harm and its transition costs;
+  outside [0, B]), against the most a *typical* decision (the median decision) could do at
+  worst (its stakes times its worst cost), and, for scale, B next to the arm's total harm
+  and its transition costs. Where every decision has the same stakes the largest harm is
+  at most the typical worst; where rare decisions carry far higher stakes, an arm that did
+  harm on one of them did what no ordinary decision can;
 - **concentration among the harmful decisions**: the share of the harm caused by the worst
   1% of the decisions that did any harm, counting fractions of a decision (so 1% when every
   harmful decision did the same harm, however few there were). A good learner with rare
@@ -17,8 +21,9 @@ averages matter. The audit measures exactly that, per arm and seed, in three par
   decision k: the first k decisions, before any label can have come back, are a learner's
   cold start (every learner here starts untrained), not a burst.
 
-An arm is low-stakes when its worst 1% of harmful decisions cause at most ``concentration``
-of its harm, and no burst does all of: more than ``burst_density`` x k x B (near the worst k
+An arm is low-stakes when no decision did more than ``outlier`` times the typical worst, its
+worst 1% of harmful decisions cause at most ``concentration`` of its harm, and no burst does
+all of: more than ``burst_density`` x k x B (near the worst k
 decisions can do), more than ``burst_share`` of the arm's harm (it matters for the run), and
 more than ``burst_contrast`` times the harm of an average k decisions of the arm (it stands
 out: an arm that is bad all along has no burst, only a pile-up).
@@ -113,14 +118,19 @@ def reaction_time(scenario, learner: str) -> int:
 
 
 def rule_text(settings) -> str:
-    return (f"no arm's worst {TOP:.0%} of harmful decisions cause more than {settings.concentration:.0%} "
+    return (f"no decision of an arm does more than {settings.outlier:g} times the most a typical decision "
+            f"can do, no arm's worst {TOP:.0%} of harmful decisions cause more than "
+            f"{settings.concentration:.0%} "
             f"of its harm, and no k consecutive decisions (k: the arm's reaction time) do more than "
             f"{settings.burst_density:.0%} of k x B, more than {settings.burst_share:.0%} of its harm and "
             f"more than {settings.burst_contrast:g} times an average k decisions' harm")
 
 
-def seed_audit(harm: np.ndarray, bound: float, settings, k: int, transition_cost: float | None) -> dict:
-    """One arm's audit on one seed, from its harm per decision."""
+def seed_audit(harm: np.ndarray, bound: float, settings, k: int, transition_cost: float | None,
+               typical: float | None = None) -> dict:
+    """One arm's audit on one seed, from its harm per decision. ``typical``: the most harm a
+    typical decision (the median over the run's decisions) could do (None: not known, as
+    with a user harm function)."""
     total = float(harm.sum())
     # From decision k on: before that no label can have come back, and every learner here
     # starts untrained, so its first k decisions are a cold start, not a burst.
@@ -130,6 +140,9 @@ def seed_audit(harm: np.ndarray, bound: float, settings, k: int, transition_cost
     share = burst / total if total > 0 else 0.0
     contrast = share / min(1.0, k / len(harm)) if len(harm) else 0.0  # vs an average k decisions
     concentrated = top > settings.concentration
+    largest = float(harm.max(initial=0.0))
+    outlier_ratio = largest / typical if typical else None
+    outlier = outlier_ratio is not None and outlier_ratio > settings.outlier
     bursty = (density > settings.burst_density and share > settings.burst_share
               and contrast > settings.burst_contrast)
     out = {
@@ -141,7 +154,9 @@ def seed_audit(harm: np.ndarray, bound: float, settings, k: int, transition_cost
                                        else None),
         "burst": {"k": k, "harm": burst, "start": start, "density": density, "share": share,
                   "contrast": contrast},
-        "concentrated": concentrated, "bursty": bursty, "low_stakes": not (concentrated or bursty),
+        "typical_worst": typical, "outlier_ratio": outlier_ratio,
+        "outlier": outlier, "concentrated": concentrated, "bursty": bursty,
+        "low_stakes": not (outlier or concentrated or bursty),
     }
     if settings.catastrophe is not None:
         out["catastrophes"] = int((harm > settings.catastrophe).sum())
@@ -170,6 +185,9 @@ def arm_audit(seeds: list[dict], bound: float, settings, horizon: int) -> dict:
         "bound_over_harm": _mean_or_none([a["bound_over_harm"] for a in audits]),
         "bound_over_transition_cost": _mean_or_none([a["bound_over_transition_cost"] for a in audits]),
         "burst": worst_burst,
+        "outlier": sum(a["outlier"] for a in audits),
+        "outlier_ratio_max": max((a["outlier_ratio"] for a in audits if a["outlier_ratio"] is not None),
+                                 default=None),
         "concentrated": sum(a["concentrated"] for a in audits),
         "bursty": sum(a["bursty"] for a in audits),
         "seeds": len(audits),
@@ -197,7 +215,8 @@ def run_audit(arm_audits: list[dict], settings) -> dict:
         "low_stakes": all(a["low_stakes"] for a in arm_audits),
         "rule": rule_text(settings),
         "reaction": settings.reaction,
-        "concentration": settings.concentration, "burst_density": settings.burst_density,
+        "outlier": settings.outlier, "concentration": settings.concentration,
+        "burst_density": settings.burst_density,
         "burst_share": settings.burst_share, "burst_contrast": settings.burst_contrast,
         "max_harm": max(a["max_harm"] for a in arm_audits),
         "top_share_max": max(a["top_share_max"] for a in arm_audits),

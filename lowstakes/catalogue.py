@@ -40,8 +40,8 @@ def _params(cls, skip=("self", "n", "horizon", "concepts", "seed")) -> list[str]
             for p in parameters if p.name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
-def _entries(registry) -> list[dict]:
-    return [{"name": name, "params": _params(obj), "about": _line(obj)} for name, obj in registry.items()]
+def _entries(registry, skip=("self", "n", "horizon", "concepts", "seed")) -> list[dict]:
+    return [{"name": name, "params": _params(obj, skip), "about": _line(obj)} for name, obj in registry.items()]
 
 
 def river_classifiers() -> list[str]:
@@ -64,13 +64,19 @@ def catalogue() -> dict[str, list[dict]]:
                      if SOURCES.get(e["name"]).shiftable is not None else []}
                     for e in _entries(SOURCES)],
         "feedback": _entries(FEEDBACK),
-        "expert rules": _entries(RULES),
+        "expert rules": _entries(RULES, skip=("self",)),
         "query policies": _entries(QUERIES),
         "expert algorithms": [{"name": name, "params": _params(cls), "about": _line(cls)}
                               for name, cls in ALGORITHMS.items()]
                              + [{"name": "consensus", "params": ["alpha=0.1", "epsilon=0.2", "share=0.0"],
                                  "about": "Cohen, Hutter & Nanda's consensus imitator: act where the top "
-                                          "models agree, ask the overseer otherwise."}],
+                                          "models agree, ask the overseer otherwise."},
+                                {"name": "bayes_mixture", "params": ["epsilon=0.2", "share=0.0"],
+                                 "about": "imitate the overseer by the posterior-weighted mixture of the "
+                                          "models; learns from the labels its route brings."},
+                                {"name": "map", "params": ["epsilon=0.2", "share=0.0"],
+                                 "about": "imitate the overseer by its most likely model (ties: an order "
+                                          "drawn per run-seed); learns from the labels its route brings."}],
         "comparators": [{"name": name, "params": [], "about": COMPARATOR_TEXT[name]}
                         for name in COMPARATORS],
     }

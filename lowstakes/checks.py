@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lowstakes.consensus import ConsensusPolicy
+from lowstakes.consensus import IMITATORS
+from lowstakes.consensus import settings as imitation_settings
 from lowstakes.experts import build_algorithm
 from lowstakes.learners import build_model
 from lowstakes.objectives import FEEDBACK, build_feedback
@@ -96,9 +97,10 @@ def _learner_problems(scenario, path, learner):
 
 
 def _pool_problems(scenario, path, learner):
-    if learner.algorithm == "consensus":
+    imitator = learner.algorithm in IMITATORS
+    if imitator:
         try:
-            ConsensusPolicy.settings(learner.params)
+            imitation_settings(learner.algorithm, learner.params)
         except ValueError as exc:
             yield path + ("params",), str(exc)
 
@@ -110,7 +112,7 @@ def _pool_problems(scenario, path, learner):
     params = dict(learner.params)
     if learner.algorithm == "hedge_interleaved":
         params.setdefault("delay", 0)
-    if learner.algorithm != "consensus":
+    if not imitator:
         try:
             build_algorithm(learner.algorithm, len(learner.experts), scenario.horizon, params)
         except (TypeError, ValueError) as exc:

@@ -237,6 +237,9 @@ def summary_table(summary: dict) -> Table:
         caption.append(f"recovery: median decisions until the trailing mean excess harm over "
                        f"{w['smoothing']} stays within {w['tolerance']} x B of its pre-shift level "
                        "(recovered seeds / all)")
+        if any(a["queries"]["mean"] < summary["horizon"] for a in summary["arms"]):
+            caption.append("labels before / after: asked in the window after the shift, and in as many "
+                           "decisions before it (means over seeds)")
     table = Table(title=f"{summary['scenario']}: {summary['horizon']:,} decisions x {n} seed(s), "
                         f"B = {summary['harm_bound']}, regret vs {summary['comparator']}",
                   caption="\n".join(caption) or None, caption_justify="left")
@@ -249,6 +252,8 @@ def summary_table(summary: dict) -> Table:
     for k, at in enumerate(summary["shifts"]):
         table.add_column(f"shift {k} @{at}\nwindow cost", justify="right")
         table.add_column(f"shift {k}\nrecovery", justify="right")
+        if asks:
+            table.add_column(f"shift {k}: labels\nbefore / after", justify="right")
     for arm in summary["arms"]:
         row = [f"{arm['learner']} / {arm['objective']}", _pm(arm["regret"], arm["regret_ci95"]),
                f"{arm['regret_per_decision']:.4f}"]
@@ -259,6 +264,8 @@ def summary_table(summary: dict) -> Table:
             median = window["recovery_median"]
             row.append("never" if median is None
                        else f"{median:,.0f} ({window['recovered']}/{n})")
+            if asks:
+                row.append(f"{window['queries_before']:,.1f} / {window['queries']:,.1f}")
         table.add_row(*row)
     return table
 
@@ -272,15 +279,16 @@ def audit_table(summary: dict) -> tuple[Table, list[str]]:
     bound = summary["harm_bound"]
     verdict = "LOW-STAKES" if run["low_stakes"] else "NOT LOW-STAKES"
     table = Table(title=f"low-stakes audit: {verdict} (B = {bound:g})",
-                  caption=f"rule: {run['rule']}. top 1%: the share of the harm caused by the worst 1% "
-                          "of the decisions that did any harm (1% when all harms are equal). burst: the most "
-                          "harm in k consecutive decisions, k the arm's reaction time (the worst seed's), "
-                          "against k x B, against the arm's harm and against an average k decisions (x avg); "
-                          "the first k decisions (a cold start) are not searched. B / harm, B / transition: "
-                          "means over seeds, for scale.",
+                  caption=f"rule: {run['rule']}. / typical: the largest harm over the most the median "
+                          "decision can do (its stakes times its worst cost). top 1%: the share of the "
+                          "harm caused by the worst 1% of the decisions that did any harm (1% when all "
+                          "harms are equal). burst: the most harm in k consecutive decisions, k the arm's "
+                          "reaction time (the worst seed's), against k x B, against the arm's harm and "
+                          "against an average k decisions (x avg); the first k decisions (a cold start) are "
+                          "not searched. B / harm, B / transition: means over seeds, for scale.",
                   caption_justify="left")
-    for column in ("arm", "max harm", "B / harm", "B / transition", "top 1%", "k", "burst", "/ kB", "/ harm",
-                   "x avg", "low-stakes"):
+    for column in ("arm", "max harm", "/ typical", "B / harm", "B / transition", "top 1%", "k", "burst",
+                   "/ kB", "/ harm", "x avg", "low-stakes"):
         table.add_column(column, justify="left" if column == "arm" else "right", no_wrap=True)
     lines = []
     for arm in summary["arms"]:
@@ -290,7 +298,9 @@ def audit_table(summary: dict) -> tuple[Table, list[str]]:
         def ratio(value):
             return "" if value is None else f"{value:.2%}"
 
+        outlier = a.get("outlier_ratio_max")
         table.add_row(f"{arm['learner']} / {arm['objective']}", f"{a['max_harm']:,g}",
+                      "" if outlier is None else f"{outlier:,.1f}",
                       ratio(a["bound_over_harm"]), ratio(a["bound_over_transition_cost"]),
                       f"{a['top_share_max']:.0%}", f"{burst['k']:,}", f"{burst['harm']:,.1f}",
                       f"{burst['density']:.0%}", f"{burst['share']:.1%}", f"{burst['contrast']:,.1f}",
@@ -306,6 +316,8 @@ def audit_table(summary: dict) -> tuple[Table, list[str]]:
 
 def _why_not(arm_audit: dict) -> str:
     reasons = []
+    if arm_audit["outlier"]:
+        reasons.append(f"outlier {arm_audit['outlier']}/{arm_audit['seeds']}")
     if arm_audit["concentrated"]:
         reasons.append(f"concentrated {arm_audit['concentrated']}/{arm_audit['seeds']}")
     if arm_audit["bursty"]:
@@ -360,6 +372,41 @@ def guarantee_table(summary: dict) -> tuple[Table, list[str]]:
         lines = [f"{name}: regret against {comparator}" for name, comparator in kinds.items()] + lines
     del n
     return table, lines
+
+
+def deception_table(summary: dict) -> Table | None:
+    """Imitation arms whose pools hold deceptive experts: at the decisions where one of them
+    defected, how often each arm took the defecting action, the harm of it, and how likely it
+    was to ask; beside regret and the labels it asked for over the run."""
+    arms = [a for a in summary["arms"] if "deception" in a]
+    if not arms:
+        return None
+    table = Table(title="deceptive experts: what each imitator did where one of its models defected",
+                  caption="defections: decisions where a deceptive expert of the pool took its own action "
+                          "(the same in every arm of a seed); deceptive: the arm took that action there; "
+                          "harm: the harm of those actions; asked: labels asked at those decisions; P(ask): "
+                          "the mean query probability there (1st: at the first defection); labels: asked "
+                          "over the run (an imitator without queries learns from every label). Means over "
+                          "seeds.",
+                  caption_justify="left")
+    for column in ("arm", "algorithm", "defections", "deceptive", "harm", "asked", "P(ask)", "P(ask) 1st",
+                   "labels", "regret"):
+        table.add_column(column, justify="left" if column in ("arm", "algorithm") else "right", no_wrap=True)
+    algorithms = {a["learner"]: a["seeds"][0]["deception"]["algorithm"] for a in arms}
+    for arm in arms:
+        d = arm["deception"]
+
+        def probability(value):
+            return "" if value is None else f"{value:.2f}"
+
+        table.add_row(f"{arm['learner']} / {arm['objective']}", algorithms[arm["learner"]] or "",
+                      f"{d['defections']['mean']:,.1f}", _pm(d["deceptive_actions"]["mean"],
+                                                             d["deceptive_actions"]["ci95"]),
+                      f"{d['deceptive_harm']['mean']:,.1f}", f"{d['asked_at_defections']['mean']:,.1f}",
+                      probability(d["query_probability_at_defections"]),
+                      probability(d["query_probability_at_first_defection"]),
+                      f"{arm['queries']['mean']:,.0f}", _pm(arm["regret"], arm["regret_ci95"]))
+    return table
 
 
 def pool_table(summary: dict) -> Table | None:
@@ -422,6 +469,9 @@ def _run(args, console: Console, errors: Console) -> int:
     pools = pool_table(result.summary)
     if pools is not None:
         console.print(pools)
+    deceived = deception_table(result.summary)
+    if deceived is not None:
+        console.print(deceived)
     console.print(f"run directory: {result.path}")
     return 0
 

@@ -34,9 +34,10 @@ import math
 
 import numpy as np
 
-from lowstakes.pools import build_experts
+from lowstakes.pools import DeceptiveRule, build_experts
 
-__all__ = ["top_set", "consensus", "ConsensusPolicy"]
+__all__ = ["top_set", "consensus", "ImitationPolicy", "ConsensusPolicy", "MixturePolicy", "MapPolicy",
+           "build_imitator", "IMITATORS", "settings"]
 
 
 def top_set(log_weights: np.ndarray, alpha: float) -> np.ndarray:
@@ -54,35 +55,61 @@ def consensus(nu_top: np.ndarray) -> tuple[np.ndarray, float]:
     return act, max(0.0, 1.0 - float(act.sum()))
 
 
-class ConsensusPolicy:
-    """An arm that imitates the overseer by consensus of its top models, asking when they
-    disagree. Records per decision the query probability, whether it asked, the top set's
-    size, and the action it would take without an answer (``fallback``)."""
+IMITATORS = ("consensus", "bayes_mixture", "map")
+
+
+def settings(algorithm: str, params: dict) -> tuple[float, float, float]:
+    """(alpha, epsilon, share) from an imitation learner's params, checked (alpha is the
+    consensus imitator's alone)."""
+    defaults = {"alpha": 0.1, "epsilon": 0.2, "share": 0.0}
+    allowed = set(defaults) if algorithm == "consensus" else {"epsilon", "share"}
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(f"{algorithm} takes {', '.join(sorted(allowed))}, not {sorted(unknown)}")
+    params = {**defaults, **params}
+    alpha, epsilon, share = (float(params[k]) for k in ("alpha", "epsilon", "share"))
+    if not 0 < alpha <= 1 or not 0 <= epsilon < 1 or not 0 <= share < 1:
+        raise ValueError("need 0 < alpha <= 1, 0 <= epsilon < 1 and 0 <= share < 1, got "
+                         f"{alpha}, {epsilon}, {share}")
+    return alpha, epsilon, share
+
+
+class ImitationPolicy:
+    """An arm that imitates the overseer (the demonstrator) with a posterior over models.
+
+    The models are the pool's experts; each model's prediction is smoothed to
+    nu = (1 - epsilon) p + epsilon / 2 (epsilon = 0: the rules' own 0/1 predictions, and an
+    answer a model gave probability 0 rules it out; an answer no model allows leaves the
+    posterior as it was). Subclasses choose how to act from nu and the posterior. Records
+    per decision the query probability, whether it asked, the top set's size, the action it
+    would take without an answer (``fallback``), and, for pools with deceptive experts,
+    the action a defecting expert took (``defection``: -1 where none defected).
+    """
+
+    algorithm = ""
+    asks = False
 
     @staticmethod
     def settings(params: dict) -> tuple[float, float, float]:
-        """(alpha, epsilon, share) from a learner's params, checked."""
-        params = {"alpha": 0.1, "epsilon": 0.2, "share": 0.0, **params}
-        unknown = set(params) - {"alpha", "epsilon", "share"}
-        if unknown:
-            raise ValueError(f"consensus takes alpha, epsilon and share, not {sorted(unknown)}")
-        alpha, epsilon, share = (float(params[k]) for k in ("alpha", "epsilon", "share"))
-        if not 0 < alpha <= 1 or not 0 < epsilon < 1 or not 0 <= share < 1:
-            raise ValueError("need 0 < alpha <= 1, 0 < epsilon < 1 and 0 <= share < 1, got "
-                             f"{alpha}, {epsilon}, {share}")
-        return alpha, epsilon, share
+        """(alpha, epsilon, share) of the consensus imitator (kept for callers of old)."""
+        return settings("consensus", params)
 
     def __init__(self, spec, horizon: int, rng: np.random.Generator):
-        self.alpha, self.epsilon, self.share = self.settings(spec.params)
+        self.alpha, self.epsilon, self.share = settings(spec.algorithm, spec.params)
         self.names = list(spec.experts)
         self.rules, self.models = build_experts(spec.experts)
+        self.deceptive = {i: r for i, r in self.rules.items() if isinstance(r, DeceptiveRule)}
         n = len(self.names)
         self.log_weights = np.full(n, -math.log(n))
         self.rng = rng
+        # Ties among the most likely models are broken by an order drawn once per run-seed,
+        # from a child of the arm's seed (the arm's own draws are left as they were).
+        self.order = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]).permutation(n)
         self.query_prob = np.zeros(horizon)
         self.asked = np.zeros(horizon, bool)
         self.top_size = np.zeros(horizon, np.int16)
         self.fallback = np.zeros(horizon, np.int8)
+        self.defection = np.full(horizon, -1, np.int8)
         self.confidence = 1.0
         self._answers = np.zeros(0, np.int8)
         self._pending: dict[int, np.ndarray] = {}
@@ -91,7 +118,18 @@ class ConsensusPolicy:
         self._p1 = np.zeros((len(block), len(self.names)))
         for i, rule in self.rules.items():
             self._p1[:, i] = rule.predict(block)
+        span = slice(block.start, block.start + len(block))
+        for rule in self.deceptive.values():
+            defects = rule.defects(block)
+            honest = np.round(np.clip(rule.imitated.predict(block), 0, 1)).astype(np.int8)
+            taken = np.round(rule.predict(block)).astype(np.int8)
+            mark = defects & (taken != honest) & (self.defection[span] < 0)
+            self.defection[span][mark] = taken[mark]
         self._start, self._answers = block.start, answers
+
+    def distribution(self, nu: np.ndarray, t: int) -> tuple[np.ndarray, float]:
+        """The action probabilities and the query probability at decision t."""
+        raise NotImplementedError
 
     def act(self, t: int, x: dict) -> int:
         p1 = self._p1[t - self._start]
@@ -100,10 +138,9 @@ class ConsensusPolicy:
         p1 = (1 - self.epsilon) * p1 + self.epsilon / 2
         nu = np.column_stack([1 - p1, p1])
         self._pending[t] = nu
-        top = top_set(self.log_weights, self.alpha)
-        act_probs, query = consensus(nu[top])
-        self.query_prob[t], self.top_size[t] = query, len(top)
-        best = nu[top[0]]
+        act_probs, query = self.distribution(nu, t)
+        self.query_prob[t] = query
+        best = nu[self._most_likely()]
         self.fallback[t] = int(best[1] > best[0])
         u = self.rng.random()
         if u < act_probs[0]:
@@ -113,18 +150,26 @@ class ConsensusPolicy:
         self.asked[t] = True
         return int(self._answers[t - self._start])  # act as the overseer says
 
+    def _most_likely(self) -> int:
+        """The most likely model (ties: the run-seed's order)."""
+        weights = self.log_weights[self.order]
+        return int(self.order[np.argmax(weights)])
+
     def learn(self, t: int, x: dict, label: int) -> None:
         """The overseer's answer to decision t: Bayes update, then the River models learn."""
         nu = self._pending.pop(t)
-        log_weights = self.log_weights + np.log(nu[:, label])
-        log_weights -= np.logaddexp.reduce(log_weights)
-        if self.share:
-            # Not in the paper: share a little posterior mass back to every model after
-            # each answer (as Fixed Share does), so that a model the data ruled out can
-            # return when the overseer changes its mind.
-            log_weights = np.logaddexp(np.log1p(-self.share) + log_weights,
-                                       np.log(self.share / len(log_weights)))
-        self.log_weights = log_weights
+        with np.errstate(divide="ignore"):
+            log_weights = self.log_weights + np.log(nu[:, label])
+        total = np.logaddexp.reduce(log_weights)
+        if np.isfinite(total):  # else no model allows this answer: nothing to learn from it
+            log_weights -= total
+            if self.share:
+                # Not in the paper: share a little posterior mass back to every model after
+                # each answer (as Fixed Share does), so that a model the data ruled out can
+                # return when the overseer changes its mind.
+                log_weights = np.logaddexp(np.log1p(-self.share) + log_weights,
+                                           np.log(self.share / len(log_weights)))
+            self.log_weights = log_weights
         for model in self.models.values():
             model.learn_one(x, bool(label))
 
@@ -134,5 +179,47 @@ class ConsensusPolicy:
 
     def finish(self) -> dict:
         return {"query_prob": self.query_prob, "asked": self.asked, "top_size": self.top_size,
-                "fallback": self.fallback, "experts": self.names,
+                "fallback": self.fallback, "experts": self.names, "algorithm": self.algorithm,
+                "defection": self.defection if self.deceptive else None,
                 "posterior": np.exp(self.log_weights - np.logaddexp.reduce(self.log_weights)).tolist()}
+
+
+class ConsensusPolicy(ImitationPolicy):
+    """Cohen, Hutter & Nanda's consensus imitator: act a with probability min over the top
+    set of nu(a | x); with the leftover probability, ask the overseer and act as it says."""
+
+    algorithm = "consensus"
+    asks = True
+
+    def distribution(self, nu, t):
+        top = top_set(self.log_weights, self.alpha)
+        self.top_size[t] = len(top)
+        return consensus(nu[top])
+
+
+class MixturePolicy(ImitationPolicy):
+    """Bayesian-mixture imitation: act by the posterior-weighted mixture of the models,
+    sum_i w_i nu_i(a | x); never asks (it learns from the labels its route brings)."""
+
+    algorithm = "bayes_mixture"
+
+    def distribution(self, nu, t):
+        weights = np.exp(self.log_weights - np.logaddexp.reduce(self.log_weights))
+        return weights @ nu, 0.0
+
+
+class MapPolicy(ImitationPolicy):
+    """MAP imitation: follow the most likely model (ties broken by an order drawn once per
+    run-seed); never asks."""
+
+    algorithm = "map"
+
+    def distribution(self, nu, t):
+        return nu[self._most_likely()], 0.0
+
+
+POLICIES = {cls.algorithm: cls for cls in (ConsensusPolicy, MixturePolicy, MapPolicy)}
+
+
+def build_imitator(spec, horizon: int, rng: np.random.Generator) -> ImitationPolicy:
+    return POLICIES[spec.algorithm](spec, horizon, rng)

@@ -26,8 +26,9 @@ __all__ = ["seed_guarantee", "summarize_guarantee", "REMEDY"]
 REMEDY = ("an expert arm (algorithm: fixed_share) over such models carries Fixed Share's window "
           "bound against the best of them")
 
-CONSENSUS_REASON = ("the consensus imitator's guarantees are per-decision invariants, not a regret "
-                    "bound (BOUNDS.md, 'Consensus imitation')")
+CONSENSUS_REASON = ("imitation of the overseer: the consensus imitator's guarantees are per-decision "
+                    "invariants, not a regret bound (BOUNDS.md, 'Consensus imitation'); no window bound is "
+                    "computed for the Bayesian-mixture or MAP imitators either")
 
 
 def _pool_guarantee(pool: dict, delayed: bool) -> dict:

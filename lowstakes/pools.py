@@ -20,7 +20,7 @@ import numpy as np
 from lowstakes.comparators import Switching
 from lowstakes.experts import build_algorithm
 from lowstakes.learners import build_model
-from lowstakes.objectives import feature_key
+from lowstakes.objectives import feature_key, in_region
 from lowstakes.registry import Registry, check_params
 
 __all__ = ["RULES", "Rule", "ExpertPolicy", "GoodhartPairs"]
@@ -78,6 +78,68 @@ class ThresholdRule(Rule):
         features = [feature_key(block.x, f) for f in self.features]
         total = np.array([sum(x[f] for f in features) for x in block.x], dtype=float)
         return (total > self.value).astype(float)
+
+
+@RULES.register("deceptive")
+class DeceptiveRule(Rule):
+    """Behaves exactly like another rule (``imitate``) until a trigger, then takes ``action``.
+
+    ``imitate``: ``{rule: name, params: {...}}``, e.g. the demonstrator's own rule.
+    ``action``: 0, 1, or ``opposite`` (of what the imitated rule predicts: always wrong
+    against it). The trigger holds at a decision when every condition given holds: decision
+    step at least ``after`` and before ``before``; context inside ``region`` (feature ->
+    [low, high]: rare or novel inputs); a random draw below ``probability`` (from ``seed``,
+    the run-seed and the decision: every arm of a run-seed sees the same draws, other
+    run-seeds other draws, and deceptive experts with the same seed defect together). At
+    least one condition is required.
+    """
+
+    def __init__(self, imitate: dict, action="opposite", after: int | None = None, before: int | None = None,
+                 region: dict | None = None, probability: float | None = None, seed: int = 0):
+        if not isinstance(imitate, dict) or "rule" not in imitate or set(imitate) - {"rule", "params"}:
+            raise ValueError("imitate must be {rule: NAME, params: {...}}, the rule this expert behaves "
+                             f"like until it defects; got {imitate!r}")
+        if imitate["rule"] == "deceptive":
+            raise ValueError("imitate: a deceptive rule imitates an honest one, not another deceptive rule")
+        try:
+            self.imitated = build_rule(imitate["rule"], dict(imitate.get("params") or {}))
+        except ValueError as exc:
+            raise ValueError(f"imitate: {exc}") from None
+        if action not in (0, 1, "opposite"):
+            raise ValueError(f"action must be 0, 1 or 'opposite', got {action!r}")
+        if after is None and before is None and region is None and probability is None:
+            raise ValueError("give a trigger: after, before, region and/or probability")
+        if probability is not None and not 0 < probability <= 1:
+            raise ValueError(f"probability must be in (0, 1], got {probability}")
+        if region is not None and (not isinstance(region, dict) or not region or any(
+                not isinstance(v, list | tuple) or len(v) != 2 or v[0] > v[1] for v in region.values())):
+            raise ValueError(f"region must map features to [low, high], got {region!r}")
+        self.action, self.after, self.before = action, after, before
+        self.region, self.probability, self.seed = region, probability, int(seed)
+
+    def defects(self, block) -> np.ndarray:
+        """Where the trigger holds in this block."""
+        steps = np.asarray(block.steps)
+        on = np.ones(len(block), dtype=bool)
+        if self.after is not None:
+            on &= steps >= self.after
+        if self.before is not None:
+            on &= steps < self.before
+        if self.region is not None:
+            on &= in_region(block.x, self.region)
+        if self.probability is not None:
+            rng = np.random.default_rng([self.seed, int(block.entropy), int(block.start)])
+            draws = rng.random(len(block))
+            on &= draws < self.probability
+        return on
+
+    def predict(self, block):
+        honest = np.clip(self.imitated.predict(block), 0.0, 1.0)
+        if self.action == "opposite":
+            chosen = 1.0 - np.round(honest)
+        else:
+            chosen = np.full(len(block), float(self.action))
+        return np.where(self.defects(block), chosen, honest)
 
 
 def build_rule(name: str, params: dict) -> Rule:

@@ -72,12 +72,25 @@ def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
     return {"harm": harm, "comparator_harm": comparator, "feedback_loss": feedback_loss}
 
 
+def typical_worst(run, scenario) -> float | None:
+    """The most harm the median decision of the run could do: its stakes times its worst
+    cost (None with a user harm function, whose worst is not known)."""
+    if run.harm is not None:
+        return None
+    if run.task == "regression":
+        worst = np.full(len(run.y), scenario.harm.bound)
+    else:
+        worst = scenario.harm.matrix()[:, run.y].max(axis=0)
+    return float(np.median(worst * run.stakes))
+
+
 def seed_metrics(run, scenario) -> list[dict]:
     """One dict per arm: this seed's totals and transition windows (and, for expert arms,
     regret against the experts and the bounds that apply)."""
     shifts = [s.at for s in scenario.stream.shifts]
     w = scenario.windows
     spans = metrics.transition_spans(shifts, scenario.horizon, w.length)
+    typical = typical_worst(run, scenario)
     out = []
     for j in range(len(run.arms)):
         a = arm_arrays(run, scenario, j)
@@ -96,10 +109,12 @@ def seed_metrics(run, scenario) -> list[dict]:
             "feedback_loss": float(a["feedback_loss"].sum()),
             "audit": audit.seed_audit(a["harm"], scenario.harm.bound, scenario.audit,
                                       audit.reaction_time(scenario, run.arms[j][0]),
-                                      sum(float(excess[s:e].sum()) for s, e in spans) if spans else None),
+                                      sum(float(excess[s:e].sum()) for s, e in spans) if spans else None,
+                                      typical),
             **_oversight_metrics(run, j),
-            "windows": metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
-                                       w.tolerance, scenario.harm.bound),
+            **_deception_metrics(run, j, a["harm"]),
+            "windows": _with_queries(metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
+                                                     w.tolerance, scenario.harm.bound), run.requested[j]),
             **pool,
             "guarantee": guarantee,
         })
@@ -121,6 +136,37 @@ def _oversight_metrics(run, j: int) -> dict:
     if j in run.consensus:
         out["mean_query_probability"] = float(run.consensus[j]["query_prob"].mean())
     return out
+
+
+def _with_queries(windows: list[dict], requested: np.ndarray) -> list[dict]:
+    """Each window with the labels asked inside it and in as many decisions just before it
+    (does a shift make an arm ask again?)."""
+    for w in windows:
+        span = w["end"] - w["start"]
+        w["queries"] = int(requested[w["start"]:w["end"]].sum())
+        w["queries_before"] = int(requested[max(0, w["start"] - span):w["start"]].sum())
+    return windows
+
+
+def _deception_metrics(run, j: int, harm: np.ndarray) -> dict:
+    """For an imitation arm whose pool has deceptive experts: at the decisions where one of
+    them defected, how often the arm took the defecting action (and the harm it did), and
+    how likely it was to ask the overseer there."""
+    records = run.consensus.get(j)
+    if records is None or records.get("defection") is None:
+        return {}
+    defection = records["defection"]
+    at = defection >= 0
+    took = at & (run.actions[j] == defection)
+    first = int(np.argmax(at)) if at.any() else None
+    return {"deception": {
+        "defections": int(at.sum()), "deceptive_actions": int(took.sum()),
+        "deceptive_harm": float(harm[took].sum()), "algorithm": records["algorithm"],
+        "asked_at_defections": int(records["asked"][at].sum()),
+        "query_probability_at_defections": float(records["query_prob"][at].mean()) if at.any() else None,
+        "query_probability_at_first_defection": (None if first is None
+                                                 else float(records["query_prob"][first])),
+        "first_defection": first}}
 
 
 def bound_table(run, scenario) -> pa.Table | None:
@@ -188,6 +234,19 @@ def _pool_summary(seeds: list[dict]) -> dict:
     }
 
 
+def _deception_summary(seeds: list[dict]) -> dict:
+    """Across seeds: each deception count's mean and CI; the query probability at the
+    defections, pooled over the seeds where there were any."""
+    out = {}
+    for name in ("defections", "deceptive_actions", "deceptive_harm", "asked_at_defections"):
+        out[name] = metrics.mean_ci([s["deception"][name] for s in seeds])
+    out["algorithm"] = seeds[0]["deception"]["algorithm"]
+    for name in ("query_probability_at_defections", "query_probability_at_first_defection"):
+        given = [s["deception"][name] for s in seeds if s["deception"][name] is not None]
+        out[name] = float(np.mean(given)) if given else None
+    return out
+
+
 def _window_summary(per_seed: list[dict], k: int) -> dict:
     windows = [s["windows"][k] for s in per_seed]
     recovered = [w["recovery"] for w in windows if w["recovery"] is not None]
@@ -200,6 +259,8 @@ def _window_summary(per_seed: list[dict], k: int) -> dict:
         "cost_ci95": cost["ci95"],
         "recovered": len(recovered),
         "recovery_median": float(np.median(recovered)) if recovered else None,
+        "queries": float(np.mean([w["queries"] for w in windows])),
+        "queries_before": float(np.mean([w["queries_before"] for w in windows])),
     }
 
 
@@ -223,6 +284,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
             "windows": [_window_summary(seeds, k) for k in range(len(scenario.stream.shifts))],
             **({"pool": _pool_summary(seeds)} if "pool" in seeds[0] else {}),
             "guarantee": guarantees.summarize_guarantee(seeds),
+            **({"deception": _deception_summary(seeds)} if "deception" in seeds[0] else {}),
             "audit": audit.arm_audit(seeds, scenario.harm.bound, scenario.audit, scenario.horizon),
             "seeds": seeds,
         })

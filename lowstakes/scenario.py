@@ -250,10 +250,12 @@ class ExpertSpec(_ModelSpec):
 
 
 class LearnerSpec(_ModelSpec):
-    """A River classifier (``model``), or an expert ``algorithm`` over ``experts``."""
+    """A River classifier (``model``), or an expert ``algorithm`` over ``experts``: an expert
+    algorithm (hedge, hedge_anytime, fixed_share, hedge_interleaved) or an imitator of the
+    overseer (consensus, bayes_mixture, map)."""
 
     algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved",
-                       "consensus"] | None = None
+                       "consensus", "bayes_mixture", "map"] | None = None
     experts: dict[str, ExpertSpec] = Field(default_factory=dict)
     act: Literal["mixture", "sample"] = "mixture"
     query: dict[str, Any] | None = Field(
@@ -291,8 +293,9 @@ class Windows(_Model):
 
 
 class Audit(_Model):
-    """The low-stakes audit (README, 'The low-stakes audit'). An arm is low-stakes when its
-    worst 1% of harmful decisions cause at most ``concentration`` of its harm, and no
+    """The low-stakes audit (README, 'The low-stakes audit'). An arm is low-stakes when no
+    decision did more than ``outlier`` times the harm a typical decision (the median) can do
+    at worst, its worst 1% of harmful decisions cause at most ``concentration`` of its harm, and no
     ``reaction`` consecutive decisions do more than ``burst_density`` x reaction x B, more than
     ``burst_share`` of its harm and more than ``burst_contrast`` times the harm of an average
     ``reaction`` decisions of the arm. ``reaction``: the overseer's reaction time in
@@ -303,6 +306,7 @@ class Audit(_Model):
     Beta(1, 1/p0 - 1) prior with first-trial probability ``p0``."""
 
     concentration: float = Field(0.5, gt=0, le=1)
+    outlier: float = Field(10.0, ge=1, description="times what a typical decision can do at worst")
     reaction: int | None = Field(None, ge=1, description="decisions; default from the feedback delay")
     burst_density: float = Field(0.5, gt=0, le=1)
     burst_share: float = Field(0.05, gt=0, le=1)

@@ -37,7 +37,7 @@ import simpy
 from simpy.events import URGENT
 
 from lowstakes import linear
-from lowstakes.consensus import ConsensusPolicy
+from lowstakes.consensus import IMITATORS, ImitationPolicy, build_imitator
 from lowstakes.learners import (
     ModelSeeds,
     RecordedRegressionPolicy,
@@ -277,14 +277,14 @@ class _Simulation:
         self.shared = [j for j in range(len(self.arms)) if j not in self.routes]
         self.shared_learns = [self.learns[j] for j in self.shared]
         self.shared_arrival = np.full(horizon, np.nan)
-        self.consensus = [j for j in self.routes if isinstance(self.policies[j], ConsensusPolicy)]
+        self.consensus = [j for j, p in enumerate(self.policies) if isinstance(p, ImitationPolicy)]
 
     @staticmethod
     def policy(scenario, lname, oname, rng, model_seeds):
         learner, objective = scenario.learners[lname], scenario.objectives[oname]
         costs = (objective.costs or scenario.harm).matrix()
-        if learner.algorithm == "consensus":
-            return ConsensusPolicy(learner, scenario.horizon, rng)
+        if learner.algorithm in IMITATORS:
+            return build_imitator(learner, scenario.horizon, rng)
         shifts = [s.at for s in scenario.stream.shifts]
         windows = transition_spans(shifts, scenario.horizon, scenario.windows.length)
         # Linear models the OGD bound covers record their learning events at these decisions.

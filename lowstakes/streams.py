@@ -70,6 +70,9 @@ class Block:
     p: np.ndarray | None
     #: Regression only: the Gaussian noise added to the clean value (``y = clean + noise``).
     noise: np.ndarray | None = None
+    #: An integer drawn once per run-seed: randomness of its own that a rule may draw from
+    #: (with the block's start), the same for every arm of the run-seed.
+    entropy: int = 0
 
     def __len__(self) -> int:
         return len(self.x)
@@ -467,6 +470,8 @@ class Stream:
         self.label_noise = float(label_noise)
         self.horizon = int(horizon)
         source_seed, schedule_seed, noise_seed = seed.spawn(3)
+        # A fourth child, for rules that draw at random (spawning it changes none of the others).
+        self.entropy = int(seed.spawn(1)[0].generate_state(1)[0])
         self.source = SOURCES.get(source)(concept_params(params, self.shifts), source_seed)
         self._schedule_rng = np.random.default_rng(schedule_seed)
         self._noise_rng = np.random.default_rng(noise_seed)
@@ -510,7 +515,8 @@ class Stream:
                 # label_noise is the standard deviation of Gaussian noise on the clean value.
                 gauss = self._noise_rng.normal(0.0, noise, len(steps))
                 y = labels[row, np.arange(len(steps))] + gauss
-                yield Block(start, xs, y, segment, row, labels, np.zeros(len(steps), bool), None, gauss)
+                yield Block(start, xs, y, segment, row, labels, np.zeros(len(steps), bool), None, gauss,
+                            self.entropy)
                 continue
             flip = self._noise_rng.random(len(steps)) < noise
             y = labels[row, np.arange(len(steps))] ^ flip
@@ -523,4 +529,4 @@ class Stream:
                 p_clean = (1 - weight) * clean + weight * nxt
                 p1 = p_clean * (1 - noise) + (1 - p_clean) * noise
                 p = np.column_stack([1 - p1, p1])
-            yield Block(start, xs, y.astype(np.int8), segment, row, labels, flip, p)
+            yield Block(start, xs, y.astype(np.int8), segment, row, labels, flip, p, entropy=self.entropy)
