@@ -41,7 +41,8 @@ def _params(cls, skip=("self", "n", "horizon", "concepts", "seed")) -> list[str]
 
 
 def _entries(registry, skip=("self", "n", "horizon", "concepts", "seed")) -> list[dict]:
-    return [{"name": name, "params": _params(obj, skip), "about": _line(obj)} for name, obj in registry.items()]
+    return [{"name": name, "params": _params(obj, skip), "about": _line(obj)}
+            for name, obj in registry.items()]
 
 
 def river_classifiers() -> list[str]:
