@@ -168,3 +168,14 @@ def check_params(cls, params: dict) -> None:
     for name, p in signature.parameters.items():
         if name in accepted and p.default is p.empty and name not in params:
             raise ValueError(f"missing param {name!r}; {takes}")
+    for name, value in params.items():
+        default = signature.parameters[name].default
+        # A number where the default is a number: YAML's unquoted yes/no/true/false are
+        # booleans, and a quoted number is text; neither is silently taken for a number.
+        if isinstance(default, int | float) and not isinstance(default, bool):
+            if isinstance(value, bool):
+                raise ValueError(f"param {name!r} is a number (default {default!r}), got the boolean "
+                                 f"{value!r} (YAML reads unquoted yes/no/on/off/true/false as booleans)")
+            if isinstance(value, str):
+                raise ValueError(f"param {name!r} is a number (default {default!r}), got the text {value!r} "
+                                 "(remove the quotes)")

@@ -24,12 +24,13 @@ lowstakes.errors.ScenarioError: scenario: stream.source: unknown source 'sae' (d
 
 from __future__ import annotations
 
+import math
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from lowstakes.errors import ScenarioError
 from lowstakes.registry import suggest
@@ -43,17 +44,26 @@ __all__ = ["Scenario", "load_scenario", "COMPARATORS"]
 COMPARATORS = ("oracle", "hindsight", "best_constant")
 
 
+#: The longest scenario name: it names the run directory, and file systems limit a name.
+MAX_NAME = 100
+
+#: Numbers in a scenario: a boolean is not a number and a quoted number is text (both are
+#: refused, never coerced), and a float must be finite. An int is accepted where a float is.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Costs(_Model):
     """A binary cost matrix by name: the cost of each (action, truth) pair."""
 
-    false_positive: float = Field(1.0, ge=0)
-    false_negative: float = Field(1.0, ge=0)
-    true_positive: float = Field(0.0, ge=0)
-    true_negative: float = Field(0.0, ge=0)
+    false_positive: Float = Field(1.0, ge=0)
+    false_negative: Float = Field(1.0, ge=0)
+    true_positive: Float = Field(0.0, ge=0)
+    true_negative: Float = Field(0.0, ge=0)
 
     def matrix(self):
         from lowstakes.objectives import cost_matrix
@@ -68,8 +78,8 @@ class Stakes(_Model):
     multiplier of every decision of a block. A function's multipliers are not known in
     advance, so the engine's check of every harm against B is what guards them."""
 
-    region: dict[str | int, tuple[float, float]] | None = None
-    factor: float | None = Field(None, gt=0)
+    region: dict[str | int, tuple[Float, Float]] | None = None
+    factor: Float | None = Field(None, gt=0)
     function: str | None = None
 
     @model_validator(mode="after")
@@ -82,7 +92,7 @@ class Stakes(_Model):
 class Harm(Costs):
     """The true harm of each (action, truth) pair; every value must lie in [0, bound]."""
 
-    bound: float = Field(1.0, gt=0)
+    bound: Float = Field(1.0, gt=0)
     stakes: Stakes | None = None
     function: str | None = Field(
         None, description="module:attribute: harm(actions, truth, block) -> harms, replacing the "
@@ -105,15 +115,15 @@ class Harm(Costs):
 
 
 class ShiftSpec(_Model):
-    at: int = Field(ge=1, description="first decision (0-based step) of the new concept")
-    width: int = Field(1, ge=1, description="decisions over which the change ramps in; 1 = abrupt")
+    at: Int = Field(ge=1, description="first decision (0-based step) of the new concept")
+    width: Int = Field(1, ge=1, description="decisions over which the change ramps in; 1 = abrupt")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
 class StreamSpec(_Model):
     source: str
     params: dict[str, Any] = Field(default_factory=dict)
-    label_noise: float = Field(0.0, ge=0, description="classification: the chance a label is the "
+    label_noise: Float = Field(0.0, ge=0, description="classification: the chance a label is the "
                                "other class (< 0.5); regression: the sd of Gaussian noise")
     shifts: list[ShiftSpec] = Field(default_factory=list)
 
@@ -122,6 +132,13 @@ class StreamSpec(_Model):
     def _known_source(cls, name):
         SOURCES.get(name)
         return name
+
+
+def _bare_number(value, field: str):
+    """A bare number written where a mapping is expected means ``{field: number}``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {field: value}
+    return value
 
 
 class _OneOf(_Model):
@@ -140,8 +157,8 @@ class Arrivals(_OneOf):
     """Fixed spacing (``every``: time between decisions) or Poisson (``poisson``: rate)."""
 
     choices: ClassVar[tuple[str, ...]] = ("every", "poisson")
-    every: float | None = Field(None, gt=0)
-    poisson: float | None = Field(None, gt=0)
+    every: Float | None = Field(None, gt=0)
+    poisson: Float | None = Field(None, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -155,15 +172,13 @@ class FeedbackDelay(_OneOf):
     """Time from a decision until its feedback arrives: none, ``fixed`` or ``exponential`` (mean)."""
 
     choices: ClassVar[tuple[str, ...]] = ("fixed", "exponential")
-    fixed: float | None = Field(None, ge=0)
-    exponential: float | None = Field(None, gt=0)
+    fixed: Float | None = Field(None, ge=0)
+    exponential: Float | None = Field(None, gt=0)
 
     @model_validator(mode="before")
     @classmethod
     def _number(cls, value):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return {"fixed": value}
-        return value
+        return _bare_number(value, "fixed")  # `feedback_delay: 5` means {fixed: 5}
 
     @property
     def kind(self) -> Literal["none", "fixed", "exponential"]:
@@ -173,11 +188,17 @@ class FeedbackDelay(_OneOf):
 
 
 class ServiceTime(_OneOf):
-    """How long the overseer takes to make one label: ``fixed`` or ``exponential`` (mean)."""
+    """How long the overseer takes to make one label: ``fixed`` or ``exponential`` (mean); a
+    bare number T means ``{fixed: T}``."""
 
     choices: ClassVar[tuple[str, ...]] = ("fixed", "exponential")
-    fixed: float | None = Field(None, gt=0)
-    exponential: float | None = Field(None, gt=0)
+    fixed: Float | None = Field(None, gt=0)
+    exponential: Float | None = Field(None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number(cls, value):
+        return _bare_number(value, "fixed")
 
     @model_validator(mode="after")
     def _given(self):
@@ -190,21 +211,26 @@ class OverseerSpec(_Model):
     """Each arm's overseer: ``capacity`` labels at once, a service time per label, and the
     longest a request may wait in the queue (``patience``; none: it waits for ever)."""
 
-    capacity: int = Field(1, ge=1)
-    service: ServiceTime
-    patience: float | None = Field(None, gt=0)
+    capacity: Int = Field(1, ge=1)
+    service: ServiceTime | Float
+    patience: Float | None = Field(None, gt=0)
+
+    @field_validator("service")
+    @classmethod
+    def _number(cls, service):
+        return service if isinstance(service, ServiceTime) else ServiceTime(fixed=service)
 
 
 class Timing(_Model):
     arrivals: Arrivals = Field(default_factory=Arrivals)
-    feedback_delay: FeedbackDelay | float = Field(default_factory=FeedbackDelay)
+    # A bare number means {fixed: it}; the union keeps that in the JSON Schema too.
+    feedback_delay: FeedbackDelay | Float = Field(default_factory=FeedbackDelay)
     overseer: OverseerSpec | None = None
 
     @field_validator("feedback_delay")
     @classmethod
     def _number(cls, delay):
-        # `feedback_delay: 5` means a fixed delay of 5.
-        return FeedbackDelay(fixed=delay) if isinstance(delay, int | float) else delay
+        return delay if isinstance(delay, FeedbackDelay) else FeedbackDelay(fixed=delay)
 
 
 class ObjectiveSpec(_Model):
@@ -287,9 +313,9 @@ class Windows(_Model):
     after which the trailing mean excess harm over ``smoothing`` decisions stays within
     ``tolerance * B`` of its pre-shift level."""
 
-    length: int | None = Field(None, ge=1)
-    smoothing: int = Field(500, ge=1)
-    tolerance: float = Field(0.05, ge=0)
+    length: Int | None = Field(None, ge=1)
+    smoothing: Int = Field(500, ge=1)
+    tolerance: Float = Field(0.05, ge=0)
 
 
 class Audit(_Model):
@@ -305,23 +331,24 @@ class Audit(_Model):
     at least one catastrophe in the next ``forecast`` decisions comes from a semi-informative
     Beta(1, 1/p0 - 1) prior with first-trial probability ``p0``."""
 
-    concentration: float = Field(0.5, gt=0, le=1)
-    outlier: float = Field(10.0, ge=1, description="times what a typical decision can do at worst")
-    reaction: int | None = Field(None, ge=1, description="decisions; default from the feedback delay")
-    burst_density: float = Field(0.5, gt=0, le=1)
-    burst_share: float = Field(0.05, gt=0, le=1)
-    burst_contrast: float = Field(4.0, ge=1, description="times the harm of an average reaction time")
-    catastrophe: float | None = Field(None, ge=0)
-    p0: float = Field(0.001, gt=0, lt=1)
-    forecast: int | None = Field(None, ge=1, description="H; default: the horizon")
+    concentration: Float = Field(0.5, gt=0, le=1)
+    outlier: Float = Field(10.0, ge=1, description="times what a typical decision can do at worst")
+    reaction: Int | None = Field(None, ge=1, description="decisions; default from the feedback delay")
+    burst_density: Float = Field(0.5, gt=0, le=1)
+    burst_share: Float = Field(0.05, gt=0, le=1)
+    burst_contrast: Float = Field(4.0, ge=1, description="times the harm of an average reaction time")
+    catastrophe: Float | None = Field(None, ge=0)
+    p0: Float = Field(0.001, gt=0, lt=1)
+    forecast: Int | None = Field(None, ge=1, description="H; default: the horizon")
 
 
 class Scenario(_Model):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=MAX_NAME,
+                      description="letters, digits, _ . - (it names the run directory)")
     description: str = ""
-    horizon: int = Field(ge=1, description="number of decisions per seed")
-    seeds: int = Field(1, ge=1, description="number of independent repetitions")
-    seed: int = Field(0, ge=0, description="master seed; per-seed seeds derive from it")
+    horizon: Int = Field(ge=1, description="number of decisions per seed")
+    seeds: Int = Field(1, ge=1, description="number of independent repetitions")
+    seed: Int = Field(0, ge=0, description="master seed; per-seed seeds derive from it")
     harm: Harm = Field(default_factory=Harm)
     stream: StreamSpec
     timing: Timing = Field(default_factory=Timing)
@@ -344,10 +371,13 @@ class Scenario(_Model):
         if not isinstance(data, dict):
             raise ScenarioError([((), "a scenario is a mapping of fields (name, horizon, ...)")],
                                 file=file, marks=marks)
+        non_finite = list(_non_finite(data))
+        if non_finite:
+            raise ScenarioError(non_finite, file=file, marks=marks)
         try:
             scenario = cls.model_validate(data)
         except ValidationError as exc:
-            raise ScenarioError(_pydantic_problems(exc), file=file, marks=marks) from None
+            raise ScenarioError(_pydantic_problems(exc, data), file=file, marks=marks) from None
         from lowstakes.checks import problems as cross_field_problems
 
         problems = list(cross_field_problems(scenario))
@@ -395,6 +425,8 @@ def _model_at(path) -> type[BaseModel] | None:
     """The schema model that holds the fields at ``path`` (keys and list indices)."""
     model, annotation = Scenario, None
     for part in path:
+        if isinstance(part, str) and _internal(part) and model is not None:
+            continue  # a union member or validator pydantic named: the model found stays
         if model is not None:
             field = model.model_fields.get(part) if isinstance(part, str) else None
             if field is None:
@@ -411,9 +443,101 @@ def _model_at(path) -> type[BaseModel] | None:
     return model
 
 
-def _pydantic_problems(exc: ValidationError):
+def _non_finite(value, path=()):
+    """Every infinite or NaN number in the document: no field of a scenario takes one (the
+    typed fields refuse them too; this also covers free-form params)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, f"must be a finite number, got {value!r}"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, path + (key,))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, path + (i,))
+
+
+def _user_path(loc, data) -> tuple:
+    """The part of pydantic's error location that names the user's keys and positions: the
+    names of validators and union members it inserts (``function-after[...]``, ``int``) are
+    not in the document and are dropped."""
+    out, here = [], data
+    for part in loc:
+        if isinstance(here, dict) and part in here:
+            out.append(part)
+            here = here[part]
+        elif isinstance(here, dict) and isinstance(part, str) and part.isdigit() and int(part) in here:
+            out.append(int(part))
+            here = here[int(part)]
+        elif isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here):
+            out.append(part)
+            here = here[part]
+        elif isinstance(here, dict) and isinstance(part, str) and not _internal(part):
+            out.append(part)  # a missing field: the message says so
+            here = None
+    return tuple(out)
+
+
+def _internal(part: str) -> bool:
+    return any(c in part for c in "[](),") or part in ("int", "float", "str", "bool", "dict", "list")
+
+
+TYPE_MESSAGES = {
+    "int_type": "expected a whole number",
+    "float_type": "expected a number",
+    "string_type": "expected text",
+    "bool_type": "expected true or false",
+    "dict_type": "expected a mapping (key: value)",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list of two numbers, [low, high]",
+    "model_type": "expected a mapping",
+    "finite_number": "must be a finite number",
+}
+
+
+def _pydantic_problems(exc: ValidationError, data=None):
+    """One message per problem, at the path the user wrote. Where a field takes one of several
+    forms (a union), pydantic reports one error per form at the same place: those become one
+    message listing every accepted form."""
+    problems: dict[tuple, list[str]] = {}
+    values: dict[tuple, object] = {}
+    for path, message, value, typed in _each_problem(exc, data):
+        problems.setdefault(path, [])
+        if message not in problems[path]:
+            problems[path].append(message)
+        if typed:
+            values[path] = value
+    for path, messages in problems.items():
+        if isinstance(values.get(path, _lookup(data, path)), dict):
+            # A mapping or list where the field also takes a number: what matters is what is
+            # wrong inside it, not that it is not a number.
+            inner = [m for m in messages if not m.startswith("expected a ") or "mapping" in m or "list" in m]
+            nested = any(other[:len(path)] == path and len(other) > len(path) for other in problems)
+            messages = inner or ([] if nested else messages)
+            if not messages:
+                continue
+        expected = [m for m in messages if m.startswith("expected ")]
+        if len(expected) > 1 and len(expected) == len(messages):
+            forms = [m.removeprefix("expected ").split(", got")[0] for m in expected]
+            tail = expected[0].partition(", got")[2]
+            yield path, "expected " + " or ".join(dict.fromkeys(forms)) + (f", got{tail}" if tail else "")
+        else:
+            yield path, "; ".join(messages)
+
+
+def _lookup(data, path):
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _each_problem(exc: ValidationError, data=None):
     for error in exc.errors():
+        path = _user_path(error["loc"], data) if data is not None else tuple(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input")
         if error["type"] == "extra_forbidden":
             model = _model_at(error["loc"][:-1])
             fields = [name for name in (model.model_fields if model else ())
@@ -422,12 +546,27 @@ def _pydantic_problems(exc: ValidationError):
             message = (f"unknown field{suggest(name, fields)}; allowed: {', '.join(fields)}"
                        if fields else "unknown field")
         elif error["type"] == "missing":
-            message = "required field is missing"
-        elif error["type"] != "value_error" and not isinstance(error.get("input"), dict | list):
-            message = f"{message} (got {error['input']!r})"
-        if any(isinstance(part, bool) for part in error["loc"]):
+            parent = _lookup(data, path)
+            message = ("too few items: expected [low, high]" if isinstance(parent, list)
+                       else "required field is missing")
+        elif error["type"] in TYPE_MESSAGES:
+            message = TYPE_MESSAGES[error["type"]]
+            if error["type"] == "model_type":
+                model = _model_at(error["loc"])
+                if model is not None:
+                    fields = [f for f in model.model_fields if f != "choices"]
+                    message = f"expected a mapping with {' or '.join(fields)}"
+            if isinstance(value, bool):
+                message += f", got {value!r} (YAML reads unquoted yes/no/on/off/true/false as booleans)"
+            elif isinstance(value, str) and error["type"] in ("int_type", "float_type"):
+                message += f", got the text {value!r} (a quoted number is text: remove the quotes)"
+            elif not isinstance(value, dict | list):
+                message += f", got {value!r}"
+        elif error["type"] != "value_error" and not isinstance(value, dict | list):
+            message = f"{message} (got {value!r})"
+        if any(isinstance(part, bool) for part in path):
             message += " (YAML reads unquoted yes/no/on/off/true/false as booleans: quote the name)"
-        yield error["loc"], message
+        yield path, message, value, error["type"] in TYPE_MESSAGES
 
 
 # -- YAML ------------------------------------------------------------------------------
@@ -463,17 +602,110 @@ def yaml_marks(path) -> dict:
     return _read(Path(path))[1]
 
 
+#: Limits on a scenario file, so that a hostile or careless one is refused at once.
+MAX_FILE_BYTES = 1 << 20          # scenario files are a few kB
+MAX_VALUES = 100_000              # values in the document, with aliases expanded
+MAX_DEPTH = 40                    # nesting
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, first, second):
+        super().__init__()
+        self.key, self.first, self.second = key, first, second
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key written twice in one mapping is an error (PyYAML keeps
+    the last silently). Keys brought in by a merge (``<<: *anchor``) may be overridden."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: PyYAML's own error follows
+                    continue
+                if first is not key_node.start_mark:
+                    raise _DuplicateKey(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def _decode(raw: bytes) -> str:
+    """The file's text: UTF-8 (with or without a byte-order mark), or UTF-16/32 with one."""
+    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"),
+                       (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if raw.startswith(bom):
+            return raw.decode(codec)
+    return raw.decode("utf-8")
+
+
+def _size(node, depth=0, memo=None) -> tuple[int, int]:
+    """(values, depth) of a composed document, aliases expanded (each node counted once per
+    place it appears, computed once per node, so a "billion laughs" file costs nothing)."""
+    memo = {} if memo is None else memo
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = (MAX_VALUES + 1, MAX_DEPTH + 1)  # a cycle is too big
+    if isinstance(node, yaml.MappingNode):
+        children = [v for _, v in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    values, deepest = 1, 0
+    for child in children:
+        count, below = _size(child, depth + 1, memo)
+        values = min(values + count, MAX_VALUES + 1)
+        deepest = max(deepest, below + 1)
+    memo[key] = (values, deepest)
+    return memo[key]
+
+
 def _read(path: Path) -> tuple[Any, dict]:
+    def refuse(problem, mark=None):
+        marks = {(): (mark.line + 1, mark.column + 1)} if mark is not None else {}
+        return ScenarioError([((), problem)], file=path, marks=marks)
+
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise refuse(f"the file has {size:,} bytes; a scenario file has at most {MAX_FILE_BYTES:,}")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ScenarioError([((), f"cannot read the file: {exc.strerror}")], file=path) from None
+        raise refuse(f"cannot read the file: {exc.strerror}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        text = _decode(raw)
+    except UnicodeDecodeError as exc:
+        raise refuse(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file "
+                     "as UTF-8") from None
+    loader = _Loader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, {}
+            values, depth = _size(node)
+            if values > MAX_VALUES:
+                raise refuse(f"the document has more than {MAX_VALUES:,} values once its aliases are "
+                             "expanded; a scenario needs far fewer (a file built to exhaust memory?)")
+            if depth > MAX_DEPTH:
+                raise refuse(f"the document is nested more than {MAX_DEPTH} levels deep")
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise refuse("the document is nested too deeply to read") from None
+    except _DuplicateKey as exc:
+        raise refuse(f"key {exc.key!r} is given twice in one mapping (line {exc.first.line + 1} and line "
+                     f"{exc.second.line + 1}); YAML would silently keep the last: remove one",
+                     exc.second) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        marks = {(): (mark.line + 1, mark.column + 1)} if mark else {}
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([((), f"YAML syntax error: {problem}")], file=path, marks=marks) from None
-    return data, (_marks(node) if node is not None else {})
+        raise refuse(f"YAML syntax error: {problem}", mark) from None
+    return data, _marks(node)
