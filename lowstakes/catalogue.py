@@ -58,17 +58,37 @@ def river_classifiers() -> list[str]:
     return out
 
 
+#: What an expert algorithm's params default to when a scenario omits them: the tuning the
+#: run does, not the constructor's placeholder.
+ALGORITHM_DEFAULTS = {
+    "hedge": ["eta=sqrt(8 ln N / T)"],
+    "hedge_anytime": [],
+    "fixed_share": ["eta, alpha: tuned (CBL Thm 5.1)", "switches=the number of shifts (at least 1)"],
+    "hedge_interleaved": ["delay=the fixed feedback delay, in decisions"],
+}
+
+
+def _source(name: str) -> dict:
+    cls = SOURCES.get(name)
+    params = [f"{p}={about}" for p, about in cls.params.items()] or _params(cls)
+    if cls.shiftable is not None:
+        params.append(f"shiftable: {', '.join(cls.shiftable) or 'nothing (no shifts)'}")
+    return {"name": name, "params": params, "about": _line(cls)}
+
+
 def catalogue() -> dict[str, list[dict]]:
-    """Every named piece a scenario can use, by kind."""
+    """Every named piece a scenario can use, by kind.
+
+    >>> next(e for e in catalogue()["sources"] if e["name"] == "sine")["params"][0]
+    'classification_function=0 (0..3)'
+    """
     return {
-        "sources": [{**e, "params": [f"shiftable: {', '.join(SOURCES.get(e['name']).shiftable)}"]
-                     if SOURCES.get(e["name"]).shiftable is not None else []}
-                    for e in _entries(SOURCES)],
+        "sources": [_source(name) for name, _ in SOURCES.items()],
         "feedback": _entries(FEEDBACK),
         "expert rules": _entries(RULES, skip=("self",)),
         "query policies": _entries(QUERIES),
-        "expert algorithms": [{"name": name, "params": _params(cls), "about": _line(cls)}
-                              for name, cls in ALGORITHMS.items()]
+        "expert algorithms": [{"name": name, "params": ALGORITHM_DEFAULTS.get(name, _params(cls)),
+                               "about": _line(cls)} for name, cls in ALGORITHMS.items()]
                              + [{"name": "consensus", "params": ["alpha=0.1", "epsilon=0.2", "share=0.0"],
                                  "about": "Cohen, Hutter & Nanda's consensus imitator: act where the top "
                                           "models agree, ask the overseer otherwise."},

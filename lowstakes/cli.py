@@ -15,8 +15,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
-from lowstakes.errors import HarmBoundError, LowstakesError
+from lowstakes import resources
+from lowstakes.errors import HarmBoundError, LateFailure, LowstakesError
+from lowstakes.grid import short_names
 from lowstakes.scenario import load_scenario
 
 __all__ = ["main"]
@@ -92,6 +95,10 @@ def _sweep(args, console: Console, errors: Console) -> int:
                        progress=lambda n: bar.advance(task, n))
     if len(frame := result.load()):
         console.print(sweep_table(frame, scenario.name))
+        for field in [c.removeprefix("set.") for c in frame.columns if c.startswith("set.")][:2]:
+            paired = sweep_paired_table(frame, field)
+            if paired is not None:
+                console.print(paired)
     console.print(f"{result.tasks} task(s): {result.ran} run now, {result.skipped} already done "
                   f"(skipped), {len(result.failed)} failed"
                   + (f", {result.lost} not run (cluster lost)" if result.lost else ""), highlight=False)
@@ -111,6 +118,37 @@ def _sweep(args, console: Console, errors: Console) -> int:
     return 0 if result.complete else 1
 
 
+def sweep_paired_table(frame, field: str) -> Table | None:
+    """Along one swept field: each cell minus the cell with the field at its first value, on the
+    same seeds (regret and transition cost), with the paired 95% interval."""
+    from lowstakes.sweeps import aggregate
+
+    column = f"set.{field}"
+    metrics = [m for m in ("regret", "transition_cost") if f"delta.{field}.{m}" in frame]
+    if not metrics or frame[column].nunique() < 2:
+        return None
+    first = frame[column].iloc[0]
+    rows = frame[frame[column] != first]
+    keys = [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
+    table = Table(title=f"paired differences along {field}: each value minus {field} = {first}, same seeds",
+                  caption="± half-width of the 95% t-interval of the per-seed differences (the cells share "
+                          "their seeds' randomness, so these are paired)", caption_justify="left")
+    short = short_names([k.removeprefix("set.") for k in keys if k.startswith("set.")])
+    for key in keys:
+        table.add_column(short.get(key.removeprefix("set."), key), no_wrap=True)
+    for metric in metrics:
+        table.add_column(f"Δ {metric.replace('_', ' ')}", justify="right", no_wrap=True)
+    aggregates = [aggregate(rows, f"delta.{field}.{m}", keys) for m in metrics]
+    for i in range(len(aggregates[0])):
+        values = [str(aggregates[0].iloc[i][k]) for k in keys]
+        cells = []
+        for agg in aggregates:
+            mean, lo, hi = agg.iloc[i][["mean", "lo", "hi"]]
+            cells.append(_pm(mean, [None, None] if np.isnan(lo) else [lo, hi]))
+        table.add_row(*values, *cells)
+    return table
+
+
 def _held_columns(frame) -> dict:
     """``window_bounds_held``: per row, in how many transition windows the arm's guarantee held
     (rows without a guarantee: NaN)."""
@@ -123,7 +161,6 @@ def _held_columns(frame) -> dict:
 def sweep_table(frame, name: str) -> Table:
     """Per cell and arm: regret, transition cost and recovery, labels asked, the audit and the
     bounds, each as mean ± half-width of the 95% CI across seeds."""
-    from lowstakes.grid import short_names
     from lowstakes.sweeps import aggregate
 
     keys = [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
@@ -140,6 +177,11 @@ def sweep_table(frame, name: str) -> Table:
     columns = {"regret": "regret"}
     if "transition_cost" in frame:
         columns["transition_cost"] = "transition cost"
+    windows = sorted(c for c in frame.columns if c.startswith("window_") and c.endswith("_cost"))
+    if 1 < len(windows) <= 4:  # each window's cost rather than only their sum
+        del columns["transition_cost"]
+        for column in windows:
+            columns[column] = f"window {column.split('_')[1]}\ncost"
     if "window_0_own_regret" in frame:  # the guarantee of the first window, beside its cost
         columns["window_0_own_regret"] = "window 0:\nown regret"
         columns["window_0_bound"] = "window 0:\nbound"
@@ -187,6 +229,12 @@ def _validate(args, console: Console, errors: Console) -> int:
             failed += 1
             _error(exc)
         else:
+            try:  # one seed at a time: does it fit this machine at all?
+                resources.check(scenario, workers=1, trace=False)
+            except LowstakesError as exc:
+                failed += 1
+                _error(f"{path}: {exc}")
+                continue
             arms = len(scenario.learners) * len(scenario.objectives)
             console.print(f"ok: {path} ({scenario.name}: {scenario.horizon:,} decisions x "
                           f"{scenario.seeds} seed(s), {arms} arm(s))", highlight=False, markup=False)
@@ -202,7 +250,8 @@ def _list(console: Console) -> int:
         table.add_column()
         table.add_column()
         for entry in entries:
-            table.add_row(entry["name"], ", ".join(entry["params"]), entry["about"])
+            # Text, not markup: "[low, high]" is not a style tag.
+            table.add_row(Text(entry["name"]), Text("\n".join(entry["params"])), Text(entry["about"]))
         console.print(table)
         console.print()
     names = river_classifiers()
@@ -223,8 +272,10 @@ def _schema() -> int:
 
 
 def _pm(mean, interval) -> str:
-    if interval[0] is None:
-        return f"{mean:,.1f}"
+    """mean ± half-width of its interval; a value that did not vary (a count, say) alone, and
+    as a whole number when it is one."""
+    if interval[0] is None or interval[1] - interval[0] == 0:
+        return f"{mean:,.0f}" if float(mean).is_integer() else f"{mean:,.1f}"
     return f"{mean:,.1f} ± {(interval[1] - interval[0]) / 2:,.1f}"
 
 
@@ -237,6 +288,10 @@ def summary_table(summary: dict) -> Table:
         caption.append(f"recovery: median decisions until the trailing mean excess harm over "
                        f"{w['smoothing']} stays within {w['tolerance']} x B of its pre-shift level "
                        "(recovered seeds / all)")
+        if any(w.get("raised") for a in summary["arms"] for w in a["windows"]):
+            caption.append("†: the excess harm before this shift was already above the tolerance in some "
+                           "seed (a return to an old concept after a transition, say): cost and recovery are "
+                           "measured from that raised level")
         if any(a["queries"]["mean"] < summary["horizon"] for a in summary["arms"]):
             caption.append("labels before / after: asked in the window after the shift, and in as many "
                            "decisions before it (means over seeds)")
@@ -262,11 +317,33 @@ def summary_table(summary: dict) -> Table:
         for window in arm["windows"]:
             row.append(_pm(window["cost"], window["cost_ci95"]))
             median = window["recovery_median"]
-            row.append("never" if median is None
-                       else f"{median:,.0f} ({window['recovered']}/{n})")
+            mark = "†" if window.get("raised") else ""
+            row.append(("never" if median is None else f"{median:,.0f} ({window['recovered']}/{n})") + mark)
             if asks:
                 row.append(f"{window['queries_before']:,.1f} / {window['queries']:,.1f}")
         table.add_row(*row)
+    return table
+
+
+def paired_table(summary: dict) -> Table | None:
+    """Differences between arms on the same seeds, with their paired 95% intervals."""
+    pairs = summary.get("paired") or []
+    if len(summary["seeds"]) < 2 or not pairs:
+        return None
+    table = Table(title="paired differences on the same seeds (common random numbers)",
+                  caption="each row: the first arm minus the second, seed by seed; ± half-width of the 95% "
+                          "t-interval of those differences. Both arms of a seed saw the same stream, noise "
+                          "and delays, so what they share cancels: a difference can be clear here while "
+                          "the arms' own intervals in the first table overlap.",
+                  caption_justify="left")
+    table.add_column("difference")
+    table.add_column("regret", justify="right", no_wrap=True)
+    for k, at in enumerate(summary["shifts"]):
+        table.add_column(f"shift {k} @{at}\nwindow cost", justify="right", no_wrap=True)
+    for pair in pairs:
+        name = f"{' / '.join(pair['arm'])} − {' / '.join(pair['minus'])}"
+        table.add_row(name, _pm(pair["regret"]["mean"], pair["regret"]["ci95"]),
+                      *[_pm(w["mean"], w["ci95"]) for w in pair["windows"]])
     return table
 
 
@@ -409,36 +486,48 @@ def deception_table(summary: dict) -> Table | None:
     return table
 
 
-def pool_table(summary: dict) -> Table | None:
-    """Expert arms: regret against the experts on the feedback (what theorems bound) and on
-    the true harm, and each guaranteed bound with the seeds in which it held."""
+def pool_table(summary: dict) -> tuple[Table, list[str]] | None:
+    """Expert arms: regret against the experts on the feedback (what the theorems bound) and
+    on the true harm, each against the best fixed expert and the best expert sequence; and,
+    as lines under the table, each guaranteed bound with the seeds in which it held."""
     arms = [a for a in summary["arms"] if "pool" in a]
     if not arms:
         return None
-    table = Table(title="expert arms: regret against the experts, and the bounds",
-                  caption="proxy = on the arm's feedback; true = on the harm; "
-                          "tracking = against the best expert sequence with m switches",
+    m = arms[0]["pool"].get("switches", 1)
+    table = Table(title="expert arms: regret against the experts",
+                  caption="feedback = on the arm's feedback (what the bounds speak of); true = on the harm. "
+                          "vs fixed: against the best single expert in hindsight; vs m-switch: against the "
+                          "best expert sequence with at most m switches (m = the arm's switches, "
+                          f"{m} here). mixture: of p . l, the weights' expected loss, which the bounds speak "
+                          "of; taken: of the actions the arm took (act: mixture acts by least cost under the "
+                          "mixture, act: sample follows one expert drawn from the weights)",
                   caption_justify="left")
-    for column in ("arm", "algorithm", "proxy regret", "tracking regret", "true regret"):
-        table.add_column(column, justify="left" if column in ("arm", "algorithm") else "right")
-    table.add_column("bounds (value: held in seeds)")
+    for column in ("arm", "algorithm", "feedback\nvs fixed", "feedback\nvs m-switch",
+                   "true, mixture\nvs fixed", "true, mixture\nvs m-switch", "true, taken\nvs fixed"):
+        table.add_column(column, justify="left" if column in ("arm", "algorithm") else "right", no_wrap=True)
+    lines = []
     for arm in arms:
         pool = arm["pool"]
-        held = "\n".join(
-            f"{b['name']} vs {b['comparator']}: {b['value']:,.1f}: {b['held']}/{b['seeds']}"
-            for b in pool["bounds"]) or "none applies"
+        name = f"{arm['learner']} / {arm['objective']}"
+        realised = pool.get("realised_true_regret", pool["true_regret"])
+        tracking = pool.get("true_tracking_regret", pool["true_regret"])
+        table.add_row(name, pool["algorithm"],
+                      _pm(pool["proxy_regret"]["mean"], pool["proxy_regret"]["ci95"]),
+                      _pm(pool["tracking_regret"]["mean"], pool["tracking_regret"]["ci95"]),
+                      _pm(pool["true_regret"]["mean"], pool["true_regret"]["ci95"]),
+                      _pm(tracking["mean"], tracking["ci95"]),
+                      _pm(realised["mean"], realised["ci95"]))
+        held = [f"{b['name']} (vs {b['comparator']}) {b['value']:,.1f}, held {b['held']}/{b['seeds']}"
+                for b in pool["bounds"]] or ["no bound applies"]
         goodhart = [s["pool"]["goodhart"] for s in arm["seeds"]]
         given = [g for g in goodhart if g.get("value") is not None]
         if given:
-            held += (f"\ngoodhart_lower (true regret >= it): {np.mean([g['value'] for g in given]):,.1f}: "
-                     f"{sum(g['holds'] for g in given)}/{len(given)}")
+            held.append(f"goodhart_lower {np.mean([g['value'] for g in given]):,.1f} (true regret above it: "
+                        f"{sum(g['holds'] for g in given)}/{len(given)})")
         else:
-            held += "\nno Goodhart bound: " + "; ".join(dict.fromkeys(g["reason"] for g in goodhart))
-        table.add_row(f"{arm['learner']} / {arm['objective']}", pool["algorithm"],
-                      _pm(pool["proxy_regret"]["mean"], pool["proxy_regret"]["ci95"]),
-                      _pm(pool["tracking_regret"]["mean"], pool["tracking_regret"]["ci95"]),
-                      _pm(pool["true_regret"]["mean"], pool["true_regret"]["ci95"]), held)
-    return table
+            held.append("no Goodhart bound: " + "; ".join(dict.fromkeys(g["reason"] for g in goodhart)))
+        lines.append(f"{name}: " + "; ".join(held))
+    return table, lines
 
 
 def _run(args, console: Console, errors: Console) -> int:
@@ -457,6 +546,9 @@ def _run(args, console: Console, errors: Console) -> int:
         result = run(scenario, out=args.out, workers=args.workers,
                      progress=lambda n: bar.advance(task, n))
     console.print(summary_table(result.summary))
+    paired = paired_table(result.summary)
+    if paired is not None:
+        console.print(paired)
     audit, forecasts = audit_table(result.summary)
     console.print(audit)
     for line in forecasts:
@@ -468,7 +560,9 @@ def _run(args, console: Console, errors: Console) -> int:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     pools = pool_table(result.summary)
     if pools is not None:
-        console.print(pools)
+        console.print(pools[0])
+        for line in pools[1]:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     deceived = deception_table(result.summary)
     if deceived is not None:
         console.print(deceived)
@@ -492,7 +586,7 @@ def main(argv=None) -> int:
             return _list(console)
         if args.command == "schema":
             return _schema()
-    except HarmBoundError as exc:
+    except (HarmBoundError, LateFailure) as exc:
         _error(exc)
         return 1
     except (LowstakesError, FileExistsError) as exc:
@@ -505,6 +599,15 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # the reader went away (e.g. `lowstakes schema | head`)
         sys.stderr.close()
         return 0
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, the traceback in a file
+        import tempfile
+        import traceback
+
+        with tempfile.NamedTemporaryFile("w", prefix="lowstakes-error-", suffix=".txt", delete=False) as log:
+            traceback.print_exc(file=log)
+        _error(f"unexpected {type(exc).__name__}: {exc}. This is a bug in lowstakes or in code the scenario "
+               f"names (module:attribute); the traceback is in {log.name}")
+        return 1
     return 2
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["LowstakesError", "ScenarioError", "HarmBoundError", "IncompleteRunError"]
+__all__ = ["LowstakesError", "ScenarioError", "HarmBoundError", "IncompleteRunError", "RunDirectoryError",
+           "LateFailure"]
 
 
 class LowstakesError(Exception):
@@ -57,3 +58,12 @@ class HarmBoundError(LowstakesError):
 
 class IncompleteRunError(LowstakesError):
     """A run directory is missing its summary or carries the incomplete marker."""
+
+
+class RunDirectoryError(LowstakesError):
+    """The run directory cannot be created (exit status 2)."""
+
+
+class LateFailure(Exception):
+    """Something failed after the simulation (drawing the figures, writing to a full disk):
+    what could be written is kept and the command exits with status 1."""

@@ -159,8 +159,12 @@ def _cells_note(broken: list[dict], total: int) -> str:
 
 
 def task_key(scenario: Scenario, seed: int) -> str:
-    """The name of a task's file: a hash of the resolved scenario and the seed."""
-    text = json.dumps({"scenario": scenario.to_dict(), "seed": seed}, sort_keys=True)
+    """The name of a task's file: a hash of the resolved scenario and the seed. The number of
+    seeds is left out: run-seed k draws the same randomness whatever the number of seeds
+    (its SeedSequence is the k-th child of the master seed's), so raising ``--seeds`` reuses
+    every seed already run."""
+    data = {**scenario.to_dict(), "seeds": None, "sweep": None}
+    text = json.dumps({"scenario": data, "seed": seed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

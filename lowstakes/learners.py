@@ -77,6 +77,10 @@ def _is_nested(value) -> bool:
 
 def _instantiate(name: str, params: dict, seeds: ModelSeeds | None = None):
     cls = resolve_river(name)
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{name}: params must be a mapping (param: value), got {params!r}")
     # A param written as {model: ..., params: ...} is itself a River object, e.g. the base
     # model of an ensemble or the optimizer of a linear model.
     params = {

@@ -18,7 +18,7 @@ Examples
 >>> import numpy as np
 >>> excess = np.r_[np.zeros(100), np.ones(20), np.zeros(80)]
 >>> windows(excess, shifts=[100], horizon=200, length=50, smoothing=10, tolerance=0.05, bound=1.0)
-[{'shift': 0, 'start': 100, 'end': 150, 'cost': 20.0, 'recovery': 29}]
+[{'shift': 0, 'start': 100, 'end': 150, 'cost': 20.0, 'recovery': 29, 'baseline': 0.0, 'raised': False}]
 >>> lo, hi = ci95([1.0, 2.0, 3.0])
 >>> round(lo, 3), round(hi, 3)
 (-0.484, 4.484)
@@ -74,20 +74,32 @@ def transition_spans(shifts, horizon, length) -> list[tuple[int, int]]:
     return spans
 
 
+def baseline(excess: np.ndarray, start: int, smoothing: int) -> float:
+    """The mean excess harm over the ``smoothing`` decisions before ``start`` (0 at the start)."""
+    lo = max(0, start - smoothing)
+    return float(excess[lo:start].mean()) if start > lo else 0.0
+
+
 def windows(excess, shifts, horizon, length, smoothing, tolerance, bound) -> list[dict]:
-    """The transition window of each shift: its span, cost and recovery.
+    """The transition window of each shift: its span, cost and recovery, and the excess harm
+    per decision just before it (``baseline``). ``raised`` marks a window whose baseline is
+    already above the tolerance (after a shift back to an old concept, say): its cost and
+    recovery are measured from a level that was itself a transition's.
 
     ``shifts`` are the shifts' start steps, in order.
     """
     out = []
     for k, (start, end) in enumerate(transition_spans(shifts, horizon, length)):
         following = shifts[k + 1] if k + 1 < len(shifts) else horizon
+        before = baseline(excess, start, smoothing)
         out.append({
             "shift": k,
             "start": start,
             "end": end,
             "cost": float(excess[start:end].sum()),
             "recovery": recovery(excess, start, following, smoothing, tolerance * bound),
+            "baseline": before,
+            "raised": bool(before > tolerance * bound),
         })
     return out
 

@@ -27,12 +27,19 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _name(name, kind: str = "name") -> None:
+    """A name in a scenario is text: refuse anything else before looking it up."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"expected the name of a {kind} (text), got {name!r}")
+
+
 def load_attribute(spec: str):
     """Import ``module:attribute`` (the attribute may be dotted).
 
     >>> load_attribute("math:pi")
     3.141592653589793
     """
+    _name(spec)
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"{spec!r} is not of the form 'module:attribute'")
@@ -84,6 +91,7 @@ class Registry:
         return sorted(self._items.items())
 
     def get(self, name: str):
+        _name(name, self.kind)
         if name in self._items:
             return self._items[name]
         if ":" in name:
@@ -121,6 +129,7 @@ def resolve_river(name: str):
     >>> resolve_river("linear_model.LogisticRegression").__name__
     'LogisticRegression'
     """
+    _name(name, "River class")
     if ":" in name:
         return load_attribute(name)
     module_name, _, attribute = name.rpartition(".")
@@ -172,6 +181,8 @@ def check_params(cls, params: dict) -> None:
         default = signature.parameters[name].default
         # A number where the default is a number: YAML's unquoted yes/no/true/false are
         # booleans, and a quoted number is text; neither is silently taken for a number.
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(f"param {name!r} is true or false (default {default!r}), got {value!r}")
         if isinstance(default, int | float) and not isinstance(default, bool):
             if isinstance(value, bool):
                 raise ValueError(f"param {name!r} is a number (default {default!r}), got the boolean "

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lowstakes import audit, guarantees, metrics, regret
-from lowstakes.errors import HarmBoundError, IncompleteRunError
+from lowstakes.errors import HarmBoundError, IncompleteRunError, RunDirectoryError
 
 __all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_tables", "load",
            "RunWriter"]
@@ -230,6 +230,13 @@ def _pool_summary(seeds: list[dict]) -> dict:
         "proxy_regret": metrics.mean_ci([p["proxy_regret"]["best_fixed"] for p in pools]),
         "tracking_regret": metrics.mean_ci([p["proxy_regret"]["best_switching"] for p in pools]),
         "true_regret": metrics.mean_ci([p["true_regret"]["best_fixed"] for p in pools]),
+        "true_tracking_regret": metrics.mean_ci([p["true_regret"]["best_switching"] for p in pools]),
+        # The harm of the actions the arm took (not the mixture's expected harm) minus the
+        # best fixed expert's: what an act: sample arm realised, and what act: mixture did.
+        "realised_true_regret": metrics.mean_ci([s["harm"] - (s["pool"]["mixture_harm"]
+                                                              - s["pool"]["true_regret"]["best_fixed"])
+                                                 for s in seeds]),
+        "switches": pools[0]["switches"],
         "bounds": bounds_out,
     }
 
@@ -247,6 +254,37 @@ def _deception_summary(seeds: list[dict]) -> dict:
     return out
 
 
+def paired_differences(scenario, arm_summaries: list[dict]) -> list[dict]:
+    """Differences between arms on the same seeds: each objective against the first one, per
+    learner, and each learner against the first one, per objective; for regret and each
+    window's cost, the mean difference and the 95% t-interval of the per-seed differences.
+
+    Every arm of a run-seed sees the same contexts, truths, noise, arrival times and delays
+    (and, for one learner, the same model seeds): the seed-to-seed variation they share
+    cancels in a per-seed difference, so its interval is much narrower than the two arms'
+    own intervals, and valid (the seeds are independent, the differences are paired).
+    """
+    by_arm = {(a["learner"], a["objective"]): a for a in arm_summaries}
+    objectives, learners = list(scenario.objectives), list(scenario.learners)
+    pairs = [((learner, other), (learner, objectives[0]), "objective")
+             for learner in learners for other in objectives[1:]]
+    pairs += [((other, objective), (learners[0], objective), "learner")
+              for objective in objectives for other in learners[1:]]
+    out = []
+    for a, b, varies in pairs:
+        first, second = by_arm[a]["seeds"], by_arm[b]["seeds"]
+
+        def differences(get, first=first, second=second):
+            return metrics.mean_ci([get(x) - get(y) for x, y in zip(first, second, strict=True)])
+
+        entry = {"arm": list(a), "minus": list(b), "varies": varies,
+                 "regret": differences(lambda s: s["regret"]),
+                 "windows": [{"shift": k, **differences(lambda s, k=k: s["windows"][k]["cost"])}
+                             for k in range(len(scenario.stream.shifts))]}
+        out.append(entry)
+    return out
+
+
 def _window_summary(per_seed: list[dict], k: int) -> dict:
     windows = [s["windows"][k] for s in per_seed]
     recovered = [w["recovery"] for w in windows if w["recovery"] is not None]
@@ -261,6 +299,8 @@ def _window_summary(per_seed: list[dict], k: int) -> dict:
         "recovery_median": float(np.median(recovered)) if recovered else None,
         "queries": float(np.mean([w["queries"] for w in windows])),
         "queries_before": float(np.mean([w["queries_before"] for w in windows])),
+        "baseline": float(np.mean([w["baseline"] for w in windows])),
+        "raised": sum(w["raised"] for w in windows),
     }
 
 
@@ -300,6 +340,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
         "comparator_description": COMPARATOR_TEXT[scenario.comparator],
         "windows": scenario.windows.model_dump(),
         "audit": audit.run_audit([a["audit"] for a in arm_summaries], scenario.audit),
+        "paired": paired_differences(scenario, arm_summaries),
         "arms": arm_summaries,
         "elapsed_seconds": round(elapsed, 3),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -371,12 +412,20 @@ class RunWriter:
 
     def __init__(self, path, scenario):
         self.path = Path(path)
-        if self.path.exists() and any(self.path.iterdir()):
-            raise FileExistsError(f"{self.path} already exists and is not empty; choose another --out")
-        (self.path / "figures").mkdir(parents=True, exist_ok=True)
-        (self.path / INCOMPLETE).write_text(
-            "This run has not finished (or was interrupted): its files may be partial.\n")
-        _atomic_write(self.path / "scenario.yaml", scenario.to_yaml())
+        try:
+            if self.path.exists() and any(self.path.iterdir()):
+                raise FileExistsError(f"{self.path} already exists and is not empty; choose another --out")
+            self.path.mkdir(parents=True, exist_ok=True)
+            # The marker is created exclusively: of two runs racing for one --out, one wins.
+            with open(self.path / INCOMPLETE, "x") as marker:
+                marker.write("This run has not finished (or was interrupted): its files may be partial.\n")
+            (self.path / "figures").mkdir(exist_ok=True)
+            _atomic_write(self.path / "scenario.yaml", scenario.to_yaml())
+        except FileExistsError:
+            raise FileExistsError(f"{self.path} already exists and is not empty (another run may be "
+                                  "writing to it); choose another --out") from None
+        except OSError as exc:
+            raise RunDirectoryError(f"cannot create the run directory {self.path}: {exc.strerror}") from None
         self._trace_tmp = self.path / "trace.parquet.partial"
         self._trace = pq.ParquetWriter(self._trace_tmp, TRACE_SCHEMA, compression="zstd")
         self._bounds = None
@@ -397,10 +446,35 @@ class RunWriter:
         self._trace.close()
         os.replace(self._trace_tmp, self.path / "trace.parquet")
 
-    def finish(self, summary: dict) -> None:
-        _atomic_write(self.path / "summary.json", json.dumps(summary, indent=2, allow_nan=False,
+    def write_summary(self, summary: dict) -> None:
+        """summary.json, atomically. It cannot fail on a value: a number that is not finite is
+        written as null (JSON has no infinity), and numpy scalars as Python numbers."""
+        _atomic_write(self.path / "summary.json", json.dumps(_finite(summary), indent=2, allow_nan=False,
                                                              default=_json_default))
+
+    def finish(self, summary: dict) -> None:
+        self.write_summary(summary)
         (self.path / INCOMPLETE).unlink()
+
+    def fail(self, summary: dict | None, what: str) -> None:
+        """Something failed after the simulation: keep what was written (and the summary, if
+        there is one), and say in the INCOMPLETE marker what is missing."""
+        if summary is not None:
+            self.write_summary(summary)
+        (self.path / INCOMPLETE).write_text(f"This run finished its simulation but {what}; the trace"
+                                            + (" and summary are" if summary is not None else " is")
+                                            + " complete, the rest may be missing.\n")
+
+
+def _finite(value):
+    """A copy of a summary with every non-finite float replaced by None."""
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value):
@@ -442,12 +516,15 @@ class RunResult:
         return f"RunResult({str(self.path)!r}, scenario={self.summary['scenario']!r})"
 
 
-def load(run_dir, columns=None) -> RunResult:
+def load(run_dir, columns=None, *, partial: bool = False) -> RunResult:
     """Load a finished run directory; ``columns`` picks trace columns (default: all).
 
-    Raises :class:`~lowstakes.errors.IncompleteRunError` for an interrupted run.
+    Raises :class:`~lowstakes.errors.IncompleteRunError` for an interrupted run; with
+    ``partial``, a run whose simulation finished but whose end failed (figures) loads.
     """
     path = Path(run_dir)
+    if partial and (path / "summary.json").exists():
+        return RunResult(path, json.loads((path / "summary.json").read_text()), columns)
     if (path / INCOMPLETE).exists() or not (path / "summary.json").exists():
         raise IncompleteRunError(
             f"{path} is not a complete run directory (no summary.json, or an INCOMPLETE marker: "

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lowstakes import resources
+from lowstakes.errors import LateFailure
 from lowstakes.results import RunWriter, bound_table, load, seed_metrics, summarize, trace_tables
 from lowstakes.scenario import Scenario, load_scenario
 from lowstakes.simulation import simulate
@@ -95,25 +97,36 @@ def run(scenario, out=None, *, seeds: int | None = None, horizon: int | None = N
         scenario = load_scenario(scenario)
     scenario = scenario.with_overrides(seeds=seeds, horizon=horizon)
     out = Path(out) if out is not None else default_run_dir(scenario)
+    resources.check(scenario, out, workers)
     writer = RunWriter(out, scenario)
     started = time.perf_counter()
     per_seed, arms = [], None
-    for seed_run in _seed_runs(scenario, workers, progress):
-        arms = seed_run.arms
-        per_seed.append(seed_metrics(seed_run, scenario))
-        for table in trace_tables(seed_run, scenario):
-            writer.add_trace(table)
-        curves = bound_table(seed_run, scenario)
-        if curves is not None:
-            writer.add_bounds(curves)
-    writer.close_trace()
+    try:
+        for seed_run in _seed_runs(scenario, workers, progress):
+            arms = seed_run.arms
+            per_seed.append(seed_metrics(seed_run, scenario))
+            for table in trace_tables(seed_run, scenario):
+                writer.add_trace(table)
+            curves = bound_table(seed_run, scenario)
+            if curves is not None:
+                writer.add_bounds(curves)
+        writer.close_trace()
+    except OSError as exc:  # e.g. the disk filled up: the run cannot be finished
+        raise LateFailure(f"writing {out} failed ({exc.strerror or exc}); the directory is marked "
+                          "INCOMPLETE") from None
     summary = summarize(scenario, arms, per_seed, time.perf_counter() - started)
-    figure_trace = load_trace_for_figures(out)
-    curves = out / "bounds.parquet"
-    from lowstakes.plots import save_figures  # matplotlib and seaborn only when drawing
+    try:
+        figure_trace = load_trace_for_figures(out)
+        curves = out / "bounds.parquet"
+        from lowstakes.plots import save_figures  # matplotlib and seaborn only when drawing
 
-    save_figures(figure_trace, summary, out / "figures", [s.width for s in scenario.stream.shifts],
-                 curves=pd.read_parquet(curves) if curves.exists() else None)
+        save_figures(figure_trace, summary, out / "figures", [s.width for s in scenario.stream.shifts],
+                     curves=pd.read_parquet(curves) if curves.exists() else None)
+    except Exception as exc:  # noqa: BLE001 - any failure here must not lose the run
+        writer.fail(summary, f"drawing the figures failed ({type(exc).__name__}: {exc})")
+        raise LateFailure(f"the simulation finished and {out} holds its trace and summary, but drawing the "
+                          f"figures failed ({type(exc).__name__}: {exc}); lowstakes.load({str(out)!r}, "
+                          "partial=True) reads it") from None
     writer.finish(summary)
     return load(out)
 

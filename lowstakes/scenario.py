@@ -643,6 +643,27 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8")
 
 
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of [ ] and { } outside quotes and comments, in one pass."""
+    depth = deepest = 0
+    quote = None
+    for line in text.splitlines():
+        for char in line:
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#":
+                break
+            elif char in "[{":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif char in "]}":
+                depth -= 1
+        quote = None if quote == "'" or quote == '"' and line.endswith('"') else quote
+    return deepest
+
+
 def _size(node, depth=0, memo=None) -> tuple[int, int]:
     """(values, depth) of a composed document, aliases expanded (each node counted once per
     place it appears, computed once per node, so a "billion laughs" file costs nothing)."""
@@ -683,6 +704,8 @@ def _read(path: Path) -> tuple[Any, dict]:
     except UnicodeDecodeError as exc:
         raise refuse(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file "
                      "as UTF-8") from None
+    if _flow_depth(text) > MAX_DEPTH:  # before the parser, which would recurse that deep
+        raise refuse(f"the document is nested more than {MAX_DEPTH} levels deep")
     loader = _Loader(text)
     try:
         try:

@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,6 +112,27 @@ class Source:
     has_oracle = True
     #: Param names a shift may change (None: any).
     shiftable: tuple[str, ...] | None = None
+    #: The params a scenario may set, with their default and the values they take (checked
+    #: for unknown names, shown by ``lowstakes list``). Empty: not declared, not checked.
+    params: dict[str, str] = {}
+
+    @classmethod
+    def n_concepts(cls, segments: int) -> int:
+        """How many concept rows (labellings) a stream of ``segments`` segments has: the
+        concept indices a ``concept`` rule or a ``stale`` proxy may name are 0 .. this - 1."""
+        return segments
+
+    @classmethod
+    def check_names(cls, params: dict) -> None:
+        """Raise ValueError for a param this source does not take (with a did-you-mean)."""
+        if not cls.params:
+            return
+        for name in params:
+            if name not in cls.params:
+                from lowstakes.registry import suggest
+
+                raise ValueError(f"unknown param {name!r}{suggest(name, list(cls.params))}; it takes: "
+                                 + ", ".join(cls.params))
 
     def __init__(self, concepts: list[dict], seed: np.random.SeedSequence):
         self.concepts = concepts
@@ -132,6 +154,12 @@ class Source:
         """Raise ValueError if params are wrong; called when a scenario is validated."""
         cls(concepts, np.random.SeedSequence(0)).draw(np.zeros(1, dtype=np.int64))
 
+    @classmethod
+    def feature_names(cls, params: dict) -> list:
+        """The feature names of a context (one drawn under ``params``)."""
+        xs, _ = cls([params], np.random.SeedSequence(0)).draw(np.zeros(1, dtype=np.int64))
+        return list(xs[0])
+
 
 def _focused(samples, focus: dict | None, patience: int = 10_000):
     """Only the samples whose context lies in the box ``focus`` (rejection sampling)."""
@@ -141,6 +169,10 @@ def _focused(samples, focus: dict | None, patience: int = 10_000):
     box = {(int(k) if isinstance(k, str) and k.isdigit() else k): v for k, v in focus.items()}
     misses = 0
     for x, y in samples:
+        missing = [f for f in box if f not in x]
+        if missing:
+            raise ValueError(f"focus: {missing[0]!r} is not a feature of this stream; its features are "
+                             + ", ".join(map(str, x)))
         if all(lo <= x[f] <= hi for f, (lo, hi) in box.items()):
             misses = 0
             yield x, y
@@ -158,7 +190,7 @@ class RiverGenerator(Source):
     covariate shift: where contexts fall changes, the labelling rule does not.
     """
 
-    river_class: type
+    river_class: type | None = None
 
     def __init__(self, concepts, seed):
         super().__init__(concepts, seed)
@@ -175,6 +207,20 @@ class RiverGenerator(Source):
 
     def river_params(self, params: dict) -> dict:
         return params
+
+    @classmethod
+    def check(cls, concepts: list[dict]) -> None:
+        """The River generator's own params are checked against its signature first (a text
+        or a boolean where it takes a number is refused), then one sample is drawn."""
+        from lowstakes.registry import check_params
+
+        if cls.river_class is not None:
+            takes = inspect.signature(cls.river_class).parameters
+            for params in concepts:
+                own = {k: v for k, v in params.items() if k in takes and k in cls.params}
+                if own:
+                    check_params(cls.river_class, own)
+        super().check(concepts)
 
     def label(self, params: dict, features: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -210,6 +256,9 @@ class RiverGenerator(Source):
         return xs, labels
 
 
+FOCUS = "none (a box of contexts, feature -> [low, high]; {} lifts it)"
+
+
 @SOURCES.register("sea")
 class SEA(RiverGenerator):
     """SEA: three features in [0, 10]; positive when x0 + x1 > threshold.
@@ -222,6 +271,8 @@ class SEA(RiverGenerator):
     river_class = synth.SEA
     thresholds = {0: 8.0, 1: 9.0, 2: 7.0, 3: 9.5}
     shiftable = ("variant", "threshold", "focus")
+    params = {"variant": "0 (0..3: x0 + x1 > 8, 9, 7, 9.5)",
+              "threshold": "none (any number; overrides variant)", "focus": FOCUS}
 
     def river_params(self, params):
         unknown = set(params) - {"variant", "threshold"}
@@ -250,6 +301,8 @@ class STAGGER(RiverGenerator):
     """
 
     river_class = synth.STAGGER
+    shiftable = ("classification_function", "balance_classes", "focus")
+    params = {"classification_function": "0 (0..2)", "balance_classes": "false (true/false)", "focus": FOCUS}
 
     def label(self, params, f):
         size, color, shape = f[:, 0], f[:, 1], f[:, 2]
@@ -268,6 +321,9 @@ class Sine(RiverGenerator):
     """
 
     river_class = synth.Sine
+    shiftable = ("classification_function", "balance_classes", "focus")
+    params = {"classification_function": "0 (0..3)", "balance_classes": "false (true/false)",
+              "has_noise": "false (true/false: adds two irrelevant features)", "focus": FOCUS}
 
     def label(self, params, f):
         a, b = f[:, 0], f[:, 1]
@@ -288,6 +344,8 @@ class Agrawal(RiverGenerator):
     """
 
     river_class = synth.Agrawal
+    shiftable = ("classification_function", "balance_classes", "focus")
+    params = {"classification_function": "0 (0..9)", "balance_classes": "false (true/false)", "focus": FOCUS}
 
     def __init__(self, concepts, seed):
         super().__init__(concepts, seed)
@@ -331,6 +389,13 @@ class Hyperplane(RiverGenerator):
 
     river_class = _TrackedHyperplane
     shiftable = ()
+    params = {"n_features": "10 (features)", "n_drift_features": "2 (features that drift)",
+              "mag_change": "0.0 (drift per decision)", "sigma": "0.1 (chance the drift reverses)",
+              "focus": FOCUS}
+
+    @classmethod
+    def n_concepts(cls, segments):
+        return 2  # the hyperplane at the first decision, and the moving one
 
     def __init__(self, concepts, seed):
         if len(concepts) > 1:
@@ -379,6 +444,8 @@ class Friedman(RiverGenerator):
     river_class = synth.Friedman
     task = "regression"
     shiftable = ("roles", "focus")
+    params = {"roles": "[0, 1, 2, 3, 4] (five different features among 0..9: a, b, c, d, e)",
+              "focus": FOCUS}
 
     def river_params(self, params):
         roles = params.get("roles", [0, 1, 2, 3, 4])
@@ -417,6 +484,7 @@ class Phishing(Source):
 
     has_oracle = False
     shiftable = ("flip_labels",)
+    params = {"flip_labels": "false (true: every label reversed)"}
 
     def __init__(self, concepts, seed):
         from river import datasets

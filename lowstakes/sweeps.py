@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lowstakes import metrics
+from lowstakes import metrics, resources
 from lowstakes.errors import IncompleteRunError, LowstakesError, ScenarioError
 from lowstakes.grid import task_key, variants
 from lowstakes.results import _json_default, seed_metrics
@@ -272,6 +272,9 @@ def sweep(scenario, grid: dict[str, list] | None = None, out=None, *, seeds: int
             if not (out / "tasks" / f"{task.key}.json").exists():
                 todo.setdefault(task.key, task)
     result = SweepResult(out, tasks=len(tasks), skipped=len(tasks) - len(todo))
+    if todo and scheduler is None:  # each task holds one seed of its cell; no trace is written
+        largest = max(todo.values(), key=lambda t: resources.estimate(t.scenario, 1, trace=False).memory)
+        resources.check(largest.scenario, workers=min(len(todo), workers or _cores()), trace=False)
     with executor(1 if not todo else workers or _cores(), scheduler if todo else None) as execute:
         _prepare(out, base, grid)
         if on_start is not None:
@@ -290,6 +293,10 @@ def sweep(scenario, grid: dict[str, list] | None = None, out=None, *, seeds: int
             if progress is not None:
                 progress(1)
 
+    keys = {task.key for task in tasks}
+    for stale in (out / "tasks").glob("*.json*"):  # tasks of this directory's earlier grids
+        if stale.name.split(".")[0] not in keys:
+            stale.unlink(missing_ok=True)
     frame = _collect(out, tasks)
     frame.to_parquet(out / "sweep.parquet.partial", index=False)
     os.replace(out / "sweep.parquet.partial", out / "sweep.parquet")
@@ -334,7 +341,32 @@ def _collect(out: Path, tasks: list[_Task]) -> pd.DataFrame:
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             # Mixed or structured values: store them as text so Parquet can hold them.
             frame[column] = [v if isinstance(v, str) else json.dumps(v, sort_keys=True) for v in values]
+    for column in [c for c in frame.columns if c.startswith("set.")]:
+        if frame[column].nunique() > 1:
+            for metric in ("regret", "transition_cost"):
+                if metric in frame:
+                    frame[f"delta.{column.removeprefix('set.')}.{metric}"] = paired(frame, metric, column)
     return frame
+
+
+def paired(frame: pd.DataFrame, metric: str, along: str, reference=None) -> pd.Series:
+    """Each row's ``metric`` minus the same seed's, the same arm's, in the cell where the swept
+    field ``along`` (a ``set.`` column) is at ``reference`` (default: its first value) and every
+    other swept field is as in the row. The cells of a sweep share their seeds' randomness
+    (common random numbers), so these differences are paired: aggregate them for a CI of the
+    difference that the cells' own CIs would blur.
+
+    >>> rows = pd.DataFrame({"set.d": [1, 1, 2, 2], "seed": [0, 1, 0, 1], "learner": "l",
+    ...                      "objective": "o", "regret": [10.0, 20.0, 12.0, 23.0]})
+    >>> paired(rows, "regret", "set.d").tolist()
+    [0.0, 0.0, 2.0, 3.0]
+    """
+    reference = frame[along].iloc[0] if reference is None else reference
+    keys = [c for c in frame.columns if c.startswith("set.") and c != along]
+    keys += ["seed", "learner", "objective"]
+    base = frame[frame[along] == reference].set_index(keys)[metric]
+    index = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else frame[keys[0]]
+    return pd.Series(frame[metric].to_numpy() - base.reindex(index).to_numpy(), index=frame.index)
 
 
 def _row(task: _Task, arm: dict) -> dict:
@@ -406,7 +438,9 @@ def load_sweep(path, *, partial: bool = False) -> pd.DataFrame:
     ``regret``, ``harm``, ``queries``, ``labels``, the audit (``max_harm``,
     ``worst_1pct_share``, ``low_stakes``), per shift ``window_<k>_cost`` and
     ``window_<k>_recovery`` (NaN: never recovered), and for expert arms the regret against
-    the experts and each main bound with ``bound_held``. ``frame.attrs`` holds the grid and
+    the experts and each main bound with ``bound_held``; ``delta.<path>.<metric>``: the paired
+    difference to the same seed in the cell with that field at its first value (see
+    :func:`paired`). ``frame.attrs`` holds the grid and
     the base scenario.
 
     Raises :class:`IncompleteRunError` if the sweep has not finished, unless ``partial``.

@@ -1,8 +1,18 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from lowstakes import Scenario
+
+# Hypothesis is deterministic unless asked otherwise: the same examples on every run (CI
+# included) and no example database. HYPOTHESIS_PROFILE=dev explores at random (and keeps
+# the database in .hypothesis/, which git ignores).
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 LOGREG = {"model": "linear_model.LogisticRegression", "preprocess": ["preprocessing.StandardScaler"]}
 
