@@ -28,7 +28,7 @@ import pandas as pd
 from lowstakes.metrics import rolling_mean
 
 __all__ = ["regret_curves", "excess_around_shifts", "windows_table", "bounds_table", "guarantees_table",
-           "goodhart_table", "oversight_table"]
+           "goodhart_table", "oversight_table", "paired_table"]
 
 
 def _arms(trace):
@@ -132,6 +132,22 @@ def goodhart_table(result) -> pd.DataFrame:
                          "reason": g.get("reason")})
     return pd.DataFrame(rows, columns=["learner", "objective", "seed", "value", "value_from_measured",
                                        "true_regret", "S", "delta", "g", "P", "Q", "holds", "reason"])
+
+
+def paired_table(result) -> pd.DataFrame:
+    """One row per paired difference of the run (an arm minus another on the same seeds) and
+    quantity (``regret``, ``window 0 cost``...): the mean difference and its paired 95%
+    interval (see the README on why pairing is valid here)."""
+    rows = []
+    for pair in result.summary.get("paired", []):
+        name = f"{' / '.join(pair['arm'])} - {' / '.join(pair['minus'])}"
+        quantities = [("regret", pair["regret"])]
+        quantities += [(f"window {w['shift']} cost", w) for w in pair["windows"]]
+        for quantity, value in quantities:
+            lo, hi = value["ci95"]
+            rows.append({"difference": name, "varies": pair["varies"], "quantity": quantity,
+                         "mean": value["mean"], "lo": lo, "hi": hi})
+    return pd.DataFrame(rows, columns=["difference", "varies", "quantity", "mean", "lo", "hi"])
 
 
 def oversight_table(result) -> pd.DataFrame:
