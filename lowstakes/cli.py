@@ -298,15 +298,16 @@ def summary_table(summary: dict) -> Table:
     table = Table(title=f"{summary['scenario']}: {summary['horizon']:,} decisions x {n} seed(s), "
                         f"B = {summary['harm_bound']}, regret vs {summary['comparator']}",
                   caption="\n".join(caption) or None, caption_justify="left")
-    table.add_column("arm (learner / objective)")
-    table.add_column("regret", justify="right")
-    table.add_column("per decision", justify="right")
+    # Cells never wrap (a number broken over two lines reads as two numbers).
+    table.add_column("arm (learner / objective)" if len(summary["shifts"]) < 3 else "arm", no_wrap=True)
+    table.add_column("regret", justify="right", no_wrap=True)
+    table.add_column("per decision", justify="right", no_wrap=True)
     asks = any(a["queries"]["mean"] < summary["horizon"] for a in summary["arms"])
     if asks:
-        table.add_column("labels asked", justify="right")
+        table.add_column("labels asked", justify="right", no_wrap=True)
     for k, at in enumerate(summary["shifts"]):
-        table.add_column(f"shift {k} @{at}\nwindow cost", justify="right")
-        table.add_column(f"shift {k}\nrecovery", justify="right")
+        table.add_column(f"shift {k} @{at}\nwindow cost", justify="right", no_wrap=True)
+        table.add_column(f"shift {k}\nrecovery", justify="right", no_wrap=True)
         if asks:
             table.add_column(f"shift {k}: labels\nbefore / after", justify="right")
     for arm in summary["arms"]:
@@ -573,7 +574,7 @@ def _run(args, console: Console, errors: Console) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     # Piped output (logs, CI) gets a width that fits the table instead of rich's default 80.
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = Console(width=None if sys.stdout.isatty() else 200)
     errors = Console(stderr=True)
     try:
         if args.command == "run":
