@@ -139,14 +139,17 @@ def fixed_share(T: int, N: int, m: int, alpha: float, eta: float, B: float = 1.0
 def fixed_share_tuned(T: int, N: int, m: int) -> tuple[float, float]:
     """(alpha, eta) that make :func:`fixed_share` equal sqrt((T/2) C), C = (m+1) ln N + (T-1) H(m/(T-1)).
 
-    With m = 0 a tiny alpha = 1/T keeps Fixed Share close to Hedge.
+    With m = 0 a tiny alpha = 1/T keeps Fixed Share close to Hedge; alpha is at most 1/2, so
+    the tuned Fixed Share is valid for any m and T.
 
     >>> alpha, eta = fixed_share_tuned(T=1000, N=4, m=2)
     >>> round(alpha, 6)
     0.002002
     """
     _check(T, N)
-    alpha = m / (T - 1) if m > 0 and T > 1 else 1.0 / max(T, 2)
+    # At most T - 1 switches; switching more than every other decision tunes like every other.
+    m = min(m, T - 1)
+    alpha = min(m / (T - 1), 0.5) if m > 0 else 1.0 / max(T, 2)
     complexity = (m + 1) * math.log(N) + (T - 1) * binary_entropy(alpha)
     eta = math.sqrt(8 * max(complexity, 1e-12) / T)
     return alpha, eta
@@ -230,7 +233,8 @@ def goodhart_set(proxy: np.ndarray, true: np.ndarray, a: int, b: int, delta: flo
     best_proxy = proxy[:, b] <= proxy.min(axis=1)
     best_true = true[:, a] <= true.min(axis=1)
     each = (true - true[:, [a]] >= g) | (proxy - proxy[:, [b]] >= delta)
-    return best_proxy & best_true & each.all(axis=1) & (proxy[:, a] - proxy[:, b] >= delta)
+    # Expert a itself is never g worse than a, so ``each`` already asks l~(a) - l~(b) >= delta.
+    return best_proxy & best_true & each.all(axis=1)
 
 
 def goodhart_lower(proxy: np.ndarray, true: np.ndarray, a: int, b: int, delta: float, g: float,

@@ -35,27 +35,43 @@ class Switching:
     """Best expert sequence with at most ``switches`` switches, fed block by block.
 
     ``state[j, i]``: the least loss of a sequence that ends at expert i having switched
-    j times. A switch can come from any expert, so it costs the row's minimum.
+    j times. A switch can come from any expert, so it costs the best value of the levels
+    below. Per decision t and level j >= 1,
+
+        s_j(t) = min(s_j(t-1), M_j(t-1)) + l_t,     M_j = min over levels < j and experts,
+
+    so with C(t) the block's cumulative losses, s_j(t) - C(t) is a running minimum of
+    M_j(u-1) - C(u-1) over u <= t: one cumulative minimum over the block per level, in
+    numpy, instead of a Python loop over decisions. (Before the first decision a "switch"
+    only copies level 0 upwards, which changes no minimum.)
     """
 
     def __init__(self, n: int, switches: int):
         self.state = np.full((switches + 1, n), np.inf)
         self.state[0] = 0.0
-        self._started = False
 
     def add(self, losses: np.ndarray, record=()) -> list[float]:
-        """Fold in more decisions; return the best value after each row index in ``record``."""
-        state, record, values = self.state, set(record), []
-        for i, row in enumerate(losses):
-            if self._started:
-                switched = np.minimum.accumulate(state.min(axis=1))[:-1]
-                state[1:] = np.minimum(state[1:], switched[:, None])
-            self._started = True
-            state += row
-            if i in record:
-                values.append(float(state.min()))
-        self.state = state
-        return values
+        """Fold in more decisions; return the best value after each row index in ``record``
+        (in increasing order of the index)."""
+        losses = np.asarray(losses, dtype=float)
+        if len(losses) == 0:
+            return []
+        state = self.state
+        cumulative = np.cumsum(losses, axis=0)
+        before = np.concatenate([np.zeros((1, losses.shape[1])), cumulative[:-1]])
+        level = state[0] + cumulative
+        # best[u + 1]: the least value over the levels so far after decision u (u = -1: before).
+        best = np.concatenate([[state[0].min()], level.min(axis=1)])
+        state[0] = level[-1]
+        work = np.empty_like(cumulative)
+        for j in range(1, len(state)):
+            np.subtract(best[:-1, None], before, out=work)
+            np.minimum.accumulate(work, axis=0, out=work)
+            np.minimum(work, state[j], out=work)
+            work += cumulative  # the level's values after each decision
+            best = np.minimum(best, np.concatenate([[state[j].min()], work.min(axis=1)]))
+            state[j] = work[-1]
+        return [float(best[i + 1]) for i in sorted(set(record))]
 
     @property
     def value(self) -> float:

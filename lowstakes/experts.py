@@ -55,10 +55,10 @@ class Hedge:
         self.n, self.eta = n, float(eta)
         self._log_weights = np.full(n, -math.log(n))
 
-    def weights(self, t: int = 0) -> np.ndarray:
+    def weights(self, t: int) -> np.ndarray:
         return np.exp(self._log_weights)
 
-    def update(self, losses: np.ndarray, t: int = 0) -> None:
+    def update(self, losses: np.ndarray, t: int) -> None:
         self._log_weights = _normalise(self._log_weights - self.eta * losses)
 
 
@@ -75,10 +75,10 @@ class AnytimeHedge:
     def eta(self, t: int) -> float:
         return bounds.hedge_anytime_eta(t + 1, self.n)
 
-    def weights(self, t: int = 0) -> np.ndarray:
+    def weights(self, t: int) -> np.ndarray:
         return np.exp(_normalise(-self.eta(t) * self._cumulative))
 
-    def update(self, losses: np.ndarray, t: int = 0) -> None:
+    def update(self, losses: np.ndarray, t: int) -> None:
         self._cumulative = self._cumulative + losses
 
 
@@ -104,10 +104,10 @@ class FixedShare:
         self._share = math.log(alpha / n)
         self._log_weights = np.full(n, -math.log(n))
 
-    def weights(self, t: int = 0) -> np.ndarray:
+    def weights(self, t: int) -> np.ndarray:
         return np.exp(self._log_weights)
 
-    def update(self, losses: np.ndarray, t: int = 0) -> None:
+    def update(self, losses: np.ndarray, t: int) -> None:
         v = _normalise(self._log_weights - self.eta * losses)
         # Shared mass alpha/N to everyone, the rest kept in proportion; v sums to 1.
         self._log_weights = np.logaddexp(self._keep + v, self._share)
@@ -124,11 +124,11 @@ class Interleaved:
                        for k in range(delay + 1)]
         self.n, self.delay = n, delay
 
-    def weights(self, t: int = 0) -> np.ndarray:
-        return self.copies[t % len(self.copies)].weights()
+    def weights(self, t: int) -> np.ndarray:
+        return self.copies[t % len(self.copies)].weights(t)
 
-    def update(self, losses: np.ndarray, t: int = 0) -> None:
-        self.copies[t % len(self.copies)].update(losses)
+    def update(self, losses: np.ndarray, t: int) -> None:
+        self.copies[t % len(self.copies)].update(losses, t)
 
 
 ALGORITHMS = {cls.name: cls for cls in (Hedge, AnytimeHedge, FixedShare, Interleaved)}

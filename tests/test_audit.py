@@ -15,6 +15,7 @@ from lowstakes.audit import (
     harmful_top_share,
     largest_burst,
     reaction_time,
+    rule_text,
     run_audit,
     seed_audit,
 )
@@ -131,6 +132,7 @@ def test_catastrophe_forecast_matches_simulating_the_prior():
     assert catastrophe_chance(0, 0, p0, 1) == pytest.approx(p0)
 
 
+@pytest.mark.slow
 def test_flagship_is_low_stakes_and_the_contrast_is_not(tmp_path):
     flagship = lowstakes.run("scenarios/shift.yaml", out=tmp_path / "a", horizon=6000, seeds=2, workers=2)
     contrast = lowstakes.run("scenarios/high_stakes.yaml", out=tmp_path / "b", seeds=2, workers=2)
@@ -218,3 +220,48 @@ def test_user_harm_function_replaces_the_cost_matrix(tmp_path, monkeypatch):
     np.testing.assert_array_equal(trace["harm"][harmful], expected[harmful])
     with pytest.raises(lowstakes.ScenarioError, match="harm.function: module 'my_harm' has no"):
         lowstakes.Scenario.from_dict({**scenario.to_dict(), "harm": {"bound": 3.0, "function": "my_harm:x"}})
+
+
+def test_arm_and_run_audits_field_by_field():
+    """Every field of the arm's and the run's audit, from two seeds' audits by hand."""
+    settings_ = Audit(catastrophe=0.5, p0=0.01, forecast=100)
+    # Seed 0: harms 1, 0.25 (one catastrophe); seed 1: harms 0.25, 0.25, 1, 1 (two).
+    first = {"audit": seed_audit(np.r_[np.zeros(6), 1.0, 0.25, np.zeros(2)], 1.0, settings_, 2, 2.0, 0.5)}
+    second = {"audit": seed_audit(np.r_[0.25, 0.25, np.zeros(4), 1.0, 1.0, np.zeros(2)], 1.0, settings_,
+                                  2, None, 0.5)}
+    # Seed 0: the largest pair from decision 2 on is (1, 0.25) at 6: 1.25 of 1.25;
+    # seed 1: (1, 1) at 6: 2 of 2.5. Top 1% of harmful decisions: 0.02 x 1 of 1.25, 0.04 x 1 of 2.5.
+    assert first["audit"]["burst"] == {"k": 2, "harm": 1.25, "start": 6, "density": 0.625, "share": 1.0,
+                                       "contrast": 5.0}
+    arm = arm_audit([first, second], 2.0, settings_, horizon=10)
+    n, k = 20, 3
+    assert arm == {
+        "harm_bound": 2.0, "max_harm": 1.0,
+        "top_share": pytest.approx((0.02 / 1.25 + 0.04 / 2.5) / 2), "top_share_max": pytest.approx(0.016),
+        "largest_share_max": pytest.approx(0.8),
+        # B / total harm: 1 / 1.25 and 1 / 2.5; B / transition cost only where one was given.
+        "bound_over_harm": pytest.approx((0.8 + 0.4) / 2), "bound_over_transition_cost": 0.5,
+        "burst": first["audit"]["burst"],  # the larger share
+        "outlier": 0, "outlier_ratio_max": 2.0, "concentrated": 0,
+        # Seed 1's burst is 4.0 times an average pair (0.8 / (2 / 10)): not more than 4, no burst.
+        "bursty": 1, "seeds": 2, "low_stakes": False,
+        "catastrophes": {"threshold": 0.5, "decisions": n, "seen": k, "p0": 0.01,
+                         "per_decision": pytest.approx((k + 1) / (100 + n)), "forecast_decisions": 100,
+                         "chance_in_forecast": pytest.approx(catastrophe_chance(n, k, 0.01, 100))}}
+    # The forecast defaults to the horizon.
+    assert arm_audit([first], 1.0, Audit(catastrophe=0.5), 10)["catastrophes"]["forecast_decisions"] == 10
+    calm = {"audit": seed_audit(np.full(10, 0.1), 1.0, settings_, 2, None, None)}
+    assert arm_audit([calm], 1.0, settings_, 10)["bound_over_transition_cost"] is None
+    run = run_audit([arm, arm_audit([calm], 1.0, settings_, 10)], settings_)
+    assert run == {"low_stakes": False, "rule": rule_text(settings_), "reaction": None, "outlier": 10.0,
+                   "concentration": 0.5, "burst_density": 0.5, "burst_share": 0.05, "burst_contrast": 4.0,
+                   "max_harm": 1.0, "top_share_max": pytest.approx(0.016), "burst_share_max": 1.0,
+                   "catastrophe": 0.5, "p0": 0.01, "forecast": 100}
+
+
+def test_catastrophe_chance_counts_the_catastrophes_seen():
+    # Beta(1 + k, 1/p0 - 1 + n - k) with k = 2, n = 10, p0 = 0.1: Beta(3, 17); one more
+    # decision is a catastrophe with chance 3 / 20.
+    assert catastrophe_chance(n=10, k=2, p0=0.1, horizon=1) == pytest.approx(3 / 20)
+    # Two more: 1 - (17/20)(18/21).
+    assert catastrophe_chance(n=10, k=2, p0=0.1, horizon=2) == pytest.approx(1 - 17 / 20 * 18 / 21)

@@ -152,6 +152,7 @@ def test_uncertainty_queries_need_class_probabilities():
                                       "learners": {"lin": {**learner, "query": {"policy": "uncertainty"}}}})
 
 
+@pytest.mark.slow
 def test_horizon_scales_shifts_and_windows_by_the_numbers(tmp_path):
     done = _cli("run", "scenarios/shift.yaml", "--horizon", "2000", "--seeds", "1", "--out", tmp_path / "run")
     assert done.returncode == 0, done.stderr
@@ -190,6 +191,7 @@ def _cli(*argv, cwd=ROOT):
                           text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_exit_status_1_through_the_command_for_a_run_and_a_sweep(tmp_path):
     (tmp_path / "too_big.py").write_text(
         "import numpy as np\n"
@@ -206,6 +208,7 @@ def test_exit_status_1_through_the_command_for_a_run_and_a_sweep(tmp_path):
     assert sweep.returncode == 1 and "2 task(s) failed" in sweep.stderr and "Traceback" not in sweep.stderr
 
 
+@pytest.mark.slow
 def test_a_task_that_kills_its_workers_fails_with_killed_worker(tmp_path):
     (tmp_path / "killer.py").write_text(
         "import os\n"

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from lowstakes import bounds
 from lowstakes.comparators import best_fixed, best_in_windows, best_switching, brute_force_switching
-from lowstakes.experts import AnytimeHedge, FixedShare, Hedge, Interleaved, play
+from lowstakes.experts import AnytimeHedge, FixedShare, Hedge, Interleaved, build_algorithm, play
 
 TOL = 1e-9
 
@@ -166,7 +166,7 @@ def test_no_overflow_or_underflow_over_ten_million_steps():
     share = FixedShare(3, eta=50.0, alpha=1e-12)
     for s in range(100_000):
         share.update(row, s)
-    w = share.weights()
+    w = share.weights(100_000)
     assert np.isfinite(w).all() and abs(w.sum() - 1) < 1e-12
     assert w[1] >= 1e-12 / 3 * (1 - 1e-9) and w[0] > 0.999
 
@@ -198,3 +198,79 @@ def test_every_bound_of_bounds_md_has_its_value_kind_and_source():
         assert b.kind == "guaranteed" and b.source and b.params
     # Losses in [0, B]: the bound scales with B.
     assert bounds.hedge_fixed(t, n, B=5.0).value == pytest.approx(5 * fixed)
+
+
+# --- Exact weights, tuning and argument checks (killed mutants; README, 'Development') ---
+
+def _softmax(x):
+    e = np.exp(x - np.max(x))
+    return e / e.sum()
+
+
+def test_anytime_hedge_uses_the_rate_of_its_round():
+    # Decision t (0-based) is round t + 1: eta = sqrt(8 ln 2 / (t + 1)) on the revealed losses.
+    algorithm = AnytimeHedge(2)
+    algorithm.update(np.array([1.0, 0.0]), 0)
+    for t in (1, 3):
+        eta = math.sqrt(8 * 0.6931471806 / (t + 1))
+        assert algorithm.weights(t) == pytest.approx(_softmax([-eta, 0.0]), rel=1e-9)
+
+
+def test_interleaved_copies_each_see_their_own_decisions():
+    # Delay 1 over T = 5: copy 0 acts at 0, 2, 4 (horizon 3), copy 1 at 1, 3 (horizon 2).
+    losses = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    algorithm = Interleaved(2, delay=1, horizon=5)
+    assert [c.eta for c in algorithm.copies] == pytest.approx(
+        [math.sqrt(8 * 0.6931471806 / 3), math.sqrt(8 * 0.6931471806 / 2)])
+    mixture = play(algorithm, losses)
+    even, odd = Hedge(2, horizon=3), Hedge(2, horizon=2)
+    expected = [play(even, losses[0::2]), play(odd, losses[1::2])]
+    assert mixture[0::2] == pytest.approx(expected[0]) and mixture[1::2] == pytest.approx(expected[1])
+    # A copy with no decision left still gets a valid horizon (1, not 0).
+    assert [c.eta for c in Interleaved(2, delay=3, horizon=2).copies] == pytest.approx(
+        [math.sqrt(8 * 0.6931471806)] * 4)
+
+
+def test_fixed_share_tunes_only_what_is_not_given():
+    alpha, eta = bounds.fixed_share_tuned(100, 3, 1)
+    for fixed, expected in [({}, (alpha, eta)), ({"eta": 0.3}, (alpha, 0.3)), ({"alpha": 0.2}, (0.2, eta))]:
+        algorithm = FixedShare(3, horizon=100, **fixed)
+        assert (algorithm.alpha, algorithm.eta) == expected
+    assert FixedShare(3, horizon=100, switches=4).alpha == pytest.approx(4 / 99)
+
+
+@pytest.mark.parametrize("alpha, eta, ok", [(0.5, 0.1, True), (0.0, 0.1, False), (1.0, 0.1, False),
+                                            (0.5, 0.0, False), (0.999, 1e-9, True), (1e-9, 5.0, True)])
+def test_fixed_share_argument_edges(alpha, eta, ok):
+    if ok:
+        FixedShare(2, eta=eta, alpha=alpha)
+    else:
+        with pytest.raises(ValueError, match=f"need 0 < alpha < 1 and eta > 0, got alpha={alpha}, eta={eta}"):
+            FixedShare(2, eta=eta, alpha=alpha)
+
+
+def test_untuned_algorithms_say_what_they_need():
+    with pytest.raises(ValueError, match="^give eta and alpha, or the horizon to tune them to$"):
+        FixedShare(2, eta=0.5)
+    with pytest.raises(ValueError, match="^give eta, or the horizon to tune it to$"):
+        Hedge(2)
+    with pytest.raises(ValueError, match="^eta must be positive, got 0$"):
+        Hedge(2, eta=0)
+    assert Hedge(2, eta=1e-12).eta == 1e-12
+
+
+def test_build_algorithm_passes_params_and_names_the_known_ones():
+    assert build_algorithm("hedge", 3, 100, {"eta": 0.5}).eta == 0.5
+    assert build_algorithm("hedge", 3, 100, {}).eta == pytest.approx(math.sqrt(8 * 1.0986122887 / 100))
+    assert build_algorithm("fixed_share", 3, 100, {"alpha": 0.2}).alpha == 0.2
+    assert build_algorithm("hedge_interleaved", 3, 100, {"delay": 4}).delay == 4
+    with pytest.raises(TypeError):
+        build_algorithm("hedge_anytime", 3, 100, {"eta": 0.5})  # anytime Hedge takes no rate
+    with pytest.raises(ValueError, match=r"^unknown algorithm 'hedg' \(did you mean 'hedge'\?\); "
+                                         r"known: hedge, hedge_anytime, fixed_share, hedge_interleaved$"):
+        build_algorithm("hedg", 3, 100, {})
+
+
+def test_best_in_windows_by_hand():
+    losses = np.array([[0, 1], [0, 1], [1, 0], [1, 0], [0, 3]], dtype=float)
+    assert best_in_windows(losses, [(2, 4), (1, 5), (0, 1)]) == [0.0, 2.0, 0.0]

@@ -148,6 +148,7 @@ def test_the_pools_streaming_statistics_equal_the_direct_computation(n, t, seed,
             assert got["P"] == pytest.approx(line.params["P"]) and got["Q"] == pytest.approx(line.params["Q"])
 
 
+@pytest.mark.slow
 def test_proxy_regret_scenario_reports_a_guaranteed_bound_below_the_true_regret(tmp_path):
     result = lowstakes.run("scenarios/proxy_regret.yaml", out=tmp_path / "run", seeds=2, workers=2)
     for arm in result.summary["arms"]:
@@ -160,6 +161,7 @@ def test_proxy_regret_scenario_reports_a_guaranteed_bound_below_the_true_regret(
             assert goodhart["value"] <= goodhart["value_from_measured"] <= goodhart["measured"]
 
 
+@pytest.mark.slow
 def test_without_label_noise_the_goodhart_bound_binds(tmp_path):
     result = lowstakes.run("scenarios/goodhart.yaml", out=tmp_path / "run", seeds=2, workers=2)
     for arm in result.summary["arms"]:

@@ -330,6 +330,7 @@ def test_recorded_policy_acts_exactly_as_the_plain_one():
         twin.learn(t, x, x["a"] * 2)
 
 
+@pytest.mark.slow
 def test_flagship_every_arm_has_a_bound_that_held_or_a_reason(tmp_path):
     result = lowstakes.run("scenarios/shift.yaml", out=tmp_path / "run", seeds=2, horizon=6000, workers=2)
     arms = {(a["learner"], a["objective"]): a for a in result.summary["arms"]}
@@ -353,6 +354,7 @@ def test_flagship_every_arm_has_a_bound_that_held_or_a_reason(tmp_path):
     assert math.isclose(logreg.groupby("seed")["step"].max().iloc[0], end)
 
 
+@pytest.mark.slow
 def test_bound_sweep_reads_as_the_readme_says(tmp_path):
     """The corners of scenarios/bound_sweep.yaml at a small horizon: every window bound held;
     the aligned arm's distance term grows with the size of the shift, the step term with lr;

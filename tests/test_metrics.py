@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lowstakes.metrics import ci95, recovery, rolling_mean, windows
+from lowstakes.metrics import baseline, ci95, mean_ci, recovery, rolling_mean, windows
 
 
 def series(*parts):
@@ -51,3 +51,35 @@ def test_ci95_covers_the_mean_about_95_percent_of_the_time():
     rng = np.random.default_rng(0)
     covered = [lo <= 1.0 <= hi for lo, hi in (ci95(rng.normal(1.0, 2.0, 5)) for _ in range(4000))]
     assert np.mean(covered) == pytest.approx(0.95, abs=0.015)
+
+
+@pytest.mark.filterwarnings("error")  # no "mean of empty slice" at the run's first decision
+def test_recovery_and_baseline_at_the_start_of_the_run():
+    # A shift at decision 0: the baseline is 0 (nothing came before), not the mean of nothing.
+    bump = series((30, 1.0), (70, 0.0))
+    assert baseline(bump, 0, smoothing=20) == 0.0
+    assert recovery(bump, 0, 100, smoothing=20, tolerance=0.05) == 30 + 18
+    # A shift before a whole smoothing span: the baseline is the mean of what there is.
+    early = series((1, 1.0), (4, 0.0), (30, 1.0), (65, 0.0))
+    assert baseline(early, 5, smoothing=20) == pytest.approx(0.2)
+    assert windows(early, [5], 100, None, 20, 0.05, 1.0)[0]["baseline"] == pytest.approx(0.2)
+    assert windows(bump, [0], 100, None, 20, 0.05, 1.0)[0]["baseline"] == 0.0
+
+
+def test_recovery_is_zero_when_nothing_rises_and_counts_the_last_full_span():
+    assert recovery(np.zeros(100), 50, 100, smoothing=10, tolerance=0.05) == 0
+    # Above until the trailing mean of decision 79 (bump 50..70 plus 9 decisions): last = 30,
+    # exactly end - start - smoothing = 100 - 50 - 20: still a recovery; one more is not.
+    bumped = series((50, 0.0), (11, 1.0), (39, 0.0))
+    assert recovery(bumped, 50, 100, smoothing=20, tolerance=0.0) == 30
+    assert recovery(series((50, 0.0), (12, 1.0), (38, 0.0)), 50, 100, smoothing=20, tolerance=0.0) is None
+
+
+def test_confidence_intervals_by_hand():
+    # Two values 1 and 3: mean 2, s = sqrt 2, t(0.975, 1 df) = 12.7062047; half-width = 12.7062047.
+    lo, hi = ci95([1.0, 3.0])
+    assert (lo, hi) == (pytest.approx(2 - 12.7062047), pytest.approx(2 + 12.7062047))
+    assert all(np.isnan(ci95([5.0])))
+    assert mean_ci([2.0]) == {"mean": 2.0, "ci95": [None, None]}
+    assert mean_ci([1, 3]) == {"mean": 2.0,
+                               "ci95": [pytest.approx(2 - 12.7062047), pytest.approx(2 + 12.7062047)]}
