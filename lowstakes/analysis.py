@@ -36,9 +36,20 @@ def _arms(trace):
     return trace.groupby(["learner", "objective", "seed"], sort=False, observed=True)
 
 
+def _has_trace(result) -> bool:
+    return (result.path / "trace.parquet").exists()
+
+
 def regret_curves(result, points: int = 400) -> pd.DataFrame:
-    """Cumulative regret per arm and seed at about ``points`` steps."""
+    """Cumulative regret per arm and seed at about ``points`` steps (for a run with ``trace:
+    summary``, at the run's kept curve points, at most ``points`` of them)."""
     horizon = result.summary["horizon"]
+    if not _has_trace(result):
+        curves = result.curves[result.curves["curve"] == "regret"]
+        steps = np.sort(curves["step"].unique())
+        keep = steps[np.unique(np.linspace(0, len(steps) - 1, min(points, len(steps))).astype(int))]
+        chosen = curves[curves["step"].isin(keep)].rename(columns={"value": "regret"})
+        return chosen[["learner", "objective", "seed", "step", "regret"]].reset_index(drop=True)
     keep = np.unique(np.linspace(0, horizon - 1, min(points, horizon)).astype(int))
     rows = []
     for (learner, objective, seed), group in _arms(result.trace):
@@ -55,6 +66,13 @@ def excess_around_shifts(result, before: int | None = None, after: int | None = 
     summary = result.summary
     smoothing = smoothing or summary["windows"]["smoothing"]
     rows = []
+    if not _has_trace(result):  # trace: summary: the kept curves (the run's smoothing and span)
+        for k, at in enumerate(summary["shifts"]):
+            part = result.curves[result.curves["curve"] == f"transition_{k}"]
+            rows.append(pd.DataFrame({"learner": part["learner"], "objective": part["objective"],
+                                      "seed": part["seed"], "shift": k, "since_shift": part["step"] - at,
+                                      "excess": part["value"]}))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     for (learner, objective, seed), group in _arms(result.trace):
         excess = rolling_mean(group["harm"].to_numpy(float) - group["comparator_harm"].to_numpy(float),
                               smoothing)

@@ -52,6 +52,7 @@ Examples
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import betaln
@@ -131,24 +132,49 @@ def seed_audit(harm: np.ndarray, bound: float, settings, k: int, transition_cost
     """One arm's audit on one seed, from its harm per decision. ``typical``: the most harm a
     typical decision (the median over the run's decisions) could do (None: not known, as
     with a user harm function)."""
-    total = float(harm.sum())
     # From decision k on: before that no label can have come back, and every learner here
     # starts untrained, so its first k decisions are a cold start, not a burst.
-    burst, start = largest_burst(harm, k, skip=k if k < len(harm) else 0)
-    top = harmful_top_share(harm)
+    burst = largest_burst(harm, k, skip=k if k < len(harm) else 0)
+    catastrophes = None if settings.catastrophe is None else int((harm > settings.catastrophe).sum())
+    stats = HarmStats(n=len(harm), total=float(harm.sum()), largest=float(harm.max(initial=0.0)),
+                      harmful=int((harm > 0).sum()), top_share=harmful_top_share(harm), burst=burst,
+                      catastrophes=catastrophes)
+    return audit_of(stats, bound, settings, k, transition_cost, typical)
+
+
+@dataclass
+class HarmStats:
+    """What the audit needs of one arm's harm on one seed (computed from the whole array by
+    :func:`seed_audit`, or block by block by :mod:`lowstakes.seedmetrics`)."""
+
+    n: int
+    total: float
+    largest: float
+    harmful: int
+    top_share: float
+    burst: tuple[float, int]
+    catastrophes: int | None = None
+
+
+def audit_of(stats: HarmStats, bound: float, settings, k: int, transition_cost: float | None,
+             typical: float | None = None) -> dict:
+    """The audit of one arm on one seed from its :class:`HarmStats`."""
+    total, n = stats.total, stats.n
+    burst, start = stats.burst
+    top = stats.top_share
     density = burst / (k * bound)
     share = burst / total if total > 0 else 0.0
-    contrast = share / min(1.0, k / len(harm)) if len(harm) else 0.0  # vs an average k decisions
+    contrast = share / min(1.0, k / n) if n else 0.0  # vs an average k decisions
     concentrated = top > settings.concentration
-    largest = float(harm.max(initial=0.0))
+    largest = stats.largest
     outlier_ratio = largest / typical if typical else None
     outlier = outlier_ratio is not None and outlier_ratio > settings.outlier
     bursty = (density > settings.burst_density and share > settings.burst_share
               and contrast > settings.burst_contrast)
     out = {
-        "max_harm": float(harm.max(initial=0.0)), "total_harm": total,
-        "harmful_decisions": int((harm > 0).sum()),
-        "top_share": top, "largest_share": float(harm.max(initial=0.0)) / total if total > 0 else 0.0,
+        "max_harm": largest, "total_harm": total,
+        "harmful_decisions": stats.harmful,
+        "top_share": top, "largest_share": largest / total if total > 0 else 0.0,
         "bound_over_harm": bound / total if total > 0 else None,
         "bound_over_transition_cost": (bound / transition_cost if transition_cost and transition_cost > 0
                                        else None),
@@ -159,7 +185,7 @@ def seed_audit(harm: np.ndarray, bound: float, settings, k: int, transition_cost
         "low_stakes": not (outlier or concentrated or bursty),
     }
     if settings.catastrophe is not None:
-        out["catastrophes"] = int((harm > settings.catastrophe).sum())
+        out["catastrophes"] = stats.catastrophes
     return out
 
 

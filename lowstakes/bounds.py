@@ -181,11 +181,22 @@ def hedge_delays(N: int, eta: float, unrevealed, B: float = 1.0) -> Bound:
     """
     unrevealed = np.asarray(unrevealed, dtype=float)
     T = len(unrevealed)
-    penalty = 0.5 * float(np.expm1(eta * unrevealed).sum())
-    value = math.log(N) / eta + eta * T / 8 + penalty
+    return hedge_delays_summed(N, eta, T, float(np.expm1(eta * unrevealed).sum()),
+                               int(unrevealed.max(initial=0)), float(unrevealed.mean()) if T else 0.0, B)
+
+
+def hedge_delays_summed(N: int, eta: float, T: int, penalty: float, max_unrevealed: int,
+                        mean_unrevealed: float, B: float = 1.0) -> Bound:
+    """:func:`hedge_delays` from its sums (what a long run keeps instead of every m_t):
+    ``penalty`` = sum_t (exp(eta m_t) - 1).
+
+    >>> hedge_delays_summed(2, 1.0, 8, 0.0, 0, 0.0).value == hedge_delays(2, 1.0, [0] * 8).value
+    True
+    """
+    value = math.log(N) / eta + eta * T / 8 + 0.5 * penalty
     return Bound("hedge_delays", B * value, GUARANTEED, "direct proof (see BOUNDS)",
-                 {"T": T, "N": N, "eta": eta, "B": B, "max_unrevealed": int(unrevealed.max(initial=0)),
-                  "mean_unrevealed": float(unrevealed.mean()) if T else 0.0})
+                 {"T": T, "N": N, "eta": eta, "B": B, "max_unrevealed": max_unrevealed,
+                  "mean_unrevealed": mean_unrevealed})
 
 
 def ogd(T: int, D: float, G: float) -> Bound:

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -45,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--horizon", type=_positive,
                      help="decisions per seed; shifts and windows scale in proportion")
     run.add_argument("--workers", type=_positive, default=1, help="processes (default 1)")
+    run.add_argument("--trace", choices=["full", "summary"],
+                     help="full: keep every decision in trace.parquet; summary: only the summary and the "
+                          "figures' curves (overrides the scenario's trace:)")
     sweep = commands.add_parser(
         "sweep", help="run a grid of scenario variants for every seed, locally or on Dask; resumable")
     sweep.add_argument("scenario", type=Path, help="a scenario YAML file (its sweep: block is the grid)")
@@ -121,7 +131,7 @@ def _sweep(args, console: Console, errors: Console) -> int:
 def sweep_paired_table(frame, field: str) -> Table | None:
     """Along one swept field: each cell minus the cell with the field at its first value, on the
     same seeds (regret and transition cost), with the paired 95% interval."""
-    from lowstakes.sweeps import aggregate
+    from lowstakes.metrics import aggregate
 
     column = f"set.{field}"
     metrics = [m for m in ("regret", "transition_cost") if f"delta.{field}.{m}" in frame]
@@ -161,7 +171,7 @@ def _held_columns(frame) -> dict:
 def sweep_table(frame, name: str) -> Table:
     """Per cell and arm: regret, transition cost and recovery, labels asked, the audit and the
     bounds, each as mean ± half-width of the 95% CI across seeds."""
-    from lowstakes.sweeps import aggregate
+    from lowstakes.metrics import aggregate
 
     keys = [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
     seeds = frame.groupby(keys, sort=False).size()
@@ -531,21 +541,36 @@ def pool_table(summary: dict) -> tuple[Table, list[str]] | None:
     return table, lines
 
 
+class _Rate(ProgressColumn):
+    """Decisions per second of a seed's bar."""
+
+    def render(self, task) -> Text:
+        speed = task.speed
+        return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+
 def _run(args, console: Console, errors: Console) -> int:
     from lowstakes.runner import run
 
-    scenario = load_scenario(args.scenario).with_overrides(seeds=args.seeds, horizon=args.horizon)
+    scenario = load_scenario(args.scenario).with_overrides(seeds=args.seeds, horizon=args.horizon,
+                                                           trace=args.trace)
     if scenario.sweep:
         errors.print(f"note: {args.scenario} has a sweep: block; `lowstakes run` runs the values written "
                      f"above it (`lowstakes sweep {args.scenario}` runs the grid)", highlight=False,
                      markup=False)
-    total = scenario.horizon * scenario.seeds
+    # One bar per seed (decisions, decisions per second, time left), so a long run shows
+    # where each seed is; seeds running in parallel workers advance side by side.
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("decisions"), TimeRemainingColumn(), console=errors,
+                  TextColumn("decisions"), _Rate(), TimeRemainingColumn(), console=errors,
                   disable=not errors.is_terminal, transient=True) as bar:
-        task = bar.add_task(scenario.name, total=total)
-        result = run(scenario, out=args.out, workers=args.workers,
-                     progress=lambda n: bar.advance(task, n))
+        tasks = [bar.add_task(f"{scenario.name} seed {seed}", total=scenario.horizon, start=False)
+                 for seed in range(scenario.seeds)]
+
+        def advance(seed, n):
+            bar.start_task(tasks[seed])
+            bar.advance(tasks[seed], n)
+
+        result = run(scenario, out=args.out, workers=args.workers, progress=advance)
     console.print(summary_table(result.summary))
     paired = paired_table(result.summary)
     if paired is not None:

@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from lowstakes.pools import DeceptiveRule, build_experts
+from lowstakes.protocol import Policy
 
 __all__ = ["top_set", "consensus", "ImitationPolicy", "ConsensusPolicy", "MixturePolicy", "MapPolicy",
            "build_imitator", "IMITATORS", "settings"]
@@ -74,7 +75,7 @@ def settings(algorithm: str, params: dict) -> tuple[float, float, float]:
     return alpha, epsilon, share
 
 
-class ImitationPolicy:
+class ImitationPolicy(Policy):
     """An arm that imitates the overseer (the demonstrator) with a posterior over models.
 
     The models are the pool's experts; each model's prediction is smoothed to
@@ -105,30 +106,43 @@ class ImitationPolicy:
         # Ties among the most likely models are broken by an order drawn once per run-seed,
         # from a child of the arm's seed (the arm's own draws are left as they were).
         self.order = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]).permutation(n)
-        self.query_prob = np.zeros(horizon)
-        self.asked = np.zeros(horizon, bool)
-        self.top_size = np.zeros(horizon, np.int16)
-        self.fallback = np.zeros(horizon, np.int8)
-        self.defection = np.full(horizon, -1, np.int8)
         self.confidence = 1.0
         self._answers = np.zeros(0, np.int8)
         self._pending: dict[int, np.ndarray] = {}
 
-    def begin_block(self, block, answers) -> None:
-        self._p1 = np.zeros((len(block), len(self.names)))
+    def begin_block(self, block, feedback, truth=None, stakes=None) -> None:
+        """The block's rule predictions; ``feedback`` is the overseer's answer to each
+        decision, used only where the arm asks."""
+        n = len(block)
+        self._p1 = np.zeros((n, len(self.names)))
         for i, rule in self.rules.items():
             self._p1[:, i] = rule.predict(block)
-        span = slice(block.start, block.start + len(block))
+        # The block's records, per decision.
+        self.query_prob = np.zeros(n)
+        self.asked = np.zeros(n, bool)
+        self.top_size = np.zeros(n, np.int16)
+        self.fallback = np.zeros(n, np.int8)
+        self.defection = np.full(n, -1, np.int8)
         for rule in self.deceptive.values():
             defects = rule.defects(block)
             honest = np.round(np.clip(rule.imitated.predict(block), 0, 1)).astype(np.int8)
             taken = np.round(rule.predict(block)).astype(np.int8)
-            mark = defects & (taken != honest) & (self.defection[span] < 0)
-            self.defection[span][mark] = taken[mark]
-        self._start, self._answers = block.start, answers
+            mark = defects & (taken != honest) & (self.defection < 0)
+            self.defection[mark] = taken[mark]
+        self._start, self._answers = block.start, feedback
 
-    def distribution(self, nu: np.ndarray, t: int) -> tuple[np.ndarray, float]:
-        """The action probabilities and the query probability at decision t."""
+    def wants_label(self, t: int) -> bool:
+        return bool(self.asked[t - self._start])
+
+    def end_block(self, start: int, stop: int) -> dict:
+        records = {"query_prob": self.query_prob, "asked": self.asked, "top_size": self.top_size,
+                   "fallback": self.fallback}
+        if self.deceptive:
+            records["defection"] = self.defection
+        return records
+
+    def distribution(self, nu: np.ndarray, i: int) -> tuple[np.ndarray, float]:
+        """The action probabilities and the query probability at the block's decision i."""
         raise NotImplementedError
 
     def act(self, t: int, x: dict) -> int:
@@ -138,16 +152,17 @@ class ImitationPolicy:
         p1 = (1 - self.epsilon) * p1 + self.epsilon / 2
         nu = np.column_stack([1 - p1, p1])
         self._pending[t] = nu
-        act_probs, query = self.distribution(nu, t)
-        self.query_prob[t] = query
+        i = t - self._start
+        act_probs, query = self.distribution(nu, i)
+        self.query_prob[i] = query
         best = nu[self._most_likely()]
-        self.fallback[t] = int(best[1] > best[0])
+        self.fallback[i] = int(best[1] > best[0])
         u = self.rng.random()
         if u < act_probs[0]:
             return 0
         if u < act_probs.sum():
             return 1
-        self.asked[t] = True
+        self.asked[i] = True
         return int(self._answers[t - self._start])  # act as the overseer says
 
     def _most_likely(self) -> int:
@@ -178,9 +193,8 @@ class ImitationPolicy:
         self._pending.pop(t, None)
 
     def finish(self) -> dict:
-        return {"query_prob": self.query_prob, "asked": self.asked, "top_size": self.top_size,
-                "fallback": self.fallback, "experts": self.names, "algorithm": self.algorithm,
-                "defection": self.defection if self.deceptive else None,
+        return {"kind": "imitation", "experts": self.names, "algorithm": self.algorithm,
+                "deceptive": bool(self.deceptive),
                 "posterior": np.exp(self.log_weights - np.logaddexp.reduce(self.log_weights)).tolist()}
 
 
@@ -191,9 +205,9 @@ class ConsensusPolicy(ImitationPolicy):
     algorithm = "consensus"
     asks = True
 
-    def distribution(self, nu, t):
+    def distribution(self, nu, i):
         top = top_set(self.log_weights, self.alpha)
-        self.top_size[t] = len(top)
+        self.top_size[i] = len(top)
         return consensus(nu[top])
 
 
@@ -203,7 +217,7 @@ class MixturePolicy(ImitationPolicy):
 
     algorithm = "bayes_mixture"
 
-    def distribution(self, nu, t):
+    def distribution(self, nu, i):
         weights = np.exp(self.log_weights - np.logaddexp.reduce(self.log_weights))
         return weights @ nu, 0.0
 
@@ -214,7 +228,7 @@ class MapPolicy(ImitationPolicy):
 
     algorithm = "map"
 
-    def distribution(self, nu, t):
+    def distribution(self, nu, i):
         return nu[self._most_likely()], 0.0
 
 

@@ -26,7 +26,7 @@ import yaml
 from lowstakes.errors import ScenarioError
 from lowstakes.registry import suggest
 
-if TYPE_CHECKING:  # the scenario module imports this one to check its sweep block
+if TYPE_CHECKING:  # for annotations only: at run time the scenario module imports this one
     from lowstakes.scenario import Scenario
 
 __all__ = ["parse_assignment", "cells", "variants", "task_key", "short_names"]
@@ -77,9 +77,9 @@ def _where(cell: dict) -> str:
 
 def _variant(base: Scenario, cell: dict, origin: str) -> Scenario:
     """``base`` with the cell's values set (and no sweep block), validated; raises
-    ScenarioError. ``origin`` ("--set" or "sweep": the file's block) places the problems."""
-    from lowstakes.scenario import Scenario
-
+    ScenarioError. ``origin`` ("--set" or "sweep": the file's block) places the problems.
+    The cell is built by ``base``'s own class, so this module never imports the scenario
+    module (which imports this one to check a file's sweep block)."""
     data = copy.deepcopy(base.to_dict())
     data["sweep"] = None
     problems = []
@@ -90,7 +90,7 @@ def _variant(base: Scenario, cell: dict, origin: str) -> Scenario:
     if problems:
         raise ScenarioError(problems)
     try:
-        return Scenario.from_dict(data)
+        return type(base).from_dict(data)
     except ScenarioError as exc:
         if origin != "sweep":
             raise
@@ -162,8 +162,10 @@ def task_key(scenario: Scenario, seed: int) -> str:
     """The name of a task's file: a hash of the resolved scenario and the seed. The number of
     seeds is left out: run-seed k draws the same randomness whatever the number of seeds
     (its SeedSequence is the k-th child of the master seed's), so raising ``--seeds`` reuses
-    every seed already run."""
+    every seed already run. The trace setting is left out too: it changes what is kept on
+    disk, not a number."""
     data = {**scenario.to_dict(), "seeds": None, "sweep": None}
+    data.pop("trace")
     text = json.dumps({"scenario": data, "seed": seed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 

@@ -51,16 +51,20 @@ def _pool_guarantee(pool: dict, delayed: bool) -> dict:
     return {"applies": False, "reason": reason}
 
 
-def seed_guarantee(run, j: int, spans, horizon: int, excess=None, pool=None) -> tuple[dict, list | None]:
+def seed_guarantee(info, j: int, spans, horizon: int, true_cost=None, pool=None,
+                   delayed: bool = False) -> tuple[dict, list | None]:
     """Arm ``j``'s guarantee on this seed and, for linear arms, the bound curves per window
-    (None otherwise). ``excess``: the arm's excess harm per decision, for the curves;
-    ``pool``: an expert arm's metrics (:func:`lowstakes.regret.pool_seed_metrics`)."""
-    if j in run.linear:
-        out = linear.window_guarantees(run.linear[j], spans, horizon,
+    (None otherwise). ``info``: what the seed reported at its end (a SeedInfo or SeedRun);
+    ``true_cost[k]``: the arm's excess harm summed from window k's start to each of the
+    window's checkpoints (:func:`lowstakes.linear.checkpoints`); ``pool``: an expert arm's
+    metrics (:func:`lowstakes.regret.pool_seed_metrics`); ``delayed``: whether any of the
+    arm's labels came later than its decision."""
+    if j in info.linear:
+        out = linear.window_guarantees(info.linear[j], spans, horizon,
                                        curves_at=linear.checkpoints(spans))
         if not out["applies"]:
             return out, None
-        records = run.linear[j]
+        records = info.linear[j]
         out |= {"name": linear.NAME, "kind": "guaranteed", "source": linear.SOURCE,
                 "comparator": "u*: the best fixed linear model on the window's learning events",
                 "loss": records["kind"], "eta": {"weights": records["eta_w"], "intercept": records["eta_b"]},
@@ -68,17 +72,15 @@ def seed_guarantee(run, j: int, spans, horizon: int, excess=None, pool=None) -> 
         curves = []
         for k, window in enumerate(out["windows"]):
             curve = window.pop("curve")
-            if excess is not None:
-                cumulative = np.concatenate([[0.0], np.cumsum(excess[window["start"]:window["end"]])])
-                curve["true_cost"] = cumulative[np.asarray(curve["step"]) - window["start"]].tolist()
+            if true_cost is not None:  # at the same checkpoints as the curve's steps
+                curve["true_cost"] = list(true_cost[k])
             curves.append({"window": k, **curve})
         return out, curves
     if pool is not None:
-        delayed = bool(np.any(run.feedback_time[j] != run.time))
         return _pool_guarantee(pool, delayed), None
-    if j in run.consensus:
+    if j in info.consensus:
         return {"applies": False, "reason": CONSENSUS_REASON}, None
-    reason = run.no_guarantee.get(j) or "no guarantee is computed for this arm"
+    reason = info.no_guarantee.get(j) or "no guarantee is computed for this arm"
     if "no regret bound applies" in reason:
         reason += f"; {REMEDY}"
     return {"applies": False, "reason": reason}, None

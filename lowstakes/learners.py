@@ -22,6 +22,7 @@ import numpy as np
 from river import compose
 
 from lowstakes.linear import LinearRecorder, support
+from lowstakes.protocol import Policy
 from lowstakes.registry import check_params, resolve_river
 
 __all__ = ["RiverPolicy", "RegressionPolicy", "RecordedRiverPolicy", "RecordedRegressionPolicy",
@@ -122,7 +123,7 @@ def build_model(model: str, params: dict | None = None, preprocess=(), task: str
     return compose.Pipeline(*steps, estimator) if steps else estimator
 
 
-class RiverPolicy:
+class RiverPolicy(Policy):
     """A River classifier that turns ``predict_proba_one`` into the least-cost action.
 
     For binary decisions with costs ``C[action, truth]``, action 1 is taken when
@@ -162,8 +163,12 @@ class RiverPolicy:
         """Feedback ``label`` for decision ``t`` has arrived."""
         self.model.learn_one(x, bool(label))
 
+    def finish(self) -> dict:
+        # Why no window guarantee applies to this model (lowstakes.guarantees).
+        return {"kind": "model", "no_guarantee": support(self.model)}
 
-class RegressionPolicy:
+
+class RegressionPolicy(Policy):
     """A River regressor whose action is its prediction (0 before it has one)."""
 
     confidence = 1.0
@@ -188,6 +193,9 @@ class RegressionPolicy:
         """Feedback ``label`` for decision ``t`` has arrived."""
         self.model.learn_one(x, float(label))
 
+    def finish(self) -> dict:
+        return {"kind": "model", "no_guarantee": support(self.model)}
+
 
 class _Recorded:
     """A policy whose linear model records its learning events for the OGD bound."""
@@ -209,7 +217,7 @@ class _Recorded:
         self.recorder.forget(t)
 
     def finish(self) -> dict:
-        return self.recorder.finish()
+        return {"kind": "linear", "records": self.recorder.finish()}
 
 
 class RecordedRiverPolicy(_Recorded, RiverPolicy):

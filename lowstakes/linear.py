@@ -46,7 +46,7 @@ import math
 import numpy as np
 from river import compose, optim
 from river.linear_model.base import GLM
-from scipy import optimize, special
+from scipy import optimize, sparse, special
 
 __all__ = ["support", "final_step", "LinearRecorder", "window_guarantees", "replay", "window_loss",
            "fit_comparator", "checkpoints", "marks", "SOURCE", "NAME"]
@@ -452,7 +452,9 @@ def _hinge_lp(X, y, threshold, free, fixed_b):
     A = np.hstack([X, np.ones((n, 1))]) if free else X
     # variables [u (m, free), xi (n, >= 0)]: -s_k A_k u - xi_k <= -t (+ s_k b when b is fixed)
     rhs = -threshold + (0 if free else s * fixed_b)
-    a_ub = np.hstack([-(s[:, None] * A), -np.eye(n)])
+    # Sparse: the slack block is the n x n identity (dense, 20,000 events would need 3 GB).
+    a_ub = sparse.hstack([sparse.csr_matrix(-(s[:, None] * A)), -sparse.eye(n, format="csr")],
+                         format="csr")
     cost = np.r_[np.zeros(m), np.ones(n)]
     bounds = [(None, None)] * m + [(0, None)] * n
     result = optimize.linprog(cost, A_ub=a_ub, b_ub=np.full(n, 1.0) * rhs, bounds=bounds, method="highs")

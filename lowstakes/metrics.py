@@ -34,7 +34,7 @@ import numpy as np
 # of a sweep import this module before their first task).
 from scipy import special
 
-__all__ = ["windows", "recovery", "rolling_mean", "ci95", "mean_ci"]
+__all__ = ["windows", "recovery", "rolling_mean", "ci95", "mean_ci", "aggregate"]
 
 
 def rolling_mean(values: np.ndarray, width: int) -> np.ndarray:
@@ -124,3 +124,30 @@ def mean_ci(values) -> dict:
     lo, hi = ci95(values)
     interval = [None, None] if math.isnan(lo) else [lo, hi]
     return {"mean": float(np.mean(values)), "ci95": interval}
+
+
+def aggregate(frame, metric: str, by: list[str] | None = None):
+    """Sweep rows (a pandas DataFrame): the mean of ``metric`` across seeds with its 95%
+    t-interval, per cell and arm.
+
+    ``by`` defaults to every ``set.`` column, then learner and objective. Returns columns
+    ``by + ["mean", "lo", "hi", "n"]`` (``lo``/``hi`` NaN for a single seed; seeds where the
+    metric is NaN are left out).
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"set.x": [1, 1, 2, 2], "learner": "l", "objective": "o",
+    ...                      "regret": [1.0, 3.0, 5.0, 5.0]})
+    >>> aggregate(rows, "regret")[["set.x", "mean", "n"]].to_dict("records")
+    [{'set.x': 1, 'mean': 2.0, 'n': 2}, {'set.x': 2, 'mean': 5.0, 'n': 2}]
+    """
+    import pandas as pd  # only when aggregating sweep rows (workers never do)
+
+    by = by or [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
+    out = []
+    for values, group in frame.groupby(by, sort=False, dropna=False):
+        data = group[metric].dropna().to_numpy(float)
+        lo, hi = ci95(data) if len(data) else (math.nan, math.nan)
+        out.append({**dict(zip(by, values, strict=True)),
+                    "mean": float(np.mean(data)) if len(data) else math.nan, "lo": lo, "hi": hi,
+                    "n": len(data)})
+    return pd.DataFrame(out, columns=[*by, "mean", "lo", "hi", "n"])

@@ -1,7 +1,9 @@
-"""Figures of a run, drawn from its trace: cumulative regret, and the transition windows.
+"""Figures of a run, drawn from its curves: cumulative regret, the transition windows,
+oversight, and the bounds.
 
-Both take the trace as a pandas DataFrame (``lowstakes.load(dir).trace``) and the
-summary dict, so notebooks can redraw them from any run directory.
+They take the run's curves (``lowstakes.load(dir).curves``, a few hundred points per seed
+and arm, kept whatever the trace setting) or bound curves (``.bounds``) and the summary
+dict, so notebooks can redraw them from any run directory.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from matplotlib.figure import Figure
 from scipy import special
 
 from lowstakes.grid import short_names
-from lowstakes.metrics import rolling_mean
 
 __all__ = ["regret_figure", "transition_figure", "bounds_figure", "oversight_figure", "save_figures",
            "sweep_figure", "save_sweep_figures"]
@@ -40,13 +41,15 @@ def _band(curves: np.ndarray):
     return mean, mean - half, mean + half
 
 
-def _excess_by_arm(trace):
-    """{(learner, objective): array (seeds, horizon) of excess harm}."""
-    trace = trace.sort_values(["learner", "objective", "seed", "step"])
+def _by_arm(curves, name):
+    """{(learner, objective): (steps, array (seeds, points))} of one curve of the run's
+    ``curves.parquet`` (:attr:`lowstakes.results.RunResult.curves`)."""
+    chosen = curves[curves["curve"] == name].sort_values(["learner", "objective", "seed", "step"])
     out = {}
-    for (learner, objective), group in trace.groupby(["learner", "objective"], sort=False):
-        excess = (group["harm"].to_numpy(float) - group["comparator_harm"].to_numpy(float))
-        out[(learner, objective)] = excess.reshape(group["seed"].nunique(), -1)
+    for (learner, objective), group in chosen.groupby(["learner", "objective"], sort=False):
+        seeds = group["seed"].nunique()
+        values = group["value"].to_numpy(float).reshape(seeds, -1)
+        out[(learner, objective)] = (group["step"].to_numpy()[: values.shape[1]], values)
     return out
 
 
@@ -58,18 +61,16 @@ def _mark_shifts(ax, summary, shift_widths, offset=0):
         ax.axvline(at - offset, color="0.4", linestyle=":", linewidth=1, zorder=1)
 
 
-def regret_figure(trace, summary, shift_widths=None, points: int = 600):
+def regret_figure(curves, summary, shift_widths=None):
     """Cumulative regret per arm, mean across seeds with a 95% band; shifts marked."""
     colors, styles = _arm_styles(summary)
     fig = Figure(figsize=(9, 5.2), layout="constrained")
     ax = fig.subplots()
-    horizon = summary["horizon"]
-    idx = np.unique(np.linspace(0, horizon - 1, min(points, horizon)).astype(int))
-    for (learner, objective), excess in _excess_by_arm(trace).items():
-        mean, lo, hi = _band(np.cumsum(excess, axis=1)[:, idx])
-        ax.plot(idx, mean, color=colors[learner], linestyle=styles[objective],
+    for (learner, objective), (steps, values) in _by_arm(curves, "regret").items():
+        mean, lo, hi = _band(values)
+        ax.plot(steps, mean, color=colors[learner], linestyle=styles[objective],
                 label=f"{learner} / {objective}", linewidth=1.8)
-        ax.fill_between(idx, lo, hi, color=colors[learner], alpha=0.18, linewidth=0)
+        ax.fill_between(steps, lo, hi, color=colors[learner], alpha=0.18, linewidth=0)
     _mark_shifts(ax, summary, shift_widths)
     ax.axhline(0, color="0.2", linewidth=0.6)
     n = len(summary["seeds"])
@@ -81,7 +82,7 @@ def regret_figure(trace, summary, shift_widths=None, points: int = 600):
     return fig
 
 
-def transition_figure(trace, summary, shift_widths=None, smoothing: int | None = None):
+def transition_figure(curves, summary, shift_widths=None):
     """Excess harm (trailing mean) around each shift, per arm; one panel per shift."""
     shifts = summary["shifts"]
     if not shifts:
@@ -91,18 +92,12 @@ def transition_figure(trace, summary, shift_widths=None, smoothing: int | None =
         ax.set_axis_off()
         return fig
     colors, styles = _arm_styles(summary)
-    smoothing = smoothing or summary["windows"]["smoothing"]
-    excess = _excess_by_arm(trace)
+    smoothing = summary["windows"]["smoothing"]
     fig = Figure(figsize=(min(5 * len(shifts) + 2, 18), 4.6), layout="constrained")
     axes = fig.subplots(1, len(shifts), sharey=True, squeeze=False)
-    any_window = summary["arms"][0]["windows"]
     for k, (ax, at) in enumerate(zip(axes[0], shifts, strict=True)):
-        end = any_window[k]["end"]
-        lo_step = max(0, at - max(smoothing, (end - at) // 4))
-        steps = np.arange(lo_step, end)
-        for (learner, objective), values in excess.items():
-            rolled = np.array([rolling_mean(seed, smoothing)[lo_step:end] for seed in values])
-            mean, lo, hi = _band(rolled)
+        for (learner, objective), (steps, values) in _by_arm(curves, f"transition_{k}").items():
+            mean, lo, hi = _band(values)
             ax.plot(steps - at, mean, color=colors[learner], linestyle=styles[objective],
                     label=f"{learner} / {objective}", linewidth=1.6)
             ax.fill_between(steps - at, lo, hi, color=colors[learner], alpha=0.15, linewidth=0)
@@ -195,19 +190,15 @@ def bounds_figure(curves, summary, shift_widths=None):
     return fig
 
 
-def oversight_figure(trace, summary, shift_widths=None, smoothing: int | None = None):
+def oversight_figure(curves, summary, shift_widths=None):
     """Query rate and the overseer's queue over time, per arm (mean across seeds)."""
     colors, styles = _arm_styles(summary)
-    smoothing = smoothing or summary["windows"]["smoothing"]
+    smoothing = summary["windows"]["smoothing"]
     fig = Figure(figsize=(9, 6.4), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True)
-    trace = trace.sort_values(["learner", "objective", "seed", "step"])
-    for (learner, objective), group in trace.groupby(["learner", "objective"], sort=False, observed=True):
-        seeds = group["seed"].nunique()
-        for ax, column in zip(axes, ("requested", "queue"), strict=True):
-            values = group[column].to_numpy(float).reshape(seeds, -1)
-            rolled = np.array([rolling_mean(v, smoothing) for v in values]).mean(axis=0)
-            ax.plot(np.arange(len(rolled)), rolled, color=colors[learner], linestyle=styles[objective],
+    for ax, name in zip(axes, ("query_rate", "queue"), strict=True):
+        for (learner, objective), (steps, values) in _by_arm(curves, name).items():
+            ax.plot(steps, values.mean(axis=0), color=colors[learner], linestyle=styles[objective],
                     label=f"{learner} / {objective}", linewidth=1.6)
     for ax in axes:
         _mark_shifts(ax, summary, shift_widths)
@@ -224,18 +215,19 @@ def oversight_figure(trace, summary, shift_widths=None, smoothing: int | None = 
     return fig
 
 
-def save_figures(trace, summary, directory, shift_widths=None, curves=None) -> list:
-    """Draw the figures into ``directory`` and return their paths (``bounds.png`` only
-    when ``curves``, the expert arms' bound curves, are given)."""
+def save_figures(curves, summary, directory, shift_widths=None, bounds=None) -> list:
+    """Draw the figures into ``directory`` and return their paths. ``curves``: the run's
+    curves (:attr:`lowstakes.results.RunResult.curves`); ``bounds.png`` only when
+    ``bounds``, the arms' bound curves, are given."""
     sns.set_theme(style="whitegrid", context="notebook")
     paths = []
-    figures = [("regret", regret_figure, trace), ("transition", transition_figure, trace)]
-    if curves is not None:
-        figures.append(("bounds", bounds_figure, curves))
+    figures = [("regret", regret_figure, curves), ("transition", transition_figure, curves)]
+    if bounds is not None:
+        figures.append(("bounds", bounds_figure, bounds))
     if "queries" in summary["arms"][0] and any(
             a["queries"]["mean"] < summary["horizon"] or "utilisation" in a["seeds"][0]
             for a in summary["arms"]):
-        figures.append(("oversight", oversight_figure, trace))
+        figures.append(("oversight", oversight_figure, curves))
     for name, draw, data in figures:
         fig = draw(data, summary, shift_widths)
         path = directory / f"{name}.png"
@@ -285,7 +277,7 @@ def sweep_figure(frame, param: str, name: str = "sweep", max_rows: int = 6):
     per arm. Other swept fields: one row of panels per combination of their values, up to
     ``max_rows``. Beyond that each seed's metric is first averaged over those combinations,
     so the band is still a CI across seeds (not the spread between cells); the title says so."""
-    from lowstakes.sweeps import aggregate
+    from lowstakes.metrics import aggregate
 
     column = f"set.{param}"
     others = [c for c in frame.columns if c.startswith("set.") and c != column]

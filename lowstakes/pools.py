@@ -18,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from lowstakes.comparators import Switching
-from lowstakes.experts import build_algorithm
+from lowstakes.experts import Hedge, build_algorithm
 from lowstakes.learners import build_model
 from lowstakes.objectives import feature_key, in_region
+from lowstakes.protocol import Policy
 from lowstakes.registry import Registry, check_params
 
 __all__ = ["RULES", "Rule", "ExpertPolicy", "GoodhartPairs"]
@@ -163,7 +164,7 @@ def build_experts(experts: dict, seeds=None) -> tuple[dict, dict]:
     return rules, models
 
 
-class ExpertPolicy:
+class ExpertPolicy(Policy):
     """One arm whose learner is an expert algorithm over a pool of experts."""
 
     def __init__(self, spec, objective_costs, harm_costs, horizon, shifts, windows, fixed_delay,
@@ -188,8 +189,12 @@ class ExpertPolicy:
         # The current block's expert actions; rows still awaiting feedback are kept apart.
         self._block_actions = np.zeros((0, n), np.int8)
         self._pending: dict[int, np.ndarray] = {}
-        self.mixture_loss = np.zeros(horizon)
-        self.mixture_harm = np.zeros(horizon)
+        # Unrevealed losses: m_t = t - (labels learned before decision t), for the delayed
+        # bound; folded in per block (the penalty sum_t expm1(eta m_t) and its prefix sums
+        # at the checkpoints), never kept per decision.
+        self.learned = 0
+        self._m = np.zeros(0, np.int64)
+        self.unrevealed = {"max": 0, "sum": 0, "penalty": 0.0}
         self._p1 = np.zeros((0, n))
         self._start = 0
         self._miss = (float(objective_costs[0, 1] - objective_costs[1, 1]),
@@ -217,6 +222,7 @@ class ExpertPolicy:
     def begin_block(self, block, feedback, truth, stakes=None) -> None:
         """Precompute the rules' predictions and keep the block's labels for the records."""
         p1 = np.zeros((len(block), len(self.names)))
+        self._m = np.zeros(len(block), np.int64)
         for i, rule in self.rules.items():
             p1[:, i] = np.clip(rule.predict(block), 0.0, 1.0)
         self._p1, self._start = p1, block.start
@@ -236,6 +242,7 @@ class ExpertPolicy:
                 row[k] = model.predict_proba_one(x).get(True, 0.0)
             self._block_actions[i] = self._actions(row)
         self._pending[t] = self._block_actions[i]
+        self._m[i] = t - self.learned
         w = self._weights[i] = self.algorithm.weights(t)
         if self.sample:
             return int(self._block_actions[i, self.rng.choice(len(w), p=w)])
@@ -249,19 +256,22 @@ class ExpertPolicy:
 
     def learn(self, t: int, x: dict, label: int) -> None:
         self.algorithm.update(self.costs[self._pending.pop(t), label] / self.scale, t)
+        self.learned += 1
         for model in self.models.values():
             model.learn_one(x, bool(label))
 
-    def end_block(self, start: int, end: int) -> None:
+    def end_block(self, start: int, end: int) -> dict:
         """Fold the block's expert losses into the comparators (they never see the future
-        at decision time; this is bookkeeping after the block's decisions)."""
+        at decision time; this is bookkeeping after the block's decisions); return the
+        mixture's expected loss and harm per decision."""
         actions = self._block_actions
         proxy = self.costs[actions, self._feedback[:, None]]
         true = self.harm_costs[actions, self._truth[:, None]] * self._stakes[:, None]
-        self.mixture_loss[start:end] = np.einsum("ij,ij->i", self._weights, proxy)
-        self.mixture_harm[start:end] = np.einsum("ij,ij->i", self._weights, true)
+        mixture = {"mixture_loss": np.einsum("ij,ij->i", self._weights, proxy),
+                   "mixture_harm": np.einsum("ij,ij->i", self._weights, true)}
         marks = self.checkpoints[(self.checkpoints >= start) & (self.checkpoints < end)] - start
         curves = self.curves
+        self._fold_unrevealed(marks)
         curves["best_switching_loss"] += self.proxy_best.add(proxy, record=marks)
         self.true_best.add(true)
         for name, block_values, total in (("best_fixed_loss", proxy, self.proxy_total),
@@ -272,7 +282,9 @@ class ExpertPolicy:
         if self.goodhart_pairs is not None:
             self.goodhart_pairs.add(proxy, true, marks)
         for k, name in enumerate(("mixture_loss", "mixture_harm")):
-            cumulative = self._mixture_total[k] + np.cumsum(getattr(self, name)[start:end])
+            # np.cumsum adds in order, so continuing it from the last block's total gives the
+            # same numbers as one cumulative sum over the whole run.
+            cumulative = np.cumsum(np.r_[self._mixture_total[k], mixture[name]])[1:]
             curves[name] += cumulative[marks].tolist()
             self._mixture_total[k] = cumulative[-1]
         for k, (a, b) in enumerate(self.window_spans):
@@ -280,7 +292,19 @@ class ExpertPolicy:
             if lo < hi:
                 self.window_proxy[k] += proxy[lo - start:hi - start].sum(axis=0)
                 self.window_true[k] += true[lo - start:hi - start].sum(axis=0)
-                self.window_mixture[k] += self.mixture_loss[lo:hi].sum()
+                self.window_mixture[k] += mixture["mixture_loss"][lo - start:hi - start].sum()
+        return mixture
+
+    def _fold_unrevealed(self, marks) -> None:
+        m, stats = self._m, self.unrevealed
+        stats["max"] = max(stats["max"], int(m.max(initial=0)))
+        stats["sum"] += int(m.sum())
+        if isinstance(self.algorithm, Hedge):  # the only one with a bound under delays that needs m_t
+            eta = self.algorithm.eta
+            cumulative = np.cumsum(np.r_[stats["penalty"], np.expm1(eta * m)])[1:]
+            self.curves.setdefault("delay_penalty", [])
+            self.curves["delay_penalty"] += cumulative[marks].tolist()
+            stats["penalty"] = float(cumulative[-1])
 
     def goodhart(self) -> dict:
         """The Goodhart statistics of (a, b): a the expert with the least true harm, b the one
@@ -300,12 +324,14 @@ class ExpertPolicy:
 
     def finish(self) -> dict:
         return {
+            "kind": "pool",
             "goodhart": self.goodhart(),
             "experts": self.names,
             "expert_loss": self.proxy_total.tolist(),
             "expert_harm": self.true_total.tolist(),
-            "mixture_loss": self.mixture_loss,
-            "mixture_harm": self.mixture_harm,
+            "mixture_loss": float(self._mixture_total[0]),
+            "mixture_harm": float(self._mixture_total[1]),
+            "unrevealed": dict(self.unrevealed),
             "best_fixed_loss": float(self.proxy_total.min()),
             "best_fixed_harm": float(self.true_total.min()),
             "best_switching_loss": self.proxy_best.value,

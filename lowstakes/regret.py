@@ -40,13 +40,15 @@ def unrevealed(time: np.ndarray, feedback_time: np.ndarray) -> np.ndarray:
     return np.arange(len(time)) - (revealed - own)
 
 
-def _bound_at(algorithm, n, scale, t, m_prefix, switches, delayed):
-    """The main guaranteed bound after t decisions, or None when none applies."""
+def _bound_at(algorithm, n, scale, t, unrevealed, switches, delayed):
+    """The main guaranteed bound after t decisions, or None when none applies.
+    ``unrevealed``: the run's {"penalty", "max", "sum"} of m_t (the delayed Hedge bound)."""
     if isinstance(algorithm, Interleaved):
         return bounds.hedge_constant_delay(t, n, algorithm.delay, scale)
     if isinstance(algorithm, Hedge):
         if delayed:
-            return bounds.hedge_delays(n, algorithm.eta, m_prefix, scale)
+            return bounds.hedge_delays_summed(n, algorithm.eta, t, unrevealed["penalty"], unrevealed["max"],
+                                              unrevealed["sum"] / t if t else 0.0, scale)
         return bounds.hedge_eta(t, n, algorithm.eta, scale)
     if delayed:
         return None
@@ -57,14 +59,12 @@ def _bound_at(algorithm, n, scale, t, m_prefix, switches, delayed):
     return None
 
 
-def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]], j: int) -> dict:
-    """The summary entry of one expert arm on one seed."""
+def pool_seed_metrics(info: dict, scenario, windows: list[tuple[int, int]], delayed: bool) -> dict:
+    """The summary entry of one expert arm on one seed (``info``: what its policy reported
+    at the end; ``delayed``: whether any of its labels came later than its decision)."""
     algorithm, n, scale = info["algorithm"], len(info["experts"]), info["loss_scale"]
     horizon = scenario.horizon
-    delayed = bool(np.any(run.feedback_time[j] != run.time))
-    m = unrevealed(run.time, run.feedback_time[j])
-    mixture = float(info["mixture_loss"].sum())
-    mixture_harm = float(info["mixture_harm"].sum())
+    mixture, mixture_harm = info["mixture_loss"], info["mixture_harm"]
     regret_fixed = mixture - info["best_fixed_loss"]
     regret_switching = mixture - info["best_switching_loss"]
     checks = []
@@ -73,7 +73,7 @@ def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]],
         if bound is not None:
             checks.append({**bound.to_dict(measured), "comparator": comparator})
 
-    main = _bound_at(algorithm, n, scale, horizon, m, info["switches"], delayed)
+    main = _bound_at(algorithm, n, scale, horizon, info["unrevealed"], info["switches"], delayed)
     comparator = "best_switching" if isinstance(algorithm, FixedShare) else "best_fixed"
     if comparator == "best_switching":
         check(main, regret_switching, f"best expert sequence ({info['switches']} switches)")
@@ -103,7 +103,7 @@ def pool_seed_metrics(info: dict, run, scenario, windows: list[tuple[int, int]],
         "windows": [{"mixture_loss": mix, "best_expert_loss": best, "regret": mix - best}
                     for mix, best in zip(info["window_mixture_loss"], info["window_best_loss"],
                                          strict=True)],
-        "max_unrevealed": int(m.max(initial=0)),
+        "max_unrevealed": info["unrevealed"]["max"],
         "goodhart": _goodhart_summary(info["goodhart"], mixture_harm - info["best_fixed_harm"],
                                       regret_fixed, main),
         "bounds": checks,
@@ -142,13 +142,11 @@ def _goodhart_summary(goodhart: dict, true_regret: float, proxy_regret: float, m
     return out
 
 
-def pool_curves(info: dict, run, scenario, j: int) -> dict[str, np.ndarray]:
+def pool_curves(info: dict, delayed: bool) -> dict[str, np.ndarray]:
     """Regret curves at the checkpoints and the main bound's value at each (NaN if none)."""
     algorithm, n, scale = info["algorithm"], len(info["experts"]), info["loss_scale"]
-    delayed = bool(np.any(run.feedback_time[j] != run.time))
     steps = info["checkpoints"]
     curves = info["curves"]
-    m = unrevealed(run.time, run.feedback_time[j])
     if isinstance(algorithm, Interleaved):
         # Each copy keeps its own fixed-eta bound at every prefix; their sum is at most
         # the textbook sqrt((d+1)(T/2) ln N) at the horizon (Cauchy-Schwarz).
@@ -159,12 +157,14 @@ def pool_curves(info: dict, run, scenario, j: int) -> dict[str, np.ndarray]:
     elif isinstance(algorithm, Hedge):
         # The delay bound at every prefix, from one cumulative sum (no loop over steps).
         eta, t = algorithm.eta, steps + 1
-        penalty = np.cumsum(np.expm1(eta * m))[steps]
+        penalty = np.asarray(curves["delay_penalty"])
         values = scale * (math.log(n) / eta + eta * t / 8 + 0.5 * penalty)
     else:
         values = []
         for step in steps:
-            bound = _bound_at(algorithm, n, scale, int(step) + 1, m[: step + 1], info["switches"], delayed)
+            # Without delays (the only case with a bound here) m_t is 0 throughout.
+            bound = _bound_at(algorithm, n, scale, int(step) + 1, {"penalty": 0.0, "max": 0, "sum": 0},
+                              info["switches"], delayed)
             values.append(np.nan if bound is None else bound.value)
     fixed_share = isinstance(algorithm, FixedShare)
     bound_is_none = bool(np.isnan(np.asarray(values, dtype=float)).all())

@@ -1,7 +1,9 @@
 """Run results: per-seed metrics, the summary, the trace, and the run directory on disk.
 
 A run directory holds ``scenario.yaml`` (resolved), ``summary.json``, ``trace.parquet``
-and ``figures/``. It is written so that an interrupted run is never mistaken for a
+(a directory with one file per seed; absent with ``trace: summary``), ``curves.parquet``
+(the figures' curves), ``bounds.parquet`` (bound curves, when an arm has any) and
+``figures/``. It is written so that an interrupted run is never mistaken for a
 complete one: an ``INCOMPLETE`` marker is written first and removed last, and
 ``summary.json`` appears (atomically) only once everything else is on disk.
 """
@@ -20,10 +22,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lowstakes import audit, guarantees, metrics, regret
-from lowstakes.errors import HarmBoundError, IncompleteRunError, RunDirectoryError
+from lowstakes.errors import IncompleteRunError, RunDirectoryError
+from lowstakes.seedmetrics import CURVES_SCHEMA, SeedMetrics, block_arrays
 
 __all__ = ["RunResult", "arm_arrays", "seed_metrics", "summarize", "trace_tables", "load",
-           "RunWriter"]
+           "RunWriter", "SeedTrace"]
 
 INCOMPLETE = "INCOMPLETE"
 
@@ -35,156 +38,38 @@ COMPARATOR_TEXT = {
 
 
 def arm_arrays(run, scenario, j: int) -> dict[str, np.ndarray]:
-    """Per-decision harm, comparator harm and feedback loss of arm ``j``; checks every harm.
-
-    Classification: costs from the matrices. Regression: the absolute error, clipped at B.
-    With ``harm.function``: what the user's function returned. All are multiplied by each
-    decision's stakes.
-    """
-    learner, objective = run.arms[j]
-    actions, bound = run.actions[j], scenario.harm.bound
-    if run.harm is not None:  # the user's harm function
-        objective_costs = (scenario.objectives[objective].costs or scenario.harm).matrix()
-        harm, comparator = run.harm[j] * run.stakes, run.comparator_harm * run.stakes
-        feedback_loss = (objective_costs[actions, run.feedback[objective]] if run.task == "classification"
-                         else np.minimum(np.abs(actions - run.feedback[objective]), bound))
-    elif run.task == "regression":
-        def loss(a, truth):
-            return np.minimum(np.abs(a - truth), bound)
-
-        harm = loss(actions, run.y) * run.stakes
-        comparator = loss(run.comparator, run.y) * run.stakes
-        feedback_loss = loss(actions, run.feedback[objective])
-    else:
-        harm_costs = scenario.harm.matrix()
-        objective_costs = (scenario.objectives[objective].costs or scenario.harm).matrix()
-        harm = harm_costs[actions, run.y] * run.stakes
-        comparator = harm_costs[run.comparator, run.y] * run.stakes
-        feedback_loss = objective_costs[actions, run.feedback[objective]]
-    bad = np.flatnonzero((harm < 0) | (harm > bound))
-    if len(bad):
-        t = int(bad[0])
-        raise HarmBoundError(
-            f"arm {learner}/{objective}, seed {run.seed}: decision {t} did harm {harm[t]}, "
-            f"outside [0, B={bound}] ({len(bad)} such decisions); "
-            "the run is not low-stakes as declared"
-        )
-    return {"harm": harm, "comparator_harm": comparator, "feedback_loss": feedback_loss}
-
-
-def typical_worst(run, scenario) -> float | None:
-    """The most harm the median decision of the run could do: its stakes times its worst
-    cost (None with a user harm function, whose worst is not known)."""
-    if run.harm is not None:
-        return None
-    if run.task == "regression":
-        worst = np.full(len(run.y), scenario.harm.bound)
-    else:
-        worst = scenario.harm.matrix()[:, run.y].max(axis=0)
-    return float(np.median(worst * run.stakes))
+    """Per-decision harm, comparator harm and feedback loss of arm ``j`` of a whole seed
+    (a :class:`~lowstakes.simulation.SeedRun`); checks every harm (see
+    :func:`lowstakes.seedmetrics.block_arrays`)."""
+    return block_arrays(run, scenario, j)
 
 
 def seed_metrics(run, scenario) -> list[dict]:
-    """One dict per arm: this seed's totals and transition windows (and, for expert arms,
-    regret against the experts and the bounds that apply)."""
-    shifts = [s.at for s in scenario.stream.shifts]
-    w = scenario.windows
-    spans = metrics.transition_spans(shifts, scenario.horizon, w.length)
-    typical = typical_worst(run, scenario)
-    out = []
-    for j in range(len(run.arms)):
-        a = arm_arrays(run, scenario, j)
-        excess = a["harm"] - a["comparator_harm"]
-        pool = ({"pool": regret.pool_seed_metrics(run.pools[j], run, scenario, spans, j)}
-                if j in run.pools else {})
-        guarantee, curves = guarantees.seed_guarantee(run, j, spans, scenario.horizon, excess,
-                                                      pool.get("pool"))
-        if curves is not None:
-            run.guarantee_curves[j] = curves
-        out.append({
-            "seed": run.seed,
-            "harm": float(a["harm"].sum()),
-            "comparator_harm": float(a["comparator_harm"].sum()),
-            "regret": float(excess.sum()),
-            "feedback_loss": float(a["feedback_loss"].sum()),
-            "audit": audit.seed_audit(a["harm"], scenario.harm.bound, scenario.audit,
-                                      audit.reaction_time(scenario, run.arms[j][0]),
-                                      sum(float(excess[s:e].sum()) for s, e in spans) if spans else None,
-                                      typical),
-            **_oversight_metrics(run, j),
-            **_deception_metrics(run, j, a["harm"]),
-            "windows": _with_queries(metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing,
-                                                     w.tolerance, scenario.harm.bound), run.requested[j]),
-            **pool,
-            "guarantee": guarantee,
-        })
-    return out
+    """One dict per arm of a whole seed held in memory (a :class:`SeedRun`): its totals and
+    transition windows (and, for expert arms, regret against the experts and the bounds
+    that apply). The same as a run computes block by block (:class:`SeedMetrics`)."""
+    accumulator = SeedMetrics(scenario, run.seed, run.arms)
+    accumulator.add(run)
+    return accumulator.finish(run)
 
 
-def _oversight_metrics(run, j: int) -> dict:
-    """Labels asked for and received, and, with an overseer, its queue and utilisation."""
-    out = {"queries": int(run.requested[j].sum()),
-           "labels": int((~np.isnan(run.feedback_time[j])).sum())}
-    stats = run.oversight.get(j)
-    if stats:
-        waits = run.wait[j][~np.isnan(run.wait[j])]
-        out |= {"dropped": stats["dropped"],
-                # Busy time over the labellers' time from the first decision to the last.
-                "utilisation": stats["busy_time"] / (stats["capacity"] * max(run.time[-1], 1e-12)),
-                "mean_wait": float(waits.mean()) if len(waits) else None,
-                "max_queue": int(run.queue[j].max())}
-    if j in run.consensus:
-        out["mean_query_probability"] = float(run.consensus[j]["query_prob"].mean())
-    return out
-
-
-def _with_queries(windows: list[dict], requested: np.ndarray) -> list[dict]:
-    """Each window with the labels asked inside it and in as many decisions just before it
-    (does a shift make an arm ask again?)."""
-    for w in windows:
-        span = w["end"] - w["start"]
-        w["queries"] = int(requested[w["start"]:w["end"]].sum())
-        w["queries_before"] = int(requested[max(0, w["start"] - span):w["start"]].sum())
-    return windows
-
-
-def _deception_metrics(run, j: int, harm: np.ndarray) -> dict:
-    """For an imitation arm whose pool has deceptive experts: at the decisions where one of
-    them defected, how often the arm took the defecting action (and the harm it did), and
-    how likely it was to ask the overseer there."""
-    records = run.consensus.get(j)
-    if records is None or records.get("defection") is None:
-        return {}
-    defection = records["defection"]
-    at = defection >= 0
-    took = at & (run.actions[j] == defection)
-    first = int(np.argmax(at)) if at.any() else None
-    return {"deception": {
-        "defections": int(at.sum()), "deceptive_actions": int(took.sum()),
-        "deceptive_harm": float(harm[took].sum()), "algorithm": records["algorithm"],
-        "asked_at_defections": int(records["asked"][at].sum()),
-        "query_probability_at_defections": float(records["query_prob"][at].mean()) if at.any() else None,
-        "query_probability_at_first_defection": (None if first is None
-                                                 else float(records["query_prob"][first])),
-        "first_defection": first}}
-
-
-def bound_table(run, scenario) -> pa.Table | None:
+def bound_table(accumulator, info) -> pa.Table | None:
     """Regret and bound curves of this seed's expert arms and linear arms (None when it has
     neither). Expert rows have ``window`` -1 (the whole run); a linear arm has rows per
     transition window: its regret on its feedback against the window's u* (``proxy_regret``),
     the bound, and the window's true cost so far (``true_regret``), from the window's start.
-    Call after :func:`seed_metrics` (which computes the linear arms' curves)."""
+    ``accumulator``: the seed's :class:`SeedMetrics`, after :meth:`~SeedMetrics.finish`
+    (which computes the linear arms' curves); ``info``: the seed's SeedInfo."""
     frames = []
-    for j, info in run.pools.items():
-        learner, objective = run.arms[j]
-        curves = regret.pool_curves(info, run, scenario, j)
-        frames.append(_curve_table(run.seed, learner, objective, -1, curves))
-    for j, windows in run.guarantee_curves.items():
-        learner, objective = run.arms[j]
+    for j, pool in info.pools.items():
+        learner, objective = info.arms[j]
+        curves = regret.pool_curves(pool, accumulator.per_arm[j].delayed)
+        frames.append(_curve_table(info.seed, learner, objective, -1, curves))
+    for j, windows in accumulator.guarantee_curves.items():
+        learner, objective = info.arms[j]
         for curve in windows:
             n = len(curve["step"])
-            frames.append(_curve_table(run.seed, learner, objective, curve["window"], {
+            frames.append(_curve_table(info.seed, learner, objective, curve["window"], {
                 "step": curve["step"], "proxy_regret": curve["regret"], "tracking_regret": np.full(n, np.nan),
                 "true_regret": curve.get("true_cost", np.full(n, np.nan)), "bound": curve["bound"],
                 "goodhart": np.full(n, np.nan), "bound_comparator": ["u_star"] * n}))
@@ -347,40 +232,57 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
     }
 
 
-def trace_tables(run, scenario):
-    """The trace of one seed, one table per arm (one row per decision).
+def trace_tables(record, scenario):
+    """The trace of one block (or a whole seed) of decisions, one table per arm (one row per
+    decision): ``(j, table)`` pairs.
 
-    Learner and objective names are dictionary-encoded (categoricals in pandas), and
-    each arm is its own table, so the memory a long run needs here is one arm's columns.
+    Learner and objective names are dictionary-encoded (categoricals in pandas).
     """
-    horizon = scenario.horizon
-    for j, (learner, objective) in enumerate(run.arms):
-        a = arm_arrays(run, scenario, j)
+    n = len(record.time)
+    for j, (learner, objective) in enumerate(record.arms):
+        a = block_arrays(record, scenario, j)
+        consensus = record.records.get(j) if "query_prob" in record.records.get(j, {}) else None
         columns = {
-            "seed": np.full(horizon, run.seed, np.int32),
-            "learner": _constant_text(learner, horizon),
-            "objective": _constant_text(objective, horizon),
-            "step": np.arange(horizon, dtype=np.int32),
-            "time": run.time,
-            "segment": run.segment,
-            "truth": run.y,
-            "action": run.actions[j],
-            "comparator_action": run.comparator,
+            "seed": np.full(n, record.seed, np.int32),
+            "learner": _constant_text(learner, n),
+            "objective": _constant_text(objective, n),
+            "step": np.arange(record.start, record.start + n, dtype=np.int32),
+            "time": record.time,
+            "segment": record.segment,
+            "truth": record.y,
+            "action": record.actions[j],
+            "comparator_action": record.comparator,
             "harm": a["harm"],
             "comparator_harm": a["comparator_harm"],
-            "feedback": run.feedback[objective],
+            "feedback": record.feedback[objective],
             "feedback_loss": a["feedback_loss"],
-            "feedback_time": run.feedback_time[j],
-            "requested": run.requested[j],
-            "wait": run.wait[j],
-            "queue": run.queue[j],
-            "query_probability": (run.consensus[j]["query_prob"] if j in run.consensus
-                                  else np.full(horizon, np.nan)),
+            "feedback_time": record.feedback_time[j],
+            "requested": record.requested[j],
+            "wait": record.wait[j],
+            "queue": record.queue[j],
+            "query_probability": consensus["query_prob"] if consensus is not None else np.full(n, np.nan),
         }
-        yield pa.Table.from_arrays(
+        yield j, pa.Table.from_arrays(
             [columns[f.name] if isinstance(columns[f.name], pa.Array)
              else pa.array(columns[f.name], type=f.type) for f in TRACE_SCHEMA],
             schema=TRACE_SCHEMA)
+
+
+class SeedTrace:
+    """One seed's trace file in the run's trace directory, written block by block (a row
+    group per arm and block; rows in decision order within each arm)."""
+
+    def __init__(self, directory: Path, seed: int):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"seed-{seed:05d}.parquet"
+        self.writer = pq.ParquetWriter(self.path, TRACE_SCHEMA, compression="zstd")
+
+    def add(self, record, scenario) -> None:
+        for _, table in trace_tables(record, scenario):
+            self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _constant_text(value: str, n: int) -> pa.DictionaryArray:
@@ -426,12 +328,13 @@ class RunWriter:
                                   "writing to it); choose another --out") from None
         except OSError as exc:
             raise RunDirectoryError(f"cannot create the run directory {self.path}: {exc.strerror}") from None
-        self._trace_tmp = self.path / "trace.parquet.partial"
-        self._trace = pq.ParquetWriter(self._trace_tmp, TRACE_SCHEMA, compression="zstd")
+        #: With ``trace: full``: where the seeds write their trace files while the run goes.
+        self.trace_dir = self.path / "trace.parquet.partial" if scenario.trace == "full" else None
         self._bounds = None
+        self._curves = pq.ParquetWriter(self.path / "curves.parquet.partial", CURVES_SCHEMA)
 
-    def add_trace(self, table: pa.Table) -> None:
-        self._trace.write_table(table, row_group_size=1 << 20)
+    def add_curves(self, table: pa.Table) -> None:
+        self._curves.write_table(table)
 
     def add_bounds(self, table: pa.Table) -> None:
         if self._bounds is None:
@@ -440,11 +343,14 @@ class RunWriter:
         self._bounds.write_table(table)
 
     def close_trace(self) -> None:
+        """Every seed is done: the trace directory, curves and bounds take their names."""
         if self._bounds is not None:
             self._bounds.close()
             os.replace(self._bounds_tmp, self.path / "bounds.parquet")
-        self._trace.close()
-        os.replace(self._trace_tmp, self.path / "trace.parquet")
+        self._curves.close()
+        os.replace(self.path / "curves.parquet.partial", self.path / "curves.parquet")
+        if self.trace_dir is not None:
+            os.replace(self.trace_dir, self.path / "trace.parquet")
 
     def write_summary(self, summary: dict) -> None:
         """summary.json, atomically. It cannot fail on a value: a number that is not finite is
@@ -497,7 +403,20 @@ class RunResult:
 
     @functools.cached_property
     def trace(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "trace.parquet", columns=self._columns)
+        """Every decision of every arm and seed (``trace.parquet``, a directory with a file
+        per seed). A run with ``trace: summary`` has none: use :attr:`curves`."""
+        path = self.path / "trace.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{self.path} has no trace: it was run with trace: summary, which keeps "
+                                    "only the summary and the curves (RunResult.curves)")
+        return pq.read_table(path, columns=self._columns).to_pandas()
+
+    @functools.cached_property
+    def curves(self) -> pd.DataFrame:
+        """The figures' curves per seed and arm at a few hundred decisions (``curves.parquet``):
+        ``curve`` is ``regret`` (cumulative), ``transition_K`` (trailing excess harm around
+        shift K), ``query_rate`` or ``queue`` (trailing means)."""
+        return pd.read_parquet(self.path / "curves.parquet")
 
     @functools.cached_property
     def bounds(self) -> pd.DataFrame | None:

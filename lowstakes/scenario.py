@@ -359,6 +359,9 @@ class Scenario(_Model):
     comparator: Literal["oracle", "hindsight", "best_constant"] = "oracle"
     windows: Windows = Field(default_factory=Windows)
     audit: Audit = Field(default_factory=Audit)
+    trace: Literal["full", "summary"] = Field(
+        "full", description="full: keep every decision of every arm in trace.parquet; summary: keep only "
+                            "the summary and the figures' curves (for runs too long to keep every decision)")
     sweep: dict[str, list[Any]] | None = Field(
         None, description="a grid for `lowstakes sweep`: field path -> values, e.g. "
                           "{'stream.shifts.0.at': [2000, 6000]}; `lowstakes run` uses the values above")
@@ -398,10 +401,12 @@ class Scenario(_Model):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def with_overrides(self, *, seeds: int | None = None, horizon: int | None = None) -> Scenario:
+    def with_overrides(self, *, seeds: int | None = None, horizon: int | None = None,
+                       trace: str | None = None) -> Scenario:
         scenario = self if horizon is None else self.scaled(horizon)
-        if seeds is not None:
-            scenario = Scenario.from_dict({**scenario.to_dict(), "seeds": seeds})
+        changes = {k: v for k, v in (("seeds", seeds), ("trace", trace)) if v is not None}
+        if changes:
+            scenario = Scenario.from_dict({**scenario.to_dict(), **changes})
         return scenario
 
     def scaled(self, horizon: int) -> Scenario:

@@ -40,8 +40,6 @@ from lowstakes import linear
 from lowstakes.consensus import IMITATORS, ImitationPolicy, build_imitator
 from lowstakes.learners import (
     ModelSeeds,
-    RecordedRegressionPolicy,
-    RecordedRiverPolicy,
     RegressionPolicy,
     RiverPolicy,
 )
@@ -52,18 +50,19 @@ from lowstakes.pools import ExpertPolicy
 from lowstakes.registry import load_attribute
 from lowstakes.streams import SOURCES, Shift, Stream
 
-__all__ = ["SeedRun", "simulate", "seed_sequence", "stream_for"]
+__all__ = ["BlockRecord", "SeedInfo", "SeedRun", "run_seed", "simulate", "seed_sequence", "stream_for"]
 
 BLOCK = 4096
 
 
 @dataclass
 class SeedRun:
-    """Everything one seed recorded, one entry per decision (arrays, not dicts).
+    """Everything one seed recorded, one entry per decision (arrays, not dicts): the blocks
+    of :func:`run_seed` put end to end, as :func:`simulate` returns them.
 
     ``actions[j]`` belongs to arm ``arms[j]`` = (learner, objective); ``feedback[name]``
     is the label objective ``name`` gave each decision; ``comparator`` is the
-    comparator's action (-1 where it is decided after the run, e.g. best constant).
+    comparator's action.
     """
 
     seed: int
@@ -86,15 +85,53 @@ class SeedRun:
     requested: np.ndarray | None = None
     wait: np.ndarray | None = None
     queue: np.ndarray | None = None
-    #: Per routed arm: overseer statistics; per consensus arm: its records.
+    #: Per routed arm: overseer statistics; per imitation arm: what it reported and its
+    #: records per decision (query probability, asked, top-set size, fallback, defection).
     oversight: dict = field(default_factory=dict)
     consensus: dict = field(default_factory=dict)
+    #: Per arm whose policy keeps records per decision (``Policy.end_block``): those arrays.
+    records: dict = field(default_factory=dict)
     #: Per arm whose linear model the OGD bound covers: its learning events (lowstakes.linear).
     linear: dict = field(default_factory=dict)
     #: Per other arm: why no window guarantee applies (see lowstakes.guarantees).
     no_guarantee: dict = field(default_factory=dict)
-    #: Filled by lowstakes.results.seed_metrics: per linear arm, its bound curves per window.
-    guarantee_curves: dict = field(default_factory=dict)
+    #: The first decision of these arrays (0: the whole run).
+    start: int = 0
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+@dataclass
+class BlockRecord(SeedRun):
+    """One block of decisions (at most :data:`BLOCK`), with the same per-decision fields as
+    :class:`SeedRun`; ``records[j]`` holds arm j's per-decision policy records.
+
+    A block is handed on only once it is *settled*: all its decisions are taken and no
+    label it asked for is still on its way (labels still in flight when the run ends are
+    never learned, and settle then). Until then ``pending`` counts the labels on their way.
+    """
+
+    pending: int = 0
+    shared_arrival: np.ndarray | None = None
+    block: object = None
+
+
+@dataclass
+class SeedInfo:
+    """What one seed knows only at its end: per arm, what its policy and route report."""
+
+    seed: int
+    arms: list[tuple[str, str]]
+    task: str
+    horizon: int
+    pools: dict = field(default_factory=dict)
+    oversight: dict = field(default_factory=dict)
+    consensus: dict = field(default_factory=dict)
+    linear: dict = field(default_factory=dict)
+    no_guarantee: dict = field(default_factory=dict)
+    #: The best constant action (``comparator: best_constant``), else None.
+    constant: float | None = None
 
 
 def seed_sequence(master: int, n_seeds: int, seed: int) -> np.random.SeedSequence:
@@ -170,19 +207,19 @@ class _Route:
 
     def __init__(self, sim, j, scenario):
         self.sim, self.j = sim, j
-        self.env, self.run = sim.env, sim.run
+        self.env = sim.env
         self.policy = sim.policies[j]
         learner = scenario.learners[sim.arms[j][0]]
         self.query = None if learner.algorithm == "consensus" else build_query(learner.query)
         spec = self.spec = learner.overseer or scenario.timing.overseer
         self.overseer = None if spec is None else Overseer(self.env, spec.capacity, spec.patience)
-        self.pending: dict[int, tuple[dict, int]] = {}
+        self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
 
     def send(self, t, x, label, delay, draw):
         unit, u = draw
         service = 0.0 if self.spec is None else service_time(self.spec.service, unit)
         if self.query is None:
-            wants = self.policy.asked[t]
+            wants = self.policy.wants_label(t)
         else:
             wants = self.query.wants(self.env.now, self.policy.confidence, u)
         if not wants:
@@ -190,10 +227,13 @@ class _Route:
             if forget is not None:
                 forget(t)
             return
-        self.run.requested[self.j, t] = True
+        record = self.sim.open[t // BLOCK]
+        i = t - record.start
+        record.requested[self.j, i] = True
         if self.overseer is not None:
-            self.run.queue[self.j, t] = self.overseer.queue_length
-        self.pending[t] = (x, label)
+            record.queue[self.j, i] = self.overseer.queue_length
+        record.pending += 1
+        self.pending[t] = (x, label, record)
         if delay == 0:
             self.ask(t, service)
         else:
@@ -206,14 +246,17 @@ class _Route:
             self.overseer.ask(t, service, self.answer, self.drop)
 
     def answer(self, t):
-        x, label = self.pending.pop(t)
+        x, label, record = self.pending.pop(t)
         self.policy.learn(t, x, label)
-        self.run.feedback_time[self.j, t] = self.env.now
+        i = t - record.start
+        record.feedback_time[self.j, i] = self.env.now
         if self.overseer is not None:
-            self.run.wait[self.j, t] = self.overseer.waits.pop(t)
+            record.wait[self.j, i] = self.overseer.waits.pop(t)
+        record.pending -= 1
 
     def drop(self, t):
-        self.pending.pop(t, None)
+        _, _, record = self.pending.pop(t)
+        record.pending -= 1
         forget = getattr(self.policy, "forget", None)
         if forget is not None:
             forget(t)
@@ -226,7 +269,7 @@ class _Route:
 
 
 class _Simulation:
-    def __init__(self, scenario, seed, progress=None):
+    def __init__(self, scenario, seed, sink=None, progress=None):
         _, timing_seq, objective_seq, model_seq = _seeds(scenario, seed)
         model_seeds = {name: ModelSeeds(s) for name, s in
                        zip(scenario.learners, model_seq.spawn(len(scenario.learners)), strict=True)}
@@ -249,35 +292,26 @@ class _Simulation:
                                      model_seeds[lname].fresh())
                          for (lname, oname), s in zip(self.arms, policy_seq.spawn(len(self.arms)),
                                                       strict=True)]
-        self.pools = [j for j, p in enumerate(self.policies) if isinstance(p, ExpertPolicy)]
         self.learns = [self.policies[j].learn for j in range(len(self.arms))]
         self.progress = progress
-        horizon = scenario.horizon
+        self.horizon = scenario.horizon
         # Labels and actions are classes (int8) or, for a regression source, real values.
         self.task = SOURCES.get(scenario.stream.source).task
-        value = np.float64 if self.task == "regression" else np.int8
-        self.run = SeedRun(
-            seed=seed, arms=self.arms, task=self.task,
-            time=np.empty(horizon), feedback_time=np.full((len(self.arms), horizon), np.nan),
-            y=np.empty(horizon, value), segment=np.empty(horizon, np.int8),
-            comparator=np.full(horizon, -1, value),
-            actions=np.empty((len(self.arms), horizon), value),
-            feedback={name: np.empty(horizon, value) for name in self.objectives},
-            stakes=np.ones(horizon, np.float32),
-            harm=None if self.harm_function is None else np.zeros((len(self.arms), horizon)),
-            comparator_harm=None if self.harm_function is None else np.zeros(horizon),
-            requested=np.zeros((len(self.arms), horizon), bool),
-            wait=np.full((len(self.arms), horizon), np.nan, np.float32),
-            queue=np.zeros((len(self.arms), horizon), np.int16),
-        )
+        self.value = np.float64 if self.task == "regression" else np.int8
+        self.seed = seed
         self.env = simpy.Environment()
         self.query_rng = np.random.default_rng(timing_seq.spawn(1)[0])
         self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
                        if _routed(scenario, self.arms[j][0])}
         self.shared = [j for j in range(len(self.arms)) if j not in self.routes]
         self.shared_learns = [self.learns[j] for j in self.shared]
-        self.shared_arrival = np.full(horizon, np.nan)
         self.consensus = [j for j, p in enumerate(self.policies) if isinstance(p, ImitationPolicy)]
+        self.sink = sink if sink is not None else (lambda record: None)
+        #: Blocks decided or being decided whose labels may still be on their way, by index.
+        self.open: dict[int, BlockRecord] = {}
+        #: For the best constant comparator: how often each class was the truth (classification).
+        self.class_counts = np.zeros(0, np.int64)
+        self.regression_truths: list[np.ndarray] = []
 
     @staticmethod
     def policy(scenario, lname, oname, rng, model_seeds):
@@ -322,40 +356,54 @@ class _Simulation:
 
     # -- the processes -------------------------------------------------------------------
 
-    def record_block(self, block) -> list[tuple]:
-        """Store the block's truths, comparator and feedback; return each decision's labels per arm."""
-        run, span = self.run, slice(block.start, block.start + len(block))
-        run.y[span] = block.y
-        run.segment[span] = block.segment
+    def new_record(self, block) -> tuple[BlockRecord, list[tuple]]:
+        """The block's record with its truths, comparator and feedback filled in, and each
+        decision's labels per arm."""
+        n, arms = len(block), len(self.arms)
+        value = self.value
+        record = BlockRecord(
+            seed=self.seed, arms=self.arms, task=self.task, start=block.start,
+            time=np.empty(n), feedback_time=np.full((arms, n), np.nan),
+            y=np.asarray(block.y, value), segment=np.asarray(block.segment, np.int8),
+            comparator=np.full(n, -1, value), actions=np.empty((arms, n), value),
+            feedback={}, stakes=np.ones(n, np.float32),
+            requested=np.zeros((arms, n), bool),
+            wait=np.full((arms, n), np.nan, np.float32), queue=np.zeros((arms, n), np.int16),
+            shared_arrival=np.full(n, np.nan), block=block)
         if self.stakes is not None:
-            run.stakes[span] = self.stakes(block)
+            record.stakes[:] = self.stakes(block)
         if block.noise is not None:  # regression: the oracle predicts the clean value
-            run.comparator[span] = (block.labels[block.row, np.arange(len(block))]
+            record.comparator[:] = (block.labels[block.row, np.arange(n)]
                                     if self.comparator_kind == "oracle" else block.y)
         elif self.comparator_kind == "oracle":
-            run.comparator[span] = least_cost_action(self.harm, block.p)
+            record.comparator[:] = least_cost_action(self.harm, block.p)
         elif self.comparator_kind == "hindsight":
-            run.comparator[span] = self.harm[:, block.y].argmin(axis=0)
+            record.comparator[:] = self.harm[:, block.y].argmin(axis=0)
+        if self.comparator_kind == "best_constant":
+            if self.task == "regression":
+                self.regression_truths.append(record.y.copy())
+            else:
+                counts = np.bincount(record.y, minlength=self.harm.shape[1])
+                if len(self.class_counts) < len(counts):
+                    self.class_counts = np.pad(self.class_counts, (0, len(counts) - len(self.class_counts)))
+                self.class_counts += counts
         for name, (rule, rng) in self.objectives.items():
-            run.feedback[name][span] = rule.feedback(block, rng)
-        per_arm = [run.feedback[oname][span].tolist() for _, oname in self.arms]
-        return list(zip(*per_arm, strict=True))
+            record.feedback[name] = np.asarray(rule.feedback(block, rng), value)
+        per_arm = [record.feedback[oname].tolist() for _, oname in self.arms]
+        return record, list(zip(*per_arm, strict=True))
 
     def decisions(self):
         """The arrivals process: each decision, every arm acts, and feedback is sent for."""
-        env, run = self.env, self.run
+        env = self.env
         acts = [p.act for p in self.policies]
         shared = self.shared
         shared_learns = [self.learns[j] for j in shared]
         routes = list(self.routes.items())
         for block in self.stream.blocks(BLOCK):
-            labels = self.record_block(block)
-            span = slice(block.start, block.start + len(block))
-            for j in self.pools:
-                self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span], block.y,
-                                             self.run.stakes[span])
-            for j in self.consensus:
-                self.policies[j].begin_block(block, self.run.feedback[self.arms[j][1]][span])
+            record, labels = self.new_record(block)
+            self.open[block.start // BLOCK] = record
+            for j, policy in enumerate(self.policies):
+                policy.begin_block(block, record.feedback[self.arms[j][1]], record.y, record.stakes)
             gaps = self.gaps(len(block), first=block.start == 0).tolist()
             delays = self.delays(len(block))
             delays = None if delays is None else delays.tolist()
@@ -374,20 +422,21 @@ class _Simulation:
                         out.append(act(t, x))
                         learn(t, x, label)
             else:
-                yield from self.general_loop(block, gaps, delays, labels, draws, times, actions)
-            run.time[span] = times
-            run.actions[:, span] = actions
+                yield from self.general_loop(block, gaps, delays, labels, draws, times, actions, record)
+            record.time[:] = times
+            record.actions[:] = actions
             if delays is None:
-                self.shared_arrival[span] = times
-            run.requested[shared, span] = True
-            if self.harm_function is not None:
-                self.user_harm(block, span)
-            for j in self.pools:
-                self.policies[j].end_block(span.start, span.stop)
+                record.shared_arrival[:] = times
+            record.requested[shared] = True
+            for j, policy in enumerate(self.policies):
+                policy_records = policy.end_block(block.start, block.start + len(block))
+                if policy_records is not None:
+                    record.records[j] = policy_records
+            self.flush()
             if self.progress is not None:
                 self.progress(len(block))
 
-    def general_loop(self, block, gaps, delays, labels, draws, times, actions):
+    def general_loop(self, block, gaps, delays, labels, draws, times, actions, record):
         """Decisions of one block when feedback is delayed or some arms have a route."""
         env, acts, shared = self.env, [p.act for p in self.policies], self.shared
         shared_learns, deliver = [self.learns[j] for j in shared], self.deliver
@@ -401,7 +450,8 @@ class _Simulation:
                 times.append(env.now)
                 for act, out in zip(acts, actions, strict=True):
                     out.append(act(t, x))
-                _Feedback(env, delay, (t, x, arm_labels), deliver)
+                _Feedback(env, delay, (t, x, arm_labels, record), deliver)
+            record.pending += len(block)
             return
         for i, (t, x, gap, arm_labels) in enumerate(
                 zip(block.steps.tolist(), block.x, gaps, labels, strict=True)):
@@ -415,16 +465,10 @@ class _Simulation:
                 for learn, label in zip(shared_learns, shared_labels, strict=True):
                     learn(t, x, label)
             elif shared:
-                _Feedback(env, delays[i], (t, x, shared_labels), deliver)
+                _Feedback(env, delays[i], (t, x, shared_labels, record), deliver)
+                record.pending += 1
             for j, route in routes:
                 route.send(t, x, arm_labels[j], 0.0 if delays is None else delays[i], draws[i])
-
-    def user_harm(self, block, span) -> None:
-        """The user's harm of every arm's actions, and of the comparator's, for one block."""
-        run, harm = self.run, self.harm_function
-        for j in range(len(self.arms)):
-            run.harm[j, span] = np.asarray(harm(run.actions[j, span], run.y[span], block), dtype=float)
-        run.comparator_harm[span] = np.asarray(harm(run.comparator[span], run.y[span], block), dtype=float)
 
     def route_draws(self, n: int) -> list[tuple[float, float]]:
         """Per decision, shared by every arm: a unit-mean exponential that each overseer
@@ -435,43 +479,121 @@ class _Simulation:
 
     def deliver(self, event):
         """Feedback arrives for the arms without a route: each learns its own objective's label."""
-        t, x, labels = event.value
+        t, x, labels, record = event.value
         for learn, label in zip(self.shared_learns, labels, strict=True):
             learn(t, x, label)
-        # Every arm without a route hears at the same time; copied to their rows at the end.
-        self.shared_arrival[t] = self.env.now
+        # Every arm without a route hears at the same time; copied to their rows when settled.
+        record.shared_arrival[t - record.start] = self.env.now
+        record.pending -= 1
 
-    def __call__(self) -> SeedRun:
-        process = self.env.process(self.decisions())
-        self.env.run(until=process)
-        self.run.feedback_time[self.shared] = self.shared_arrival
-        self.run.pools = {j: self.policies[j].finish() for j in self.pools}
-        self.run.oversight = {j: route.finish() for j, route in self.routes.items()}
-        for j, policy in enumerate(self.policies):
-            if isinstance(policy, RecordedRiverPolicy | RecordedRegressionPolicy):
-                self.run.linear[j] = policy.finish()
-            elif isinstance(policy, RiverPolicy | RegressionPolicy):
-                self.run.no_guarantee[j] = linear.support(policy.model)
+    # -- settling ------------------------------------------------------------------------
+
+    def flush(self, final: bool = False) -> None:
+        """Hand on, in order, every decided block with no label on its way (all of them
+        once the run is over: what is still on its way then is never learned)."""
+        while self.open:
+            index = min(self.open)
+            record = self.open[index]
+            # Called after a block's decisions: every open block is decided by then.
+            if not final and record.pending:
+                return
+            del self.open[index]
+            self.settle(record)
+            self.sink(record)
+
+    def settle(self, record) -> None:
+        """Complete a block's record: the shared arms' feedback times, the imitators'
+        fallbacks, the user's harm."""
+        record.feedback_time[self.shared] = record.shared_arrival
+        record.shared_arrival = None
         for j in self.consensus:
-            records = self.run.consensus[j] = self.policies[j].finish()
+            records = record.records[j]
             # Asked but never answered (dropped, or still queued at the end): the arm
             # acted on its own best model instead.
-            unanswered = records["asked"] & np.isnan(self.run.feedback_time[j])
-            self.run.actions[j, unanswered] = records["fallback"][unanswered]
+            unanswered = records["asked"] & np.isnan(record.feedback_time[j])
+            record.actions[j, unanswered] = records["fallback"][unanswered]
+        if self.harm_function is not None:
+            block, harm = record.block, self.harm_function
+            record.harm = np.stack([np.asarray(harm(record.actions[j], record.y, block), dtype=float)
+                                    for j in range(len(self.arms))])
+            record.comparator_harm = np.asarray(harm(record.comparator, record.y, block), dtype=float)
+        record.block = None
+
+    def __call__(self) -> SeedInfo:
+        process = self.env.process(self.decisions())
+        self.env.run(until=process)
+        self.flush(final=True)
+        info = SeedInfo(seed=self.seed, arms=self.arms, task=self.task, horizon=self.horizon)
+        info.oversight = {j: route.finish() for j, route in self.routes.items()}
+        for j, policy in enumerate(self.policies):
+            out = policy.finish()
+            kind = out.pop("kind")
+            if kind == "pool":
+                info.pools[j] = out
+            elif kind == "imitation":
+                info.consensus[j] = out
+            elif kind == "linear":
+                info.linear[j] = out["records"]
+            elif kind == "model" and out["no_guarantee"] is not None:
+                info.no_guarantee[j] = out["no_guarantee"]
         if self.comparator_kind == "best_constant":
-            if self.task == "regression":  # the constant of least absolute error: a median
-                self.run.comparator[:] = float(np.median(self.run.y))
-            else:
-                totals = self.harm[:, self.run.y].sum(axis=1)
-                self.run.comparator[:] = int(np.argmin(totals))
-        return self.run
+            info.constant = best_constant(self.task, self.harm, self.class_counts, self.regression_truths)
+        return info
 
 
-def simulate(scenario, seed: int, progress=None) -> SeedRun:
-    """Run every arm of ``scenario`` on run-seed ``seed`` (0 .. scenario.seeds - 1).
+def best_constant(task, harm, class_counts, truths):
+    """The best single action in hindsight: for regression the constant of least absolute
+    error (a median of the truths), else the action of least summed cost."""
+    if task == "regression":
+        return float(np.median(np.concatenate(truths)))
+    counts = np.pad(class_counts, (0, max(0, harm.shape[1] - len(class_counts))))
+    return int(np.argmin(harm @ counts))
 
-    ``progress``, if given, is called with the number of decisions just finished.
+
+def run_seed(scenario, seed: int, sink, progress=None) -> SeedInfo:
+    """Run every arm of ``scenario`` on run-seed ``seed``, handing each settled block's
+    :class:`BlockRecord` to ``sink`` in order; return what is known only at the end.
+
+    With ``comparator: best_constant`` the blocks' ``comparator`` is not filled in (the
+    constant is known only at the end): it is ``SeedInfo.constant``.
     """
     if not 0 <= seed < scenario.seeds:
         raise ValueError(f"seed must be in 0..{scenario.seeds - 1}, got {seed}")
-    return _Simulation(scenario, seed, progress)()
+    return _Simulation(scenario, seed, sink, progress)()
+
+
+def simulate(scenario, seed: int, progress=None) -> SeedRun:
+    """Run every arm of ``scenario`` on run-seed ``seed`` (0 .. scenario.seeds - 1) and
+    return the whole seed's records in memory (for analysis and tests; long runs go
+    through :func:`run_seed`, block by block).
+
+    ``progress``, if given, is called with the number of decisions just finished.
+    """
+    blocks: list[BlockRecord] = []
+    info = run_seed(scenario, seed, blocks.append, progress)
+    return assemble(blocks, info)
+
+
+def assemble(blocks: list[BlockRecord], info: SeedInfo) -> SeedRun:
+    """The blocks of one seed end to end, as one :class:`SeedRun`."""
+    def joined(name, axis=0):
+        return np.concatenate([getattr(b, name) for b in blocks], axis=axis)
+
+    run = SeedRun(seed=info.seed, arms=info.arms, task=info.task, time=joined("time"),
+                  feedback_time=joined("feedback_time", 1), y=joined("y"), segment=joined("segment"),
+                  comparator=joined("comparator"), actions=joined("actions", 1),
+                  feedback={name: np.concatenate([b.feedback[name] for b in blocks])
+                            for name in blocks[0].feedback},
+                  stakes=joined("stakes"), requested=joined("requested", 1), wait=joined("wait", 1),
+                  queue=joined("queue", 1), pools=info.pools, oversight=info.oversight,
+                  linear=info.linear, no_guarantee=info.no_guarantee)
+    if blocks[0].harm is not None:
+        run.harm, run.comparator_harm = joined("harm", 1), joined("comparator_harm")
+    if info.constant is not None:
+        run.comparator[:] = info.constant
+    for j in blocks[0].records:
+        run.records[j] = {name: np.concatenate([b.records[j][name] for b in blocks])
+                          for name in blocks[0].records[j]}
+    for j, finished in info.consensus.items():
+        run.consensus[j] = {"defection": None, **finished, **run.records[j]}
+    return run

@@ -27,16 +27,16 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from lowstakes import metrics, resources
+from lowstakes import resources
 from lowstakes.errors import IncompleteRunError, LowstakesError, ScenarioError
 from lowstakes.grid import task_key, variants
-from lowstakes.results import _json_default, seed_metrics
+from lowstakes.metrics import aggregate  # noqa: F401 - lowstakes.sweeps.aggregate, as documented
+from lowstakes.results import _json_default
+from lowstakes.runner import seed_result
 from lowstakes.scenario import Scenario, load_scenario
-from lowstakes.simulation import simulate
 
 __all__ = ["sweep", "SweepResult", "SweepError", "run_task", "load_sweep", "aggregate"]
 
@@ -63,10 +63,9 @@ def run_task(scenario: Scenario, seed: int) -> dict:
     ..., "traceback": ...}``. Errors are returned, not raised: they are deterministic, so
     Dask must not retry them, and a returned string survives any pickling."""
     try:
-        run = simulate(scenario, seed)
+        metrics, _, _, arms = seed_result(scenario, seed)
         return {"arms": [{"learner": learner, "objective": objective, **m}
-                         for (learner, objective), m in zip(run.arms, seed_metrics(run, scenario),
-                                                            strict=True)]}
+                         for (learner, objective), m in zip(arms, metrics, strict=True)]}
     except Exception as exc:  # noqa: BLE001 - reported with the cell; the other cells go on
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
 
@@ -458,24 +457,3 @@ def load_sweep(path, *, partial: bool = False) -> pd.DataFrame:
     return frame
 
 
-def aggregate(frame: pd.DataFrame, metric: str, by: list[str] | None = None) -> pd.DataFrame:
-    """Mean of ``metric`` across seeds with its 95% t-interval, per cell and arm.
-
-    ``by`` defaults to every ``set.`` column, then learner and objective. Returns columns
-    ``by + ["mean", "lo", "hi", "n"]`` (``lo``/``hi`` NaN for a single seed; seeds where the
-    metric is NaN are left out).
-
-    >>> rows = pd.DataFrame({"set.x": [1, 1, 2, 2], "learner": "l", "objective": "o",
-    ...                      "regret": [1.0, 3.0, 5.0, 5.0]})
-    >>> aggregate(rows, "regret")[["set.x", "mean", "n"]].to_dict("records")
-    [{'set.x': 1, 'mean': 2.0, 'n': 2}, {'set.x': 2, 'mean': 5.0, 'n': 2}]
-    """
-    by = by or [c for c in frame.columns if c.startswith("set.")] + ["learner", "objective"]
-    out = []
-    for values, group in frame.groupby(by, sort=False, dropna=False):
-        data = group[metric].dropna().to_numpy(float)
-        lo, hi = metrics.ci95(data) if len(data) else (math.nan, math.nan)
-        out.append({**dict(zip(by, values, strict=True)),
-                    "mean": float(np.mean(data)) if len(data) else math.nan, "lo": lo, "hi": hi,
-                    "n": len(data)})
-    return pd.DataFrame(out, columns=[*by, "mean", "lo", "hi", "n"])

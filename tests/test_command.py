@@ -28,10 +28,13 @@ def test_run_writes_a_complete_directory(tmp_path):
     for arm in ("logreg / aligned", "logreg / misaligned", "tree / aligned", "tree / misaligned"):
         assert arm in done.stdout
     assert f"run directory: {out}" in done.stdout.replace("\n", "")
-    for name in ("scenario.yaml", "summary.json", "trace.parquet", "figures/regret.png",
-                 "figures/transition.png"):
+    for name in ("scenario.yaml", "summary.json", "curves.parquet", "figures/regret.png",
+                 "figures/transition.png", "trace.parquet/seed-00000.parquet",
+                 "trace.parquet/seed-00001.parquet"):
         assert (out / name).is_file(), name
     assert not (out / "INCOMPLETE").exists()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "bounds.parquet", "curves.parquet", "figures", "scenario.yaml", "summary.json", "trace.parquet"]
     resolved = lowstakes.load_scenario(out / "scenario.yaml")
     original = lowstakes.load_scenario(ROOT / "scenarios/shift.yaml")
     assert resolved == original.with_overrides(seeds=2, horizon=2000)

@@ -111,12 +111,12 @@ def test_consensus_never_takes_an_action_a_top_model_rules_out_without_asking(po
             p1 = policy._p1[i].copy()
             action = policy.act(int(t), x)
             ruled_out = {a for a in (0, 1) if any((p1[m] if a == 1 else 1 - p1[m]) == 0 for m in top)}
-            distribution, query = ConsensusPolicy.distribution(policy, np.column_stack([1 - p1, p1]), int(t))
+            distribution, query = ConsensusPolicy.distribution(policy, np.column_stack([1 - p1, p1]), i)
             for a in ruled_out:
                 assert distribution[a] == 0.0
-                assert action != a or policy.asked[t], (t, a, top)
+                assert action != a or policy.asked[i], (t, a, top)
             assert distribution.sum() + query == pytest.approx(1.0)
-            if policy.asked[t]:
+            if policy.asked[i]:
                 answers[int(t)] = int(truth[i])
                 policy.learn(int(t), x, int(truth[i]))
             else:

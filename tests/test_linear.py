@@ -76,7 +76,7 @@ def drive(name, scaler, xs, labels, delays, marks):
         y = int(1 - action) if isinstance(labels, str) else int(labels[t])
         chosen.append(y)
         heapq.heappush(queue, (t + delays[t], t, y))
-    return policy.finish(), twin
+    return policy.finish()["records"], twin
 
 
 streams = st.fixed_dictionaries({
@@ -285,7 +285,7 @@ def test_clipping_that_triggers_withdraws_the_bound():
     for t in range(100):
         policy.act(t, {"a": 1.0})
         policy.learn(t, {"a": 1.0}, t % 2)
-    out = linear.window_guarantees(policy.finish(), [(0, 50)], 100)
+    out = linear.window_guarantees(policy.finish()["records"], [(0, 50)], 100)
     assert not out["applies"] and "clipping triggered" in out["reason"]
 
 

@@ -39,7 +39,8 @@ def test_engine_mixture_loss_equals_the_algorithm_run_alone(algorithm, make):
     for j, (_, objective) in enumerate(run.arms):
         losses = (actions != run.feedback[objective][:, None]).astype(float)
         expected = play(make(3, scenario.horizon), losses)
-        np.testing.assert_allclose(run.pools[j]["mixture_loss"], expected, atol=1e-9)
+        np.testing.assert_allclose(run.records[j]["mixture_loss"], expected, atol=1e-9)
+        assert run.pools[j]["mixture_loss"] == pytest.approx(expected.sum(), rel=1e-12)
 
 
 @pytest.mark.parametrize("algorithm, timing", [
@@ -80,7 +81,7 @@ def test_sampling_an_expert_realises_the_mixture_in_expectation():
         learners={"pool": {"algorithm": "hedge", "experts": EXPERTS, "act": "sample"}})
     run = simulate(scenario, 0)
     harm = (run.actions[0] != run.y).astype(float)
-    expected = run.pools[0]["mixture_harm"]
+    expected = run.records[0]["mixture_harm"]
     assert harm.sum() == pytest.approx(expected.sum(), rel=0.05)
 
 

@@ -1,0 +1,54 @@
+"""The one protocol every learner kind speaks to the engine.
+
+The simulation knows nothing of pools, imitators or River models: it drives every arm
+through these hooks, in this order, and routes its labels (directly, delayed, or through
+an overseer; see :mod:`lowstakes.simulation`). A new learner kind subclasses
+:class:`Policy`, overrides what it needs, and touches no simulation code.
+
+Per block of decisions: ``begin_block`` (the block's contexts and, for bookkeeping only,
+its labels), then per decision ``act`` (and ``wants_label`` for a policy that chooses its
+own queries), ``learn`` when a label arrives (or ``forget`` when it never will), and
+``end_block`` once the block's decisions are taken. At the end, ``finish``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Policy"]
+
+
+class Policy:
+    """The hooks with their defaults (a policy that needs no block bookkeeping)."""
+
+    #: The top action probability at the last decision (for uncertainty queries).
+    confidence: float = 1.0
+    #: Whether the policy decides itself which decisions it asks about (``wants_label``).
+    chooses_queries: bool = False
+
+    def begin_block(self, block, feedback, truth, stakes) -> None:
+        """A block of decisions starts. ``feedback``, ``truth`` and ``stakes`` are the
+        block's labels per decision: for records and comparators, never for acting."""
+
+    def act(self, t: int, x: dict):
+        """The action for decision ``t`` with context ``x``."""
+        raise NotImplementedError
+
+    def wants_label(self, t: int) -> bool:
+        """Whether decision ``t``'s label is asked for (policies that choose their queries)."""
+        return True
+
+    def learn(self, t: int, x: dict, label) -> None:
+        """Decision ``t``'s label has arrived."""
+        raise NotImplementedError
+
+    def forget(self, t: int) -> None:
+        """Decision ``t``'s label will never arrive (not asked for, or dropped)."""
+
+    def end_block(self, start: int, stop: int) -> dict | None:
+        """Decisions ``start`` to ``stop - 1`` are taken: per-decision records of the
+        block (arrays of its length) or None."""
+        return None
+
+    def finish(self) -> dict:
+        """What the policy reports at the end: a dict whose ``kind`` says what it is
+        (``model``, ``linear``, ``pool``, ``imitation``)."""
+        return {"kind": "model", "no_guarantee": None}
