@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
+import tempfile
 
 import numpy as np
 from river import compose, optim
@@ -118,6 +120,128 @@ def support(model) -> str | None:
     return None
 
 
+class Events:
+    """One arm's learning events, kept as pieces of a few thousand events: in memory while
+    there are few, in a temporary file once there are more than :attr:`SPILL` (so a long
+    run's records do not grow its memory), read back in chunks of at most :attr:`COMPUTE`
+    events by :meth:`chunks`.
+
+    A piece holds the recorded columns ``c, t, y, z, zd, w, X`` (and ``W`` with L2); a chunk
+    adds what follows from them (:meth:`derive`): River's loss gradient ``lp``, the decision
+    shift ``dz`` and, with L2, ``wn2`` and ``gw2``. Features first seen late are zeros in the
+    earlier pieces' columns. A range that fits one chunk is computed on exactly the arrays a
+    whole-array computation would see (the same numbers to the last digit).
+    """
+
+    SPILL = 1 << 16
+    COMPUTE = 1 << 18
+
+    def __init__(self):
+        self.pieces: list = []       # a dict in memory, or (offset, length) in the file
+        self.sizes: list[int] = []
+        self.file = None
+        self.held = 0
+        self.d = 0
+        self.derive_with: dict = {}
+
+    def __len__(self) -> int:
+        return sum(self.sizes)
+
+    def append(self, piece: dict) -> None:
+        self.sizes.append(len(piece["y"]))
+        if self.file is None and self.held + len(piece["y"]) > self.SPILL:
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 - open as long as the records
+            self.pieces = [self._write(p) if isinstance(p, dict) else p for p in self.pieces]
+        self.pieces.append(self._write(piece) if self.file is not None else piece)
+        self.held = 0 if self.file is not None else self.held + len(piece["y"])
+
+    def _write(self, piece: dict) -> tuple[int, int]:
+        self.file.seek(0, 2)
+        offset = self.file.tell()
+        pickle.dump(piece, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        return offset, self.file.tell() - offset
+
+    def _piece(self, i: int) -> dict:
+        entry = self.pieces[i]
+        if isinstance(entry, dict):
+            return entry
+        self.file.seek(entry[0])
+        return pickle.loads(self.file.read(entry[1]))
+
+    def derive(self, chunk: dict) -> dict:
+        """The chunk with its derived columns (see the class notes)."""
+        kind, params, l2 = (self.derive_with[k] for k in ("kind", "params", "l2"))
+        chunk["lp"] = river_gradient(kind, params, chunk["z"], chunk["y"]) * chunk["w"]
+        chunk["dz"] = np.abs(chunk["zd"] - chunk["z"])
+        if "W" in chunk:
+            W = chunk["W"]
+            chunk["wn2"] = np.einsum("ij,ij->i", W, W)
+            chunk["gw2"] = np.einsum("ij,ij->i", *(2 * [chunk["lp"][:, None] * chunk["X"] + l2 * W]))
+        elif l2:
+            chunk["wn2"] = chunk["gw2"] = np.zeros(len(chunk["y"]))
+        return chunk
+
+    def chunks(self, lo: int = 0, hi: int | None = None, size: int | None = None):
+        """The events lo..hi-1 in order, as chunks (dicts of arrays) of at most ``size``."""
+        hi = len(self) if hi is None else hi
+        size = size or self.COMPUTE
+        if hi <= lo:
+            yield self.derive(self._empty())
+            return
+        parts, count, start = [], 0, 0
+        for i, n in enumerate(self.sizes):
+            a, b = max(lo - start, 0), min(hi - start, n)
+            start += n
+            if a >= b:
+                if start >= hi:
+                    break
+                continue
+            piece = self._piece(i)
+            while a < b:
+                take = min(b - a, size - count)
+                parts.append({k: v[a:a + take] for k, v in piece.items()})
+                count += take
+                a += take
+                if count == size:
+                    yield self.derive(self._join(parts))
+                    parts, count = [], 0
+            if start >= hi:
+                break
+        if parts:
+            yield self.derive(self._join(parts))
+
+    def _empty(self) -> dict:
+        out = {name: np.zeros(0) for name in ("y", "z", "zd", "w")}
+        out["c"] = out["t"] = np.zeros(0, np.int64)
+        out["X"] = np.zeros((0, self.d))
+        if self.derive_with.get("l2"):
+            out["W"] = np.zeros((0, self.d))
+        return out
+
+    def _join(self, parts: list[dict]) -> dict:
+        out = {}
+        for name in parts[0]:
+            if name in ("X", "W"):
+                widths = [((0, 0), (0, self.d - p[name].shape[1])) for p in parts]
+                out[name] = np.vstack([np.pad(p[name], w) for p, w in zip(parts, widths, strict=True)])
+            else:
+                out[name] = np.concatenate([p[name] for p in parts])
+        return out
+
+    def column(self, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """One column of events lo..hi-1 as one array (in memory: for small ranges and tests)."""
+        return np.concatenate([chunk[name] for chunk in self.chunks(lo, hi)]) if name not in ("X", "W") \
+            else np.vstack([chunk[name] for chunk in self.chunks(lo, hi)])
+
+    @classmethod
+    def from_columns(cls, columns: dict, like: Events) -> Events:
+        """A store (in memory) holding ``columns`` (the recorded ones), derived as ``like``."""
+        out = cls()
+        out.d, out.derive_with = like.d, like.derive_with
+        out.pieces, out.sizes = [dict(columns)], [len(columns["y"])]
+        return out
+
+
 class LinearRecorder:
     """Records the learning events of one River GLM (behind its pipeline, if any).
 
@@ -151,7 +275,9 @@ class LinearRecorder:
         self._pending: dict[int, float] = {}
         self._events: list[tuple] = []   # (c, t, y, z, z at decision) per event, not yet packed
         self._rows: list = []            # the features of each event, not yet packed
-        self._chunks: list[dict] = []
+        self.store = Events()
+        #: Per marked decision: how many learning events happened before it was taken.
+        self.events_before: dict[int, int] = {}
         self._extra: list[tuple] | None = [] if self.l2 else None
         self.snapshots: dict[int, tuple[dict, float]] = {}
         self.varying_keys = False
@@ -170,6 +296,7 @@ class LinearRecorder:
         if t in self.marks:
             est = self.estimator
             self.snapshots[t] = (est._weights.to_dict(), float(est.intercept))
+            self.events_before[t] = len(self.store) + len(self._events)
         self.acting = t
         self.decided = t + 1
 
@@ -228,46 +355,40 @@ class LinearRecorder:
                 W[r, [index[k] for k in row]] = weights
             chunk["W"] = W
             self._extra = []
-        self._chunks.append(chunk)
+        self.store.append(chunk)
         self._events, self._rows = [], []
 
     # -- results -------------------------------------------------------------------------
 
     def finish(self) -> dict:
-        """The records as arrays (one row per learning event) and the weight snapshots."""
+        """The records: the learning events (:class:`Events`) and what is known of the run
+        (learning rates, loss, weight snapshots, the events before each marked decision)."""
         self._pack()
         est = self.estimator
         d = len(self.keys)
+        store = self.store
+        params = _loss_params(est.loss)
+        store.d, store.derive_with = d, {"kind": self.kind, "params": params, "l2": self.l2}
 
         def vector(weights: dict) -> np.ndarray:
             return np.array([weights.get(k, 0.0) for k in self.keys], dtype=float)
 
-        out = {}
-        for name in ("c", "t", "y", "z", "zd", "w"):
-            out[name] = np.concatenate([c[name] for c in self._chunks]) if self._chunks else np.zeros(0)
-        out["c"], out["t"] = out["c"].astype(np.int64), out["t"].astype(np.int64)
-        out["X"] = np.vstack([np.pad(c["X"], ((0, 0), (0, d - c["X"].shape[1]))) for c in self._chunks]) \
-            if self._chunks else np.zeros((0, d))
-        params = _loss_params(est.loss)
-        out["lp"] = river_gradient(self.kind, params, out["z"], out["y"]) * out["w"]
-        out["dz"] = np.abs(out.pop("zd") - out["z"])
-        clipped = np.flatnonzero(np.abs(out["lp"]) > self.clip)
-        if self._chunks and "W" in self._chunks[0]:
-            W = np.vstack([np.pad(c["W"], ((0, 0), (0, d - c["W"].shape[1]))) for c in self._chunks])
-            out["wn2"] = np.einsum("ij,ij->i", W, W)
-            out["gw2"] = np.einsum("ij,ij->i", *(2 * [out["lp"][:, None] * out["X"] + self.l2 * W]))
-        elif self.l2:
-            out["wn2"] = out["gw2"] = np.zeros(0)
-        out |= {
+        clipped_at = None
+        for chunk in store.chunks():
+            over = np.flatnonzero(np.abs(chunk["lp"]) > self.clip)
+            if len(over):
+                clipped_at = int(chunk["t"][over[0]])
+                break
+        return {
+            "events": store, "n": len(store), "events_before": dict(self.events_before),
             "keys": list(self.keys), "kind": self.kind, "loss_params": params,
             "eta_w": self.eta_w, "eta_b": self.eta_b, "l2": self.l2,
-            "clipped_at": int(out["t"][clipped[0]]) if len(clipped) else None,
+            "clipped_at": clipped_at,
             "varying_keys": self.varying_keys,
             "initial": (np.zeros(d), self.intercept_init),
             "snapshots": {t: (vector(w), b) for t, (w, b) in self.snapshots.items()},
             "final": (vector(est._weights.to_dict()), float(est.intercept)),
         }
-        return out
 
 
 def river_gradient(kind: str, params: dict, z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -329,27 +450,61 @@ def _exact_gradient(kind, params, z, y, river):
     return -s * _log_weights(y, params) * special.expit(-s * z)
 
 
-def _objective(kind, params, X, y, free, fixed_b):
+class Data:
+    """The learning events (X, y) a comparator is fitted on: one chunk held in memory, or
+    a callable that yields the chunks again on every pass (a long run's events, read back
+    from disk). ``Data(X, y)`` wraps arrays."""
+
+    def __init__(self, X=None, y=None, *, chunks=None, n: int | None = None, d: int | None = None):
+        self.single = None if X is None else (np.asarray(X, float), np.asarray(y, float))
+        self._chunks = chunks
+        self.n = len(self.single[1]) if self.single is not None else n
+        self.d = self.single[0].shape[1] if self.single is not None else d
+
+    def chunks(self):
+        if self.single is not None:
+            yield self.single
+        else:
+            yield from self._chunks()
+
+    def scale(self) -> np.ndarray:
+        """sqrt(mean x_i^2) per feature (1 where it is 0, or with no events)."""
+        if self.single is not None:
+            X = self.single[0]
+            scale = np.sqrt(np.mean(X ** 2, axis=0)) if len(X) else np.ones(X.shape[1])
+        else:
+            total = sum(np.sum(X ** 2, axis=0) for X, _ in self.chunks())
+            scale = np.sqrt(total / self.n) if self.n else np.ones(self.d)
+        return np.where(scale > 0, scale, 1.0)
+
+
+def _objective(kind, params, data: Data, scale, free, fixed_b):
     """F(u) = sum_k loss(u_w.x_k + u_b, y_k) with its gradient and Hessian, over the free
-    coordinates (the intercept is fixed when its learning rate is 0). One exponential per
-    event and evaluation: the log loss, its derivative and its curvature all come from
-    e = exp(-|s z|), kept for the Hessian at the same point."""
+    coordinates (the intercept is fixed when its learning rate is 0), in the coordinates
+    x / scale. One exponential per event and evaluation: the log loss, its derivative and
+    its curvature all come from e = exp(-|s z|). With the events in one chunk they are
+    prepared once and the curvature is kept for the Hessian at the same point; otherwise
+    every evaluation is a pass over the chunks."""
 
     def unpack(v):
         return (v[:-1], v[-1]) if free else (v, fixed_b)
 
-    A = np.hstack([X, np.ones((len(X), 1))]) if free else X
-    s = 2 * y - 1
-    weights = _log_weights(y, params) if kind == "log" else None
-    last = {}
+    def prepared(X, y):
+        X = X / scale
+        A = np.hstack([X, np.ones((len(X), 1))]) if free else X
+        return X, A, 2 * y - 1, (_log_weights(y, params) if kind == "log" else None), y
 
-    def curvature_at(v):
-        if last.get("v") is not None and np.array_equal(last["v"], v):
-            return last["curvature"]
-        f(v)
-        return last["curvature"]
+    kept = prepared(*data.single) if data.single is not None else None
 
-    def f(v):
+    def parts():
+        if kept is not None:
+            yield kept
+        else:
+            for X, y in data.chunks():
+                yield prepared(X, y)
+
+    def evaluate(part, v):
+        X, A, s, weights, y = part
         w, b = unpack(v)
         z = X @ w + b
         if kind == "log":
@@ -358,27 +513,49 @@ def _objective(kind, params, X, y, free, fixed_b):
             value = float(weights @ (np.log1p(e) + np.maximum(-m, 0.0)))
             sig = np.where(m >= 0, e, 1.0) / (1.0 + e)   # sigmoid(-m): the chance of a mistake
             dz = -s * weights * sig
-            last["curvature"] = weights * e / (1.0 + e) ** 2
+            curvature = weights * e / (1.0 + e) ** 2
         else:  # squared
             value = float(np.sum((z - y) ** 2))
             dz = 2 * (z - y)
-            last["curvature"] = np.full(len(z), 2.0)
-        last["v"] = np.array(v, copy=True)
-        return value, A.T @ dz
+            curvature = np.full(len(z), 2.0)
+        return value, A.T @ dz, curvature
+
+    last = {}
+
+    def f(v):
+        value, grad = 0.0, 0.0
+        for part in parts():
+            part_value, part_grad, curvature = evaluate(part, v)
+            value, grad = value + part_value, grad + part_grad
+        if kept is not None:
+            last["v"], last["curvature"] = np.array(v, copy=True), curvature
+        return value, grad
 
     def hessian(v):
-        return (A * curvature_at(v)[:, None]).T @ A
+        if kept is not None:
+            if last.get("v") is None or not np.array_equal(last["v"], v):
+                f(v)
+            A = kept[1]
+            return (A * last["curvature"][:, None]).T @ A
+        total = 0.0
+        for part in parts():
+            A = part[1]
+            total = total + (A * evaluate(part, v)[2][:, None]).T @ A
+        return total
 
     return f, hessian, unpack
 
 
-def fit_comparator(kind, params, X, y, l2, start, eta_w=None, eta_b=None, fixed_b=None):
-    """The best fixed linear model u* on learning events (X, y): argmin sum_k f_k(u).
+def fit_comparator(kind, params, data, l2, start, eta_w=None, eta_b=None, fixed_b=None, y=None):
+    """The best fixed linear model u* on learning events ``data`` (a :class:`Data`, or the
+    features X with the labels ``y``): argmin sum_k f_k(u).
 
     ``start`` (w, b) warm-starts the search (it never ends above its start). With
     ``eta_w`` given, it instead minimises sum_k f_k(u) + ||theta_s - u||^2 / (2 eta), the
     u_reg of BOUNDS.md (``start`` is then theta_s). ``fixed_b``: the intercept is not learned
     (intercept_lr = 0) and stays at this value. Returns (w, b, info)."""
+    if not isinstance(data, Data):
+        data = Data(data, y)
     free = fixed_b is None
     w0, b0 = np.asarray(start[0], float), start[1]
     if kind == "hinge":
@@ -386,16 +563,17 @@ def fit_comparator(kind, params, X, y, l2, start, eta_w=None, eta_b=None, fixed_
         if params["threshold"] == 0:
             return np.zeros_like(w0), (0.0 if free else fixed_b), {"method": "exact (u = 0)",
                                                                   "converged": True}
+        # A linear programme over every event at once (in memory, however many there are).
+        X, y = (np.concatenate(parts) for parts in zip(*data.chunks(), strict=True))
         return _hinge_lp(X, y, params["threshold"], free, fixed_b)
     if kind == "squared" and eta_w is None:
-        return _least_squares(X, y, l2, free, fixed_b)
+        return _least_squares(data, l2, free, fixed_b)
     # Search in coordinates where every feature has unit scale (v = u * scale), with the exact
     # Hessian (a trust-region Newton method): features here range over orders of magnitude,
     # and quasi-Newton methods stall on such problems long before the gradient is small.
-    scale = np.sqrt(np.mean(X ** 2, axis=0)) if len(X) else np.ones(X.shape[1])
-    scale = np.where(scale > 0, scale, 1.0)
-    f, hessian, unpack = _objective(kind, params, X / scale, y, free, fixed_b)
-    tau, d = len(y), len(scale)
+    scale = data.scale()
+    f, hessian, unpack = _objective(kind, params, data, scale, free, fixed_b)
+    tau, d = data.n, len(scale)
     # Quadratic terms: tau (l2/2) ||u_w||^2 and, for u_reg, ||theta_s - u||^2 / (2 eta).
     curvature = np.r_[np.full(d, tau * l2) / scale ** 2, [0.0] * free]
     centre = np.r_[np.asarray(w0) * scale, [b0] * free]
@@ -424,21 +602,30 @@ def fit_comparator(kind, params, X, y, l2, start, eta_w=None, eta_b=None, fixed_
     norm = float(np.max(np.abs(grad))) if len(grad) else 0.0
     # Converged when the gradient (per unit-scale coordinate) is small next to the size of
     # the sum it is the gradient of.
-    converged = norm <= CONVERGED * max(1.0, len(y))
+    converged = norm <= CONVERGED * max(1.0, data.n)
     w, b = unpack(result.x)
     info = {"method": "trust-region Newton (exact Hessian)", "converged": bool(converged),
             "gradient_norm": norm, "iterations": int(result.nit)}
     return w / scale, float(b), info
 
 
-def _least_squares(X, y, l2, free, fixed_b):
-    A = np.hstack([X, np.ones((len(X), 1))]) if free else X
-    target = y if free else y - fixed_b
-    if l2:
-        penalty = np.diag(np.r_[np.full(X.shape[1], len(y) * l2 / 2), [0.0] * free])
-        u = np.linalg.solve(A.T @ A + penalty, A.T @ target)
-    else:
-        u = np.linalg.lstsq(A, target, rcond=None)[0]
+def _least_squares(data: Data, l2, free, fixed_b):
+    if data.single is not None:
+        X, y = data.single
+        A = np.hstack([X, np.ones((len(X), 1))]) if free else X
+        target = y if free else y - fixed_b
+        if l2:
+            penalty = np.diag(np.r_[np.full(X.shape[1], len(y) * l2 / 2), [0.0] * free])
+            u = np.linalg.solve(A.T @ A + penalty, A.T @ target)
+        else:
+            u = np.linalg.lstsq(A, target, rcond=None)[0]
+    else:  # the normal equations, summed over the chunks
+        gram, moment = 0.0, 0.0
+        for X, y in data.chunks():
+            A = np.hstack([X, np.ones((len(X), 1))]) if free else X
+            gram, moment = gram + A.T @ A, moment + A.T @ (y if free else y - fixed_b)
+        penalty = np.diag(np.r_[np.full(data.d, data.n * l2 / 2), [0.0] * free])
+        u = np.linalg.lstsq(gram + penalty, moment, rcond=None)[0]
     w, b = (u[:-1], float(u[-1])) if free else (u, fixed_b)
     return w, b, {"method": "least squares (exact)", "converged": True}
 
@@ -488,8 +675,19 @@ def replay(records: dict, lo: int, hi: int, theta) -> tuple[np.ndarray, np.ndarr
     event lo and the recorded features and loss gradients (River's own update rule).
 
     Returns (W, b): W[k] and b[k] are the weights before event lo + k; the last row is the
-    weights after event hi - 1."""
-    X, lp = records["X"][lo:hi], records["lp"][lo:hi]
+    weights after event hi - 1. (In memory: for a long range, :func:`_replayed` walks the
+    chunks and keeps only the end.)"""
+    rows, intercepts = [], []
+    for chunk in records["events"].chunks(lo, hi):
+        W, b = _replay_chunk(records, chunk, theta)
+        rows.append(W[:-1])
+        intercepts.append(b[:-1])
+        theta = (W[-1], b[-1])
+    return np.vstack([*rows, theta[0][None, :]]), np.concatenate([*intercepts, [theta[1]]])
+
+
+def _replay_chunk(records, chunk, theta):
+    X, lp = chunk["X"], chunk["lp"]
     eta_w, eta_b, l2 = records["eta_w"], records["eta_b"], records["l2"]
     w0, b0 = theta
     b = b0 - eta_b * np.concatenate([[0.0], np.cumsum(lp)])
@@ -506,6 +704,14 @@ def replay(records: dict, lo: int, hi: int, theta) -> tuple[np.ndarray, np.ndarr
     return W, b
 
 
+def _replayed(records, lo, hi, theta):
+    """The weights after event hi - 1, replayed from theta before event lo, chunk by chunk."""
+    for chunk in records["events"].chunks(lo, hi):
+        W, b = _replay_chunk(records, chunk, theta)
+        theta = (W[-1], b[-1])
+    return theta
+
+
 # -- the bound per window ------------------------------------------------------------------
 
 
@@ -515,19 +721,27 @@ def _theta_at(records, decision: int, horizon: int):
     return records["snapshots"][decision]
 
 
-def _per_event(records, lo, hi, u_w, u_b) -> dict:
-    """For events lo..hi-1: f_k(theta_k), f_k(u), the step term and the gradient cut-off
+def _events_before(records, decision: int, horizon: int) -> int:
+    """How many learning events happened before ``decision`` was taken (all of them for the
+    horizon)."""
+    if decision >= horizon:
+        return records["n"]
+    return records["events_before"][decision]
+
+
+def _per_event(records, chunk, u_w, u_b) -> dict:
+    """For the chunk's events: f_k(theta_k), f_k(u), the step term and the gradient cut-off
     term of each event, and the squared gradient norms."""
     kind, params = records["kind"], records["loss_params"]
     eta_w, eta_b, l2 = records["eta_w"], records["eta_b"], records["l2"]
-    X, y, z, lp = (records[name][lo:hi] for name in ("X", "y", "z", "lp"))
+    X, y, z, lp = (chunk[name] for name in ("X", "y", "z", "lp"))
     z_u = X @ u_w + u_b
     own = window_loss(kind, params, z, y)
     theirs = window_loss(kind, params, z_u, y)
     if l2:
-        own = own + l2 / 2 * records["wn2"][lo:hi]
+        own = own + l2 / 2 * chunk["wn2"]
         theirs = theirs + l2 / 2 * float(u_w @ u_w)
-        gw2 = records["gw2"][lo:hi]
+        gw2 = chunk["gw2"]
     else:
         gw2 = lp ** 2 * np.einsum("ij,ij->i", X, X)
     return {"own": own, "theirs": theirs, "step": (eta_w * gw2 + eta_b * lp ** 2) / 2,
@@ -549,20 +763,27 @@ def _holds(regret, distance, step, approximation, own_total) -> bool:
 
 
 def _terms(records, lo, hi, theta_s, theta_e, u_w, u_b):
-    """Regret against u on events lo..hi-1 and the bound's terms."""
+    """Regret against u on events lo..hi-1 and the bound's terms (sums over the chunks)."""
     eta_w, eta_b = records["eta_w"], records["eta_b"]
-    each = _per_event(records, lo, hi, u_w, u_b)
-    own, theirs = float(np.sum(each["own"])), float(np.sum(each["theirs"]))
-    regret = float(np.sum(each["own"] - each["theirs"]))
+    own = theirs = regret = step = approximation = shift = 0.0
+    g_w2 = g_b2 = 0.0
+    for chunk in records["events"].chunks(lo, hi):
+        each = _per_event(records, chunk, u_w, u_b)
+        own += float(np.sum(each["own"]))
+        theirs += float(np.sum(each["theirs"]))
+        regret += float(np.sum(each["own"] - each["theirs"]))
+        step += float(np.sum(each["step"]))
+        approximation += float(np.sum(each["approximation"]))
+        shift += float(np.sum(chunk["dz"]))
+        g_w2 = max(g_w2, float(each["gw2"].max(initial=0.0)))
+        g_b2 = max(g_b2, float(each["lp2"].max(initial=0.0)))
     distance = _distance(records, theta_s, theta_e, u_w, u_b)
-    step = float(np.sum(each["step"]))
-    approximation = float(np.sum(each["approximation"]))
     tau = hi - lo
     (w_s, b_s) = theta_s
     d_w = float(np.sqrt(np.sum((w_s - u_w) ** 2)))
     d_b = abs(b_s - u_b)
-    g_w = float(np.sqrt(each["gw2"].max())) if tau else 0.0
-    g_b = float(np.sqrt(each["lp2"].max())) if tau else 0.0
+    g_w = float(np.sqrt(g_w2)) if tau else 0.0
+    g_b = float(np.sqrt(g_b2)) if tau else 0.0
     apriori = d_w ** 2 / (2 * eta_w) + tau * eta_w * g_w ** 2 / 2
     if eta_b > 0:
         apriori += d_b ** 2 / (2 * eta_b) + tau * eta_b * g_b ** 2 / 2
@@ -573,22 +794,31 @@ def _terms(records, lo, hi, theta_s, theta_e, u_w, u_b):
         "holds": _holds(regret, distance, step, approximation, own),
         "D": math.hypot(d_w, d_b if eta_b > 0 else 0.0), "G": math.hypot(g_w, g_b if eta_b > 0 else 0.0),
         "own_loss": own, "comparator_loss": theirs,
-        "decision_shift": float(np.sum(records["dz"][lo:hi])),
+        "decision_shift": shift,
     }
+
+
+def _data(records, lo, hi) -> Data:
+    """The events lo..hi-1 as comparator data: in memory when they fit one chunk."""
+    events = records["events"]
+    if hi - lo <= events.COMPUTE:
+        (chunk,) = events.chunks(lo, hi)
+        return Data(chunk["X"], chunk["y"])
+    return Data(chunks=lambda: ((c["X"], c["y"]) for c in events.chunks(lo, hi)), n=hi - lo, d=events.d)
 
 
 def _window(records, lo, hi, theta_s, theta_e, regularised=True):
     """The bound on events lo..hi-1 against u*, and (``regularised``, log loss) against u_reg,
     the u that minimises the bound on the arm's own window loss."""
     kind, params = records["kind"], records["loss_params"]
-    X, y = records["X"][lo:hi], records["y"][lo:hi]
+    data = _data(records, lo, hi)
     fixed_b = None if records["eta_b"] > 0 else theta_s[1]
-    u_w, u_b, info = fit_comparator(kind, params, X, y, records["l2"], theta_e, fixed_b=fixed_b)
+    u_w, u_b, info = fit_comparator(kind, params, data, records["l2"], theta_e, fixed_b=fixed_b)
     out = _terms(records, lo, hi, theta_s, theta_e, u_w, u_b)
     out["comparator"] = {"weights": dict(zip(map(str, records["keys"]), u_w.tolist(), strict=True)),
                          "intercept": u_b, **info}
     if kind == "log" and regularised:
-        r_w, r_b, r_info = fit_comparator(kind, params, X, y, records["l2"], theta_s,
+        r_w, r_b, r_info = fit_comparator(kind, params, data, records["l2"], theta_s,
                                           eta_w=records["eta_w"], eta_b=records["eta_b"],
                                           fixed_b=fixed_b)
         reg = _terms(records, lo, hi, theta_s, theta_e, r_w, r_b)
@@ -601,8 +831,8 @@ def _window(records, lo, hi, theta_s, theta_e, regularised=True):
 
 def _consistent(records, lo, hi, theta_s, theta_e) -> float:
     """Largest difference between the weights rebuilt from the records and the snapshot."""
-    W, b = replay(records, lo, hi, theta_s)
-    return float(max(np.max(np.abs(W[-1] - theta_e[0]), initial=0.0), abs(b[-1] - theta_e[1])))
+    w, b = _replayed(records, lo, hi, theta_s)
+    return float(max(np.max(np.abs(w - theta_e[0]), initial=0.0), abs(b - theta_e[1])))
 
 
 def window_guarantees(records: dict, spans, horizon: int, curves_at=None) -> dict:
@@ -617,12 +847,11 @@ def window_guarantees(records: dict, spans, horizon: int, curves_at=None) -> dic
     if records["clipped_at"] is not None:
         return {"applies": False, "reason": f"gradient clipping triggered (learning from decision "
                                             f"{records['clipped_at']}): the step was not the gradient"}
-    c = records["c"]
     parts = []
     for start, end in spans:
-        lo, hi = np.searchsorted(c, start, side="right"), np.searchsorted(c, end, side="right")
-        parts.append((int(lo), int(hi), _theta_at(records, start, horizon), _theta_at(records, end, horizon)))
-    run_part = (0, len(c), records["initial"], records["final"])
+        parts.append((_events_before(records, start, horizon), _events_before(records, end, horizon),
+                      _theta_at(records, start, horizon), _theta_at(records, end, horizon)))
+    run_part = (0, records["n"], records["initial"], records["final"])
     drift = max(_consistent(records, *part) for part in [*parts, run_part])
     size = max(1.0, float(np.abs(records["final"][0]).max(initial=0.0)), abs(records["final"][1]))
     if drift > 1e-6 * size:
@@ -633,26 +862,38 @@ def window_guarantees(records: dict, spans, horizon: int, curves_at=None) -> dic
     for k, part in enumerate(parts):
         window = _window(records, *part)
         if curves_at is not None:
-            window["curve"] = _curve(records, *part, window, curves_at[k])
+            window["curve"] = _curve(records, *part, window, curves_at[k], horizon)
         out["windows"].append({"shift": k, "start": spans[k][0], "end": spans[k][1], **window})
     return out
 
 
-def _curve(records, lo, hi, theta_s, theta_e, window, checkpoints) -> dict:
+def _curve(records, lo, hi, theta_s, theta_e, window, checkpoints, horizon) -> dict:
     """Regret against the window's u* and the bound after each checkpoint decision (from
     cumulative sums over the window's events; the weights at each checkpoint are its
     snapshot)."""
     comparator = window["comparator"]
     u_w = np.array(list(comparator["weights"].values()), dtype=float)
     u_b = comparator["intercept"]
-    each = _per_event(records, lo, hi, u_w, u_b)
-    cumulative = {name: np.concatenate([[0.0], np.cumsum(each[name])])
-                  for name in ("own", "theirs", "step", "approximation")}
-    ends = np.clip(np.searchsorted(records["c"], checkpoints, side="right"), lo, hi) - lo
+    names = ("own", "theirs", "step", "approximation")
+    ends = np.clip([_events_before(records, int(d), horizon) for d in checkpoints], lo, hi) - lo
+    at = {name: np.zeros(len(ends)) for name in names}
+    carry = dict.fromkeys(names, 0.0)
+    done = 0
+    for chunk in records["events"].chunks(lo, hi):
+        each = _per_event(records, chunk, u_w, u_b)
+        n = len(chunk["y"])
+        inside = (ends >= done) & (ends <= done + n)
+        for name in names:
+            # np.cumsum adds in order: continued from the last chunk's total it gives the
+            # numbers of one cumulative sum over the window.
+            cumulative = np.cumsum(np.r_[carry[name], each[name]])
+            at[name][inside] = cumulative[ends[inside] - done]
+            carry[name] = float(cumulative[-1])
+        done += n
     values = {"step": [int(d) for d in checkpoints], "regret": [], "bound": []}
-    for decision, end in zip(checkpoints, ends, strict=True):
+    for k, decision in enumerate(checkpoints):
         theta = records["snapshots"].get(int(decision), theta_e)
-        values["regret"].append(float(cumulative["own"][end] - cumulative["theirs"][end]))
-        values["bound"].append(_distance(records, theta_s, theta, u_w, u_b) + float(cumulative["step"][end])
-                               + float(cumulative["approximation"][end]))
+        values["regret"].append(float(at["own"][k] - at["theirs"][k]))
+        values["bound"].append(_distance(records, theta_s, theta, u_w, u_b) + float(at["step"][k])
+                               + float(at["approximation"][k]))
     return values

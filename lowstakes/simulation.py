@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -269,7 +270,7 @@ class _Route:
 
 
 class _Simulation:
-    def __init__(self, scenario, seed, sink=None, progress=None):
+    def __init__(self, scenario, seed, sink=None, progress=None, fast=True):
         _, timing_seq, objective_seq, model_seq = _seeds(scenario, seed)
         model_seeds = {name: ModelSeeds(s) for name, s in
                        zip(scenario.learners, model_seq.spawn(len(scenario.learners)), strict=True)}
@@ -307,6 +308,10 @@ class _Simulation:
         self.shared_learns = [self.learns[j] for j in self.shared]
         self.consensus = [j for j, p in enumerate(self.policies) if isinstance(p, ImitationPolicy)]
         self.sink = sink if sink is not None else (lambda record: None)
+        #: Without routes, run the decisions without SimPy (:meth:`fast_loop`, the same numbers).
+        self.fast = fast
+        self.clock = 0.0
+        self.heap: list = []
         #: Blocks decided or being decided whose labels may still be on their way, by index.
         self.open: dict[int, BlockRecord] = {}
         #: For the best constant comparator: how often each class was the truth (classification).
@@ -411,7 +416,9 @@ class _Simulation:
             # Per-decision values go to plain lists first: appending is cheaper than
             # writing numpy items one by one, and this loop runs once per decision.
             times, actions = [], [[] for _ in acts]
-            if not routes and delays is None:
+            if self.fast and not routes:
+                self.fast_loop(block, gaps, delays, labels, times, actions, record)
+            elif not routes and delays is None:
                 # The common case, kept lean: every arm acts, then learns at once (arms
                 # are independent, so each may learn right after its own action).
                 for t, x, gap, arm_labels in zip(block.steps.tolist(), block.x, gaps, labels, strict=True):
@@ -435,6 +442,44 @@ class _Simulation:
             self.flush()
             if self.progress is not None:
                 self.progress(len(block))
+
+    def fast_loop(self, block, gaps, delays, labels, times, actions, record):
+        """Decisions of one block when no arm has a route: the same as the SimPy processes,
+        to the last bit, without them. With no route nothing but the arrivals and the
+        feedback is ever scheduled, so the clock is a float advanced as SimPy advances its
+        own (now + gap), and delayed feedback waits in a heap ordered as SimPy orders its
+        events (time, then scheduling order). SimPy hands out feedback only when the
+        arrivals process yields (a positive gap): at that point everything due up to the
+        next decision's time is learned, first due first."""
+        acts, learns, heap = [p.act for p in self.policies], self.shared_learns, self.heap
+        now = self.clock
+        if delays is None:
+            for t, x, gap, arm_labels in zip(block.steps.tolist(), block.x, gaps, labels, strict=True):
+                if gap:
+                    now = now + gap
+                times.append(now)
+                for act, out, learn, label in zip(acts, actions, learns, arm_labels, strict=True):
+                    out.append(act(t, x))
+                    learn(t, x, label)
+            self.clock = now
+            return
+        record.pending += len(block)
+        push, pop = heapq.heappush, heapq.heappop
+        for t, x, gap, delay, arm_labels in zip(block.steps.tolist(), block.x, gaps, delays, labels,
+                                                strict=True):
+            if gap:
+                now = now + gap
+                while heap and heap[0][0] <= now:
+                    arrival, _, s, xs, due, owner = pop(heap)
+                    for learn, label in zip(learns, due, strict=True):
+                        learn(s, xs, label)
+                    owner.shared_arrival[s - owner.start] = arrival
+                    owner.pending -= 1
+            times.append(now)
+            for act, out in zip(acts, actions, strict=True):
+                out.append(act(t, x))
+            push(heap, (now + delay, t, t, x, arm_labels, record))
+        self.clock = now
 
     def general_loop(self, block, gaps, delays, labels, draws, times, actions, record):
         """Decisions of one block when feedback is delayed or some arms have a route."""
@@ -550,7 +595,7 @@ def best_constant(task, harm, class_counts, truths):
     return int(np.argmin(harm @ counts))
 
 
-def run_seed(scenario, seed: int, sink, progress=None) -> SeedInfo:
+def run_seed(scenario, seed: int, sink, progress=None, fast: bool = True) -> SeedInfo:
     """Run every arm of ``scenario`` on run-seed ``seed``, handing each settled block's
     :class:`BlockRecord` to ``sink`` in order; return what is known only at the end.
 
@@ -559,18 +604,20 @@ def run_seed(scenario, seed: int, sink, progress=None) -> SeedInfo:
     """
     if not 0 <= seed < scenario.seeds:
         raise ValueError(f"seed must be in 0..{scenario.seeds - 1}, got {seed}")
-    return _Simulation(scenario, seed, sink, progress)()
+    return _Simulation(scenario, seed, sink, progress, fast)()
 
 
-def simulate(scenario, seed: int, progress=None) -> SeedRun:
+def simulate(scenario, seed: int, progress=None, fast: bool = True) -> SeedRun:
     """Run every arm of ``scenario`` on run-seed ``seed`` (0 .. scenario.seeds - 1) and
     return the whole seed's records in memory (for analysis and tests; long runs go
     through :func:`run_seed`, block by block).
 
     ``progress``, if given, is called with the number of decisions just finished.
+    ``fast=False`` runs every decision through SimPy even where nothing but arrivals and
+    feedback is scheduled (the same numbers, slower: for the tests that say so).
     """
     blocks: list[BlockRecord] = []
-    info = run_seed(scenario, seed, blocks.append, progress)
+    info = run_seed(scenario, seed, blocks.append, progress, fast)
     return assemble(blocks, info)
 
 

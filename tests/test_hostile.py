@@ -117,13 +117,22 @@ def test_resources_are_estimated_and_refused_before_anything_is_written(tmp_path
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     err = _refused_quickly(path, "of memory", "decisions per seed fit")
     status, _, err = cli("run", path, "--out", tmp_path / "run")
-    assert status == 2 and "TiB of memory" in err and not (tmp_path / "run").exists()
+    assert status == 2 and "GiB of memory" in err and not (tmp_path / "run").exists()
     # The disk: a trace that would not fit where it is written.
     scenario = load_scenario(ROOT / "scenarios" / "shift.yaml")
     with pytest.raises(resources.ResourceError, match="the trace of this run needs about .* of disk"):
         resources.check(scenario, tmp_path / "run", disk=1_000_000)
     needs = resources.estimate(scenario, workers=2)
     assert needs.concurrent == 2 and needs.disk == 20_000 * 5 * 4 * resources.TRACE_ROW
+    # Two seeds at a time, each with two recorded logistic-regression arms in temporary files.
+    assert needs.scratch == 2 * 20_000 * 2 * resources.LINEAR_EVENT
+    assert resources.estimate(scenario.with_overrides(trace="summary")).disk == 0
+    with pytest.raises(resources.ResourceError, match="of temporary files .*TMPDIR"):
+        resources.check(scenario, tmp_path / "run", scratch=1_000_000)
+    # Memory grows with the horizon only by the audit's largest 1% of harms, per arm.
+    long = scenario.with_overrides(horizon=10**8)
+    grown = resources.estimate(long).memory - resources.estimate(scenario).memory
+    assert grown == pytest.approx((10**8 - 20_000) * 4 * resources.TOP_BYTES, rel=1e-6)
 
 
 def test_a_figure_that_fails_keeps_the_trace_and_summary(tmp_path, monkeypatch):

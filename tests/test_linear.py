@@ -4,7 +4,6 @@ River's own numbers, and configurations it does not cover get a reason, never a 
 
 from __future__ import annotations
 
-import copy
 import heapq
 import math
 
@@ -30,6 +29,11 @@ MODELS = {
     "hinge_svm": lambda: linear_model.LogisticRegression(loss=optim.losses.Hinge(threshold=1.0)),
     "logreg_fixed_intercept": lambda: linear_model.LogisticRegression(intercept_lr=0.0),
 }
+
+
+def col(records, name):
+    """One recorded column of every learning event, as one array."""
+    return records["events"].column(name)
 
 
 def _model(name, scaler):
@@ -124,15 +128,15 @@ def test_the_bound_holds_in_every_window_and_its_terms_are_exact(spec):
     # Independent computation from the twin: the weights River had before each event,
     # the loss River optimises, the gradient River steps along.
     events = twin.events
-    assert len(events) == len(records["c"])
+    assert len(events) == records["n"] == len(col(records, "c"))
     est = twin.est
     keys = records["keys"]
-    for (x, _, z, p, _, _), rz, rx in zip(events, records["z"], records["X"], strict=True):
+    for (x, _, z, p, _, _), rz, rx in zip(events, col(records, "z"), col(records, "X"), strict=True):
         assert rz == z                                    # the margin River computes
         if spec["model"] not in ("perceptron", "hinge_svm"):
             assert special.expit(rz) == pytest.approx(p, abs=1e-12)
         assert rx.tolist() == [x.get(k, 0.0) for k in keys]
-    c = records["c"]
+    c = col(records, "c")
     for k, (start, end) in enumerate(spans):
         lo, hi = np.searchsorted(c, start, side="right"), np.searchsorted(c, end, side="right")
         _check_terms(spec, records, events, est, keys, lo, hi, out["windows"][k])
@@ -186,7 +190,7 @@ def test_the_comparator_is_the_best_fixed_linear_model_of_its_window(spec):
     n = len(xs)
     records, twin = drive(spec["model"], spec["scaler"], xs, labels, delays, linear.marks(spans, n))
     out = linear.window_guarantees(records, spans, n)
-    c = records["c"]
+    c = col(records, "c")
     l2 = records["l2"]
     for k, (start, end) in enumerate(spans):
         window = out["windows"][k]
@@ -220,10 +224,12 @@ def test_a_skipped_learning_event_is_caught_and_no_bound_is_reported():
                                          "labels": "random", "delay": "random", "seed": 3, "cuts": [0.5]})
     records, _ = drive("logreg", True, xs, labels, delays, linear.marks(spans, 300))
     assert linear.window_guarantees(records, spans, 300)["applies"]
-    broken = copy.deepcopy(records)
     k = 200
-    for name in ("c", "t", "y", "z", "lp", "dz", "X"):
-        broken[name] = np.delete(broken[name], k, axis=0)
+    kept = {name: np.delete(col(records, name), k, axis=0) for name in ("c", "t", "y", "z", "zd", "w", "X")}
+    # Without event k: the window boundaries are counted again from the remaining events.
+    before = {d: int(np.searchsorted(kept["c"], d, side="right")) for d in records["events_before"]}
+    broken = {**records, "events": linear.Events.from_columns(kept, like=records["events"]),
+              "n": len(kept["y"]), "events_before": before}
     out = linear.window_guarantees(broken, spans, 300)
     assert not out["applies"] and "do not reproduce" in out["reason"]
 
@@ -237,9 +243,9 @@ def test_on_a_linear_loss_the_bound_is_an_equality(scaler):
                                          "scale": 1.0, "labels": "adversarial", "delay": "none",
                                          "seed": 5, "cuts": [0.0, 0.4]})
     records, _ = drive("hinge_svm", scaler, xs, labels, delays, linear.marks(spans, 300))
-    assert np.all((2 * records["y"] - 1) * records["z"] < 1)  # the adversary keeps it there
+    assert np.all((2 * col(records, "y") - 1) * col(records, "z") < 1)  # the adversary keeps it there
     d = len(records["keys"])
-    c = records["c"]
+    c = col(records, "c")
     for start, end in spans:
         lo, hi = np.searchsorted(c, start, side="right"), np.searchsorted(c, end, side="right")
         theta_s = records["snapshots"][start]
@@ -378,3 +384,37 @@ def test_bound_sweep_reads_as_the_readme_says(tmp_path):
                                    misaligned.loc[(8.5, lr)][["window_0_own_regret", "window_0_bound_step"]])
     for thr in (8.5, 12):
         assert aligned.loc[(thr, 0.1), step] > 10 * aligned.loc[(thr, 0.003), step]
+
+
+@pytest.mark.parametrize("model", ["logreg", "logreg_fast_l2", "logreg_fixed_intercept"])
+def test_records_spilled_to_disk_and_computed_in_chunks_give_the_same_guarantees(model, monkeypatch):
+    """A long run's events go to a temporary file and every sum, replay, curve and comparator
+    is computed chunk by chunk: the same guarantees as one array in memory (comparators to
+    the precision of their search)."""
+    xs, labels, delays, spans = _stream({"model": "logreg", "scaler": True, "n": 3000, "d": 3,
+                                         "scale": 1.0, "labels": "linear", "delay": "random", "seed": 4,
+                                         "cuts": [0.3, 0.6]})
+    marks = linear.marks(spans, 3000)
+    whole, _ = drive(model, True, xs, labels, delays, marks)
+    curves = linear.checkpoints(spans)
+    a = linear.window_guarantees(whole, spans, 3000, curves_at=curves)  # one chunk per window
+    monkeypatch.setattr(linear.Events, "SPILL", 500)
+    monkeypatch.setattr(linear.Events, "COMPUTE", 700)
+    monkeypatch.setattr(linear.LinearRecorder, "CHUNK", 256)
+    chunked, _ = drive(model, True, xs, labels, delays, marks)
+    assert chunked["events"].file is not None and whole["events"].file is None
+    assert len(chunked["events"].pieces) > 1
+    np.testing.assert_array_equal(col(chunked, "X"), col(whole, "X"))
+    assert all(e - s > 700 for s, e in spans)  # every window is computed in more than one chunk
+    b = linear.window_guarantees(chunked, spans, 3000, curves_at=curves)
+    assert a["applies"] and b["applies"]
+    for x, y in zip([a["run"], *a["windows"]], [b["run"], *b["windows"]], strict=True):
+        assert x["events"] == y["events"] and x["holds"] == y["holds"]
+        for term in ("regret", "bound", "distance", "step", "approximation", "apriori", "decision_shift",
+                     "own_loss", "comparator_loss"):
+            assert y[term] == pytest.approx(x[term], rel=1e-7, abs=1e-7), term
+        assert list(y["comparator"]["weights"].values()) == pytest.approx(
+            list(x["comparator"]["weights"].values()), rel=1e-6, abs=1e-8)
+    for x, y in zip(a["windows"], b["windows"], strict=True):
+        assert y["curve"]["regret"] == pytest.approx(x["curve"]["regret"], rel=1e-7, abs=1e-7)
+        assert y["curve"]["bound"] == pytest.approx(x["curve"]["bound"], rel=1e-7, abs=1e-7)
