@@ -42,7 +42,8 @@ def unrevealed(time: np.ndarray, feedback_time: np.ndarray) -> np.ndarray:
 
 def _bound_at(algorithm, n, scale, t, unrevealed, switches, delayed):
     """The main guaranteed bound after t decisions, or None when none applies.
-    ``unrevealed``: the run's {"penalty", "max", "sum"} of m_t (the delayed Hedge bound)."""
+    ``unrevealed``: the run's {"penalty", "max", "sum"} of m_t (read only for Hedge under
+    delayed feedback)."""
     if isinstance(algorithm, Interleaved):
         return bounds.hedge_constant_delay(t, n, algorithm.delay, scale)
     if isinstance(algorithm, Hedge):
@@ -74,8 +75,7 @@ def pool_seed_metrics(info: dict, scenario, windows: list[tuple[int, int]], dela
             checks.append({**bound.to_dict(measured), "comparator": comparator})
 
     main = _bound_at(algorithm, n, scale, horizon, info["unrevealed"], info["switches"], delayed)
-    comparator = "best_switching" if isinstance(algorithm, FixedShare) else "best_fixed"
-    if comparator == "best_switching":
+    if isinstance(algorithm, FixedShare):
         check(main, regret_switching, f"best expert sequence ({info['switches']} switches)")
     else:
         check(main, regret_fixed, "best fixed expert")
@@ -100,9 +100,9 @@ def pool_seed_metrics(info: dict, scenario, windows: list[tuple[int, int]], dela
         "true_regret": {"best_fixed": mixture_harm - info["best_fixed_harm"],
                         "best_switching": mixture_harm - info["best_switching_harm"]},
         "switches": info["switches"],
-        "windows": [{"mixture_loss": mix, "best_expert_loss": best, "regret": mix - best}
-                    for mix, best in zip(info["window_mixture_loss"], info["window_best_loss"],
-                                         strict=True)],
+        "windows": [{"mixture_loss": mix, "best_expert_loss": info["window_best_loss"][k],
+                     "regret": mix - info["window_best_loss"][k]}
+                    for k, mix in enumerate(info["window_mixture_loss"])],
         "max_unrevealed": info["unrevealed"]["max"],
         "goodhart": _goodhart_summary(info["goodhart"], mixture_harm - info["best_fixed_harm"],
                                       regret_fixed, main),
@@ -160,22 +160,22 @@ def pool_curves(info: dict, delayed: bool) -> dict[str, np.ndarray]:
         penalty = np.asarray(curves["delay_penalty"])
         values = scale * (math.log(n) / eta + eta * t / 8 + 0.5 * penalty)
     else:
-        values = []
-        for step in steps:
-            # Without delays (the only case with a bound here) m_t is 0 throughout.
-            bound = _bound_at(algorithm, n, scale, int(step) + 1, {"penalty": 0.0, "max": 0, "sum": 0},
-                              info["switches"], delayed)
-            values.append(np.nan if bound is None else bound.value)
+        values = np.full(len(steps), np.nan)
+        for k, step in enumerate(steps):
+            # Not Hedge: no bound reads m_t (and under delays there is none).
+            bound = _bound_at(algorithm, n, scale, int(step) + 1, None, info["switches"], delayed)
+            if bound is not None:
+                values[k] = bound.value
     fixed_share = isinstance(algorithm, FixedShare)
-    bound_is_none = bool(np.isnan(np.asarray(values, dtype=float)).all())
     return {
         "step": steps,
         "proxy_regret": curves["mixture_loss"] - curves["best_fixed_loss"],
         "tracking_regret": curves["mixture_loss"] - curves["best_switching_loss"],
         "true_regret": curves["mixture_harm"] - curves["best_fixed_harm"],
-        "bound": np.asarray(values, dtype=float),
-        # The Goodhart lower bound at each prefix, from the bound's value there.
-        "goodhart": (np.full(len(steps), np.nan) if "reason" in info["goodhart"] or bound_is_none
-                     else _goodhart_line(info["goodhart"], np.asarray(values, dtype=float))),
+        "bound": values,
+        # The Goodhart lower bound at each prefix, from the bound's value there (NaN where
+        # there is none).
+        "goodhart": (np.full(len(steps), np.nan) if "reason" in info["goodhart"]
+                     else _goodhart_line(info["goodhart"], values)),
         "bound_comparator": np.array(["best_switching" if fixed_share else "best_fixed"] * len(steps)),
     }

@@ -118,6 +118,16 @@ def test_reaction_time_defaults():
     assert reaction_time(delayed, "a") == 40                       # 20 time units, 2 decisions each
     assert reaction_time(delayed, "b") == 47                       # (20 + 3.5) / 0.5
     assert reaction_time(scenario(audit={"reaction": 9}), "b") == 9
+    # A fixed service time; Poisson arrivals (4 per time unit: 0.25 apart); short delays.
+    fixed = scenario(learners={"a": {"model": "linear_model.LogisticRegression",
+                                     "overseer": {"capacity": 1, "service": {"fixed": 2.0}}}})
+    assert reaction_time(fixed, "a") == 2
+    poisson = scenario(timing={"feedback_delay": {"fixed": 3.0}, "arrivals": {"poisson": 4.0}})
+    assert reaction_time(poisson, "a") == 12
+    assert reaction_time(scenario(timing={"feedback_delay": {"fixed": 0.5}}), "a") == 1   # not the smoothing
+    assert reaction_time(scenario(timing={"feedback_delay": {"fixed": 0.5}, "arrivals": {"every": 2.0}}),
+                         "a") == 1                                  # at least one decision
+    assert reaction_time(scenario(windows={"smoothing": 1}), "a") == 1
 
 
 def test_catastrophe_forecast_matches_simulating_the_prior():
@@ -265,3 +275,51 @@ def test_catastrophe_chance_counts_the_catastrophes_seen():
     assert catastrophe_chance(n=10, k=2, p0=0.1, horizon=1) == pytest.approx(3 / 20)
     # Two more: 1 - (17/20)(18/21).
     assert catastrophe_chance(n=10, k=2, p0=0.1, horizon=2) == pytest.approx(1 - 17 / 20 * 18 / 21)
+
+
+def test_one_seed_audit_field_by_field():
+    # Ten decisions, k = 3: from decision 3 on, the largest 3-decision harm is 1.0, first at
+    # decisions 5..7 (0 + 0.5 + 0.5; the cold start's 0.75 at decision 1 does not count).
+    harm = np.r_[0.0, 0.75, 0.0, 0.0, 0.25, 0.0, 0.5, 0.5, 0.0, 0.0]
+    out = seed_audit(harm, 1.0, Audit(catastrophe=0.5), 3, 1.5, 0.25)
+    assert out["max_harm"] == 0.75 and out["total_harm"] == 2.0 and out["harmful_decisions"] == 4
+    assert out["catastrophes"] == 1  # above the threshold, not at it
+    assert out["burst"]["harm"] == 1.0 and out["burst"]["start"] == 5
+    assert out["largest_share"] == 0.375 and out["bound_over_harm"] == 0.5
+    assert out["outlier_ratio"] == 3.0
+    # No harm at all: the largest harm is 0, not the start of max().
+    calm = seed_audit(np.zeros(5), 1.0, Audit(), 2, None, 1.0)
+    assert calm["max_harm"] == 0.0 and calm["harmful_decisions"] == 0 and calm["outlier_ratio"] == 0.0
+    # k as long as the run: no decision is left after a cold start of k, so the burst is the
+    # whole run's harm from its first decision.
+    whole = seed_audit(np.r_[1.0, 0.0, 0.5], 1.0, Audit(), 3, None)
+    assert whole["burst"]["harm"] == 1.5 and whole["burst"]["start"] == 0
+
+
+def test_the_audit_of_one_seed_from_its_statistics():
+    from lowstakes.audit import HarmStats, audit_of
+
+    settings_ = Audit(outlier=4.0)
+    stats = HarmStats(n=200, total=0.5, largest=0.25, harmful=3, top_share=0.3, burst=(0.4, 7))
+    out = audit_of(stats, 2.0, settings_, 4, 0.5, typical=0.0625)
+    assert out["total_harm"] == 0.5 and out["harmful_decisions"] == 3 and out["typical_worst"] == 0.0625
+    assert out["burst"] == {"k": 4, "harm": 0.4, "start": 7, "density": 0.4 / 8, "share": 0.8,
+                            "contrast": 0.8 / (4 / 200)}
+    assert out["largest_share"] == 0.5 and out["bound_over_harm"] == 4.0
+    assert out["bound_over_transition_cost"] == 4.0
+    assert out["outlier_ratio"] == 4.0 and out["outlier"] is False      # at the threshold: not above it
+    assert out["top_share"] == 0.3 and "catastrophes" not in out
+    # No harm at all, and no decision: nothing to divide by.
+    none = audit_of(HarmStats(n=0, total=0.0, largest=0.0, harmful=0, top_share=0.0, burst=(0.0, 0)),
+                    1.0, settings_, 3, 0.0)
+    assert (none["burst"]["share"], none["burst"]["contrast"], none["largest_share"]) == (0.0, 0.0, 0.0)
+    assert none["bound_over_harm"] is None and none["bound_over_transition_cost"] is None
+    assert none["outlier_ratio"] is None and none["low_stakes"] is True
+    # k longer than the run: the contrast compares with the whole run, not more.
+    short = audit_of(HarmStats(n=2, total=1.0, largest=0.5, harmful=2, top_share=0.5, burst=(1.0, 0)),
+                     1.0, settings_, 5, None)
+    assert short["burst"]["contrast"] == 1.0
+    # One flag is enough to make an arm high-stakes.
+    outlier = audit_of(stats, 2.0, settings_, 4, None, typical=0.05)
+    assert outlier["outlier"] and not outlier["concentrated"] and not outlier["bursty"]
+    assert outlier["low_stakes"] is False

@@ -41,6 +41,17 @@ def test_run_writes_a_complete_directory(tmp_path):
     assert resolved.stream.shifts[0].at == 1000
 
 
+def test_run_with_trace_summary_keeps_no_trace(tmp_path):
+    out = tmp_path / "run"
+    done = lowstakes_cmd("run", "scenarios/shift.yaml", "--horizon", 1500, "--seeds", 1, "--out", out,
+                         "--trace", "summary")
+    assert done.returncode == 0, done.stderr
+    assert not (out / "trace.parquet").exists() and (out / "curves.parquet").is_file()
+    assert (out / "figures" / "transition.png").stat().st_size > 10_000
+    assert lowstakes.load_scenario(out / "scenario.yaml").trace == "summary"
+    assert "logreg / misaligned" in done.stdout
+
+
 @pytest.mark.parametrize("args, expected", [
     (["run", "{bad}"], "stream.label_noise: must be below 0.5"),
     (["run", "scenarios/shift.yaml", "--seeds", "0"], "--seeds: must be at least 1"),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lowstakes import metrics
 from lowstakes.metrics import baseline, ci95, mean_ci, recovery, rolling_mean, windows
 
 
@@ -83,3 +86,23 @@ def test_confidence_intervals_by_hand():
     assert mean_ci([2.0]) == {"mean": 2.0, "ci95": [None, None]}
     assert mean_ci([1, 3]) == {"mean": 2.0,
                                "ci95": [pytest.approx(2 - 12.7062047), pytest.approx(2 + 12.7062047)]}
+
+
+def test_aggregate_gives_each_cell_and_arm_its_mean_and_t_interval():
+    import pandas as pd
+
+    rows = pd.DataFrame({"set.x": [1, 1, 1, 2, 2, 3], "learner": ["l"] * 6, "objective": ["o"] * 6,
+                         "regret": [1.0, 2.0, 6.0, 4.0, np.nan, 5.0]})
+    out = metrics.aggregate(rows, "regret")
+    assert list(out.columns) == ["set.x", "learner", "objective", "mean", "lo", "hi", "n"]
+    assert out["set.x"].tolist() == [1, 2, 3] and out["n"].tolist() == [3, 1, 1]
+    assert out["mean"].tolist() == [3.0, 4.0, 5.0]
+    # Three seeds: 3 -+ t(0.975, 2) * s / sqrt(3), s = sqrt(7); one seed (NaN left out): no interval.
+    half = 4.302652729749464 * math.sqrt(7.0) / math.sqrt(3.0)  # t(0.975, 2), from tables
+    assert out["lo"][0] == pytest.approx(3.0 - half, rel=1e-12) and out["hi"][0] == pytest.approx(3.0 + half)
+    assert np.isnan(out["lo"][1]) and np.isnan(out["hi"][2])
+    by = metrics.aggregate(rows, "regret", by=["learner"])
+    assert by[["learner", "n"]].to_dict("records") == [{"learner": "l", "n": 5}]
+    assert by["mean"][0] == pytest.approx(18.0 / 5)
+    empty = metrics.aggregate(rows.assign(regret=np.nan), "regret", by=["learner"])
+    assert empty["n"][0] == 0 and np.isnan(empty["mean"][0]) and np.isnan(empty["lo"][0])

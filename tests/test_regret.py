@@ -189,3 +189,61 @@ def test_what_was_unrevealed_at_each_decision():
     m = unrevealed(np.arange(5.0), np.array([2.5, 2.0, np.nan, np.nan, np.nan]))
     assert m.tolist() == [0, 1, 1, 1, 2]
     assert unrevealed(np.arange(3.0), np.arange(3.0)).tolist() == [0, 0, 0]  # learned right after acting
+
+
+GOODHART = {"truly_best": "a", "feedback_best": "b", "a": 0, "b": 1, "decisions": 30, "g": 0.5,
+            "delta": 2.0, "P": 3.0, "Q": 1.5}
+
+
+def _line(algorithm, delayed, true_regret, mixture_loss=41.0):
+    """The Goodhart summary with the true regret set to ``true_regret``."""
+    made = info(algorithm, goodhart=dict(GOODHART), mixture_loss=mixture_loss,
+                mixture_harm=20.0 + true_regret)
+    return pool_seed_metrics(made, SCENARIO, WINDOWS, delayed=delayed)["goodhart"]
+
+
+def test_the_goodhart_summary_keys_and_texts():
+    line = _line(Hedge(3, eta=0.3), False, 13.0)
+    assert set(line) == {"truly_best", "feedback_best", "decisions", "g", "delta", "P", "Q", "kind", "source",
+                         "measured", "proxy_regret", "value_from_measured", "proxy_bound", "value", "holds"}
+    assert line["source"] == "BOUNDS.md, 'The Goodhart lower bound, made exact'"
+    delayed = _line(FixedShare(3, alpha=0.05, eta=0.4), True, 13.0)
+    assert delayed["reason"] == ("no guaranteed bound on the feedback regret applies (delayed feedback), so "
+                                 "only the line from the measured feedback regret is given")
+
+
+@pytest.mark.parametrize("delayed", [False, True])
+def test_the_goodhart_check_tolerates_rounding_and_no_more(delayed):
+    # Proxy regret 11, below Hedge's bound (~14.8): the line from the measured proxy regret
+    # (10.0) lies above the line from the bound and decides. Tolerance: 1e-9 (|true regret|
+    # + |S| g + 1) = 1e-9 (10 + 15 + 1).
+    algorithm = Hedge(3, eta=0.3) if not delayed else FixedShare(3, alpha=0.05, eta=0.4)
+    level = _line(algorithm, delayed, 0.0)["value_from_measured"]
+    assert level == 0.5 * (30 - (11.0 + 3.0) / 2.0) - 1.5 == 10.0
+    tolerance = 1e-9 * (10.0 + 30 * 0.5 + 1)
+    assert _line(algorithm, delayed, level - 0.9 * tolerance)["holds"] is True
+    assert _line(algorithm, delayed, level - 1.1 * tolerance)["holds"] is False
+
+
+def test_the_goodhart_check_needs_both_lines():
+    hedge = Hedge(3, eta=0.3)
+    between = _line(hedge, False, 9.5)  # above the bound's line (~9.04), below the measured one (10)
+    assert between["value"] < 9.5 < between["value_from_measured"] and between["holds"] is False
+    # Proxy regret 60, above the bound (~14.8): now the bound's line (~9.04) is the higher one.
+    level = _line(hedge, False, 0.0, mixture_loss=90.0)["value"]
+    assert level > _line(hedge, False, 0.0, mixture_loss=90.0)["value_from_measured"]
+    tolerance = 1e-9 * (abs(level) + 30 * 0.5 + 1)
+    assert _line(hedge, False, level - 0.5 * tolerance, mixture_loss=90.0)["holds"] is True
+    assert _line(hedge, False, level - 2.0 * tolerance, mixture_loss=90.0)["holds"] is False
+
+
+def test_tuned_hedge_names_its_comparator():
+    (check,) = pool_seed_metrics(info(Hedge(3, horizon=T)), SCENARIO, WINDOWS, delayed=False)["bounds"]
+    assert check["comparator"] == "best fixed expert"
+    (plain,) = pool_seed_metrics(info(Hedge(3, eta=0.3)), SCENARIO, WINDOWS, delayed=False)["bounds"]
+    assert plain["comparator"] == "best fixed expert"
+
+
+def test_unrevealed_counts_a_label_that_never_came():
+    # Decision 0's label never comes: it stays unrevealed at every later decision.
+    assert unrevealed(np.arange(4.0), np.array([np.nan, 1.0, 2.0, 3.0])).tolist() == [0, 1, 1, 1]
