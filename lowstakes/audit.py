@@ -176,8 +176,8 @@ def audit_of(stats: HarmStats, bound: float, settings, k: int, transition_cost: 
         "harmful_decisions": stats.harmful,
         "top_share": top, "largest_share": largest / total if total > 0 else 0.0,
         "bound_over_harm": bound / total if total > 0 else None,
-        "bound_over_transition_cost": (bound / transition_cost if transition_cost and transition_cost > 0
-                                       else None),
+        "bound_over_transition_cost": (bound / transition_cost if transition_cost is not None
+                                       and transition_cost > 0 else None),
         "burst": {"k": k, "harm": burst, "start": start, "density": density, "share": share,
                   "contrast": contrast},
         "typical_worst": typical, "outlier_ratio": outlier_ratio,

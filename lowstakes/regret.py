@@ -49,7 +49,7 @@ def _bound_at(algorithm, n, scale, t, unrevealed, switches, delayed):
     if isinstance(algorithm, Hedge):
         if delayed:
             return bounds.hedge_delays_summed(n, algorithm.eta, t, unrevealed["penalty"], unrevealed["max"],
-                                              unrevealed["sum"] / t if t else 0.0, scale)
+                                              unrevealed["sum"] / t, scale)
         return bounds.hedge_eta(t, n, algorithm.eta, scale)
     if delayed:
         return None

@@ -196,7 +196,7 @@ class _Feedback(simpy.Event):
         env.schedule(self, URGENT, delay)
 
 
-def _routed(scenario, learner_name) -> bool:
+def needs_route(scenario, learner_name) -> bool:
     """Whether an arm's feedback goes its own way (an overseer, a query policy, consensus)."""
     learner = scenario.learners[learner_name]
     return (scenario.timing.overseer is not None or learner.overseer is not None
@@ -303,7 +303,7 @@ class _Simulation:
         self.env = simpy.Environment()
         self.query_rng = np.random.default_rng(timing_seq.spawn(1)[0])
         self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
-                       if _routed(scenario, self.arms[j][0])}
+                       if needs_route(scenario, self.arms[j][0])}
         self.shared = [j for j in range(len(self.arms)) if j not in self.routes]
         self.shared_learns = [self.learns[j] for j in self.shared]
         self.consensus = [j for j, p in enumerate(self.policies) if isinstance(p, ImitationPolicy)]

@@ -323,3 +323,14 @@ def test_the_audit_of_one_seed_from_its_statistics():
     outlier = audit_of(stats, 2.0, settings_, 4, None, typical=0.05)
     assert outlier["outlier"] and not outlier["concentrated"] and not outlier["bursty"]
     assert outlier["low_stakes"] is False
+
+
+def test_the_largest_burst_is_summed_in_double_precision():
+    # In single precision 3e7 + 1 is 3e7: the 1 after it must still count.
+    harm = np.array([0.0, 3e7, 1.0, 1.0], np.float32)
+    assert largest_burst(harm, 2, skip=1) == (30_000_001.0, 1)
+
+
+def test_a_seed_without_decisions_has_nothing_to_flag():
+    out = seed_audit(np.zeros(0), 1.0, Audit(), 2, None)
+    assert out["max_harm"] == 0.0 and out["total_harm"] == 0.0 and out["low_stakes"] is True

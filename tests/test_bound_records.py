@@ -179,3 +179,14 @@ def test_holds_within_its_tolerance_and_not_beyond():
     assert upper.to_dict(measured=1.5) == {"name": "x", "kind": G, "value": 1.0, "source": "s",
                                            "params": {}, "measured": 1.5, "holds": False}
     assert lower.to_dict(measured=1.5)["holds"] is True
+
+
+def test_hedge_delays_from_its_sums_and_in_double_precision():
+    # The summed form with its default scale B = 1 equals the per-decision form.
+    m = [0, 2, 1, 0]
+    summed = bounds.hedge_delays_summed(3, 0.25, 4, float(np.expm1(0.25 * np.array(m)).sum()), 2, 0.75)
+    assert summed.value == bounds.hedge_delays(3, 0.25, m).value
+    assert summed.params["B"] == 1.0
+    # Counts given in single precision are still summed in double precision.
+    single = bounds.hedge_delays(3, 0.3, np.array([7, 3, 11], np.float32)).value
+    assert single == bounds.hedge_delays(3, 0.3, [7.0, 3.0, 11.0]).value

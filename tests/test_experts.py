@@ -274,3 +274,22 @@ def test_build_algorithm_passes_params_and_names_the_known_ones():
 def test_best_in_windows_by_hand():
     losses = np.array([[0, 1], [0, 1], [1, 0], [1, 0], [0, 3]], dtype=float)
     assert best_in_windows(losses, [(2, 4), (1, 5), (0, 1)]) == [0.0, 2.0, 0.0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 4), st.integers(0, 3), st.data())
+def test_switching_fed_in_blocks_and_read_at_marks(t, n, m, data):
+    """The comparator as the engine feeds it: block by block, read at chosen decisions. Each
+    reading equals the exact dynamic programme on the prefix, whatever the block split."""
+    from lowstakes.comparators import Switching
+
+    losses = np.array(data.draw(st.lists(st.lists(st.integers(0, 3), min_size=n, max_size=n),
+                                         min_size=t, max_size=t)))
+    cuts = sorted(data.draw(st.sets(st.integers(1, t - 1), max_size=4)) if t > 1 else set())
+    marks = sorted(data.draw(st.sets(st.integers(0, t - 1), min_size=1, max_size=5)))
+    comparator, read = Switching(n, m), []
+    for lo, hi in zip([0, *cuts], [*cuts, t], strict=True):
+        # Integer losses, as a caller may pass them: summed as floats all the same.
+        read += comparator.add(losses[lo:hi], record=[k - lo for k in marks if lo <= k < hi])
+    assert read == [pytest.approx(best_switching(losses[:k + 1].astype(float), m), abs=1e-9) for k in marks]
+    assert comparator.value == pytest.approx(best_switching(losses.astype(float), m), abs=1e-9)

@@ -106,3 +106,23 @@ def test_aggregate_gives_each_cell_and_arm_its_mean_and_t_interval():
     assert by["mean"][0] == pytest.approx(18.0 / 5)
     empty = metrics.aggregate(rows.assign(regret=np.nan), "regret", by=["learner"])
     assert empty["n"][0] == 0 and np.isnan(empty["mean"][0]) and np.isnan(empty["lo"][0])
+
+
+def test_sums_are_taken_in_double_precision():
+    # In single precision 3e7 + 1 is 3e7: a float32 series must still be summed in float64.
+    values = np.array([3e7, 1.0, 1.0, -3e7], np.float32)
+    assert rolling_mean(values, 2).tolist()[2] == 1.0
+    lo, hi = ci95(np.array([1e8, 1e8 + 8.0, 1e8 + 16.0], np.float32))
+    assert (lo + hi) / 2 == 1e8 + 8.0
+
+
+def test_aggregate_keeps_the_order_and_the_cells_it_was_given():
+    import pandas as pd
+
+    rows = pd.DataFrame({"set.x": [3.0, 1.0, 3.0, np.nan], "learner": "l", "objective": "o",
+                         "regret": [1.0, 2.0, 3.0, 4.0]})
+    out = metrics.aggregate(rows, "regret")
+    assert out["set.x"].tolist()[:2] == [3.0, 1.0] and np.isnan(out["set.x"][2])  # no sorting, NaN kept
+    assert out["n"].tolist() == [2, 1, 1]
+    empty = metrics.aggregate(rows.iloc[:0], "regret")
+    assert list(empty.columns) == ["set.x", "learner", "objective", "mean", "lo", "hi", "n"] and empty.empty

@@ -221,8 +221,8 @@ def test_the_goodhart_check_tolerates_rounding_and_no_more(delayed):
     level = _line(algorithm, delayed, 0.0)["value_from_measured"]
     assert level == 0.5 * (30 - (11.0 + 3.0) / 2.0) - 1.5 == 10.0
     tolerance = 1e-9 * (10.0 + 30 * 0.5 + 1)
-    assert _line(algorithm, delayed, level - 0.9 * tolerance)["holds"] is True
-    assert _line(algorithm, delayed, level - 1.1 * tolerance)["holds"] is False
+    assert _line(algorithm, delayed, level - 0.97 * tolerance)["holds"] is True
+    assert _line(algorithm, delayed, level - 1.03 * tolerance)["holds"] is False
 
 
 def test_the_goodhart_check_needs_both_lines():

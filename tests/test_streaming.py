@@ -13,12 +13,13 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from test_golden import ROOT, differences
 
 import lowstakes
 from lowstakes import analysis, audit, metrics
-from lowstakes.results import arm_arrays
+from lowstakes.results import SeedTrace, arm_arrays
 from lowstakes.runner import seed_result
 from lowstakes.scenario import Scenario, load_scenario
 from lowstakes.simulation import BLOCK, run_seed, simulate
@@ -94,9 +95,13 @@ def test_blocks_are_handed_on_once_each_in_order_and_settled():
     assert sum(in_flight) == int(never.sum())
 
 
-def test_trace_holds_what_the_seed_holds(tmp_path):
+def test_trace_holds_what_the_seed_holds(tmp_path, monkeypatch):
+    # Row groups of 5,000 rows: written mid-run (after two blocks) and at the end.
+    monkeypatch.setattr(SeedTrace, "ROWS", 5000)
     s = scenario(seeds=1)
     result = lowstakes.run(s, out=tmp_path / "run")
+    parquet = pq.ParquetFile(result.path / "trace.parquet" / "seed-00000.parquet")
+    assert parquet.metadata.num_row_groups == 4 * 2  # per arm: 8,192 rows, then the other 4,219
     run = simulate(s, 0)
     trace = result.trace
     for j, (learner, objective) in enumerate(run.arms):
