@@ -301,3 +301,12 @@ def test_harm_totals_hand_computed():
     # Compensated: a million tenths sum to 100000 to within an ulp or two.
     acc = feed(HarmTotals(), [np.full(1000, 0.1)] * 1000)
     assert acc.total == pytest.approx(100_000.0, rel=1e-15)
+
+
+def test_top_share_refuses_more_values_than_the_horizon():
+    top = TopShare(5)
+    top.add(np.array([0.5, 0.0, 1.0]))
+    top.add(np.array([0.25, 0.0]))  # exactly the horizon: fine
+    assert top.result() == pytest.approx(0.01 * 3 * 1.0 / 1.75)
+    with pytest.raises(ValueError, match="^6 values given for a horizon of 5$"):
+        top.add(np.array([0.5]))
