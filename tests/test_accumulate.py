@@ -165,15 +165,17 @@ def test_windows_hand_computed():
 
 
 def test_windows_refuse_misuse():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^shifts must be in order, not \[30, 10\]$"):
         Windows([30, 10], 40, None, 4, 0.05, 1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^shifts must be in \[0, 40\], not \[10, 41\]$"):
         Windows([10, 41], 40, None, 4, 0.05, 1.0)
+    with pytest.raises(ValueError, match="^smoothing must be at least 1, not 0$"):
+        Windows([10], 40, None, 0, 0.05, 1.0)
     acc = Windows([10], 40, None, 4, 0.05, 1.0)
     acc.add(np.zeros(39))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^39 of 40 values given so far$"):
         acc.result()                          # one value short
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^41 values given for a horizon of 40$"):
         acc.add(np.zeros(2))                  # one too many
     acc.add(np.zeros(1))
     assert acc.result()[0]["recovery"] == 0
@@ -310,3 +312,63 @@ def test_top_share_refuses_more_values_than_the_horizon():
     assert top.result() == pytest.approx(0.01 * 3 * 1.0 / 1.75)
     with pytest.raises(ValueError, match="^6 values given for a horizon of 5$"):
         top.add(np.array([0.5]))
+
+
+def test_trailing_means_near_the_start_of_the_run_are_shorter():
+    # A shift at decision 2 with smoothing 10: the trailing mean at decision 2 covers three
+    # values (1/3, under the tolerance 0.4), not the last two of them (1/2, over it).
+    excess = np.r_[0.0, 0.0, 1.0, np.zeros(17)]
+    expected = metrics.windows(excess, [2], 20, None, 10, 0.4, 1.0)
+    accumulator = Windows([2], 20, None, 10, 0.4, 1.0)
+    for block in (excess[:1], excess[1:]):
+        accumulator.add(block)
+    assert accumulator.result() == expected and expected[0]["recovery"] == 0
+
+
+@pytest.mark.parametrize("shifts", [[5, 5], [0, 0], [12, 20], [20]])
+def test_windows_at_equal_shifts_and_at_the_horizon(shifts):
+    """Two shifts at one decision and a shift at the very end are allowed, as the array
+    version allows them."""
+    excess = np.r_[np.zeros(5), np.ones(7), np.full(8, 0.5)]
+    expected = metrics.windows(excess, shifts, 20, None, 1, 0.05, 1.0)
+    assert feed(Windows(shifts, 20, None, 1, 0.05, 1.0), [excess[:6], excess[6:]]).result() == expected
+
+
+def test_sums_over_blocks_are_compensated_and_in_double_precision():
+    # Block sums 1e16, 1, 1, -1e16: a plain float total loses both 1s; the compensated one
+    # keeps them, whichever of the two is the larger in magnitude at each step.
+    totals = HarmTotals()
+    for block in ([1e16], [1.0], [1.0], [-1e16], [3.0]):
+        totals.add(np.array(block))
+    assert totals.total == 5.0
+    small_first = HarmTotals()
+    for block in ([1.0], [1e16], [1.0], [-1e16]):
+        small_first.add(np.array(block))
+    assert small_first.total == 2.0
+    # Single-precision blocks are read as double: 3e7 + 1 is not 3e7.
+    single = HarmTotals()
+    single.add(np.array([3e7, 1.0], np.float32))
+    assert single.total == 30_000_001.0
+    assert _continue_cumsum(np.zeros(1), 0, np.array([3e7, 1.0], np.float32)).tolist() == [3e7, 30_000_001.0]
+    assert _continue_cumsum(np.array([3e7]), 1, np.array([1.0], np.float32)).tolist() == [30_000_001.0]
+
+
+def test_burst_edges_and_messages():
+    with pytest.raises(ValueError, match="^k must be at least 1, not 0$"):
+        Burst(0)
+    with pytest.raises(ValueError, match="^skip must be at least 0, not -1$"):
+        Burst(2, skip=-1)
+    with pytest.raises(ValueError, match="^a block must be one-dimensional, not of shape"):
+        HarmTotals().add(np.zeros((2, 2)))
+    # Fewer decisions after the skip than k: the burst is all of them, from the skip.
+    short = feed(Burst(10, skip=1), [np.array([5.0, 1.0]), np.array([2.0])])
+    assert short.result() == (3.0, 1) == audit.largest_burst(np.array([5.0, 1.0, 2.0]), 10, skip=1)
+    one = feed(Burst(3, skip=0), [np.array([0.5])])
+    assert one.result() == (0.5, 0)
+    assert feed(Burst(3, skip=4), [np.array([1.0, 2.0])]).result() == (0.0, 4)
+
+
+def test_an_empty_block_changes_nothing():
+    totals = HarmTotals(catastrophe=0.5)
+    totals.add(np.zeros(0))
+    assert (totals.n, totals.total, totals.max, totals.harmful, totals.catastrophes) == (0, 0.0, 0.0, 0, 0)
