@@ -88,7 +88,6 @@ class ImitationPolicy(Policy):
     """
 
     algorithm = ""
-    asks = False
 
     @staticmethod
     def settings(params: dict) -> tuple[float, float, float]:
@@ -133,6 +132,12 @@ class ImitationPolicy(Policy):
 
     def wants_label(self, t: int) -> bool:
         return bool(self.asked[t - self._start])
+
+    def settle(self, actions, records, answered) -> None:
+        """Asked but never answered (dropped, or still queued at the end): the arm acted on
+        its own most likely model instead."""
+        unanswered = records["asked"] & ~answered
+        actions[unanswered] = records["fallback"][unanswered]
 
     def end_block(self, start: int, stop: int) -> dict:
         records = {"query_prob": self.query_prob, "asked": self.asked, "top_size": self.top_size,
@@ -203,7 +208,7 @@ class ConsensusPolicy(ImitationPolicy):
     set of nu(a | x); with the leftover probability, ask the overseer and act as it says."""
 
     algorithm = "consensus"
-    asks = True
+    chooses_queries = True
 
     def distribution(self, nu, i):
         top = top_set(self.log_weights, self.alpha)

@@ -7,8 +7,10 @@ an overseer; see :mod:`lowstakes.simulation`). A new learner kind subclasses
 
 Per block of decisions: ``begin_block`` (the block's contexts and, for bookkeeping only,
 its labels), then per decision ``act`` (and ``wants_label`` for a policy that chooses its
-own queries), ``learn`` when a label arrives (or ``forget`` when it never will), and
-``end_block`` once the block's decisions are taken. At the end, ``finish``.
+own queries), ``learn`` when a label arrives (or ``forget`` when it never will),
+``end_block`` once the block's decisions are taken, and ``settle`` once none of its labels
+is still on its way. At the end, ``finish``. Policies are built by
+:func:`lowstakes.policies.build_policy`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ class Policy:
 
     def forget(self, t: int) -> None:
         """Decision ``t``'s label will never arrive (not asked for, or dropped)."""
+
+    def settle(self, actions, records: dict | None, answered) -> None:
+        """A block is settled: ``actions`` (its actions, changeable in place), this policy's
+        ``records`` from :meth:`end_block`, and ``answered`` (per decision: did its label
+        arrive). A policy that acted on an answer it never got corrects its actions here."""
 
     def end_block(self, start: int, stop: int) -> dict | None:
         """Decisions ``start`` to ``stop - 1`` are taken: per-decision records of the

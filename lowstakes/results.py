@@ -232,15 +232,16 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
     }
 
 
-def trace_tables(record, scenario):
+def trace_tables(record, scenario, arrays=None):
     """The trace of one block (or a whole seed) of decisions, one table per arm (one row per
-    decision): ``(j, table)`` pairs.
+    decision): ``(j, table)`` pairs. ``arrays``: each arm's :func:`block_arrays`, when
+    already computed.
 
     Learner and objective names are dictionary-encoded (categoricals in pandas).
     """
     n = len(record.time)
     for j, (learner, objective) in enumerate(record.arms):
-        a = block_arrays(record, scenario, j)
+        a = arrays[j] if arrays is not None else block_arrays(record, scenario, j)
         consensus = record.records.get(j) if "query_prob" in record.records.get(j, {}) else None
         columns = {
             "seed": np.full(n, record.seed, np.int32),
@@ -283,8 +284,8 @@ class SeedTrace:
         self.writer = pq.ParquetWriter(self.path, TRACE_SCHEMA, compression="zstd")
         self.pending: dict[int, list[pa.Table]] = {}
 
-    def add(self, record, scenario) -> None:
-        for j, table in trace_tables(record, scenario):
+    def add(self, record, scenario, arrays=None) -> None:
+        for j, table in trace_tables(record, scenario, arrays):
             tables = self.pending.setdefault(j, [])
             tables.append(table)
             if sum(len(t) for t in tables) >= self.ROWS:

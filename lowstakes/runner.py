@@ -61,17 +61,17 @@ def seed_result(scenario, seed: int, trace_dir: Path | None = None, progress=Non
         nonlocal accumulator
         if accumulator is None:
             accumulator = SeedMetrics(scenario, seed, record.arms)
-        accumulator.add(record)
+        arrays = accumulator.add(record)
         if trace is not None:
-            trace.add(record, scenario)
+            trace.add(record, scenario, arrays)
 
     info = run_seed(scenario, seed, take if spool is None else spool, progress)
     if spool is not None:
         accumulator = SeedMetrics(scenario, seed, info.arms, constant=info.constant)
         for record in spool:
-            accumulator.add(record)
+            arrays = accumulator.add(record)
             if trace is not None:
-                trace.add(record, scenario)
+                trace.add(record, scenario, arrays)
     if trace is not None:
         trace.close()
     metrics = accumulator.finish(info)

@@ -208,8 +208,7 @@ class _Arm:
         self.query_rate = _Trailing(steps, w.smoothing)
         self.queue = _Trailing(steps, w.smoothing)
         self.transition = []
-        for k, at in enumerate(shifts):
-            end = metrics.transition_spans(shifts, horizon, w.length)[k][1]
+        for at, (_, end) in zip(shifts, spans, strict=True):
             lo = max(0, at - max(w.smoothing, (end - at) // 4))
             self.transition.append(_Trailing(np.unique(np.linspace(lo, end - 1, min(CURVE_POINTS, end - lo))
                                                        .astype(int)), w.smoothing))
@@ -283,7 +282,9 @@ class SeedMetrics:
         self.last_time = 0.0
         self.seen = 0
 
-    def add(self, record) -> None:
+    def add(self, record) -> list[dict]:
+        """Fold in the next settled block; return each arm's harm, comparator harm and
+        feedback loss per decision (:func:`block_arrays`, for the trace)."""
         if record.start != self.seen:
             raise ValueError(f"blocks out of order: expected decision {self.seen}, got {record.start}")
         if self.constant is not None:
@@ -296,10 +297,12 @@ class SeedMetrics:
             else:
                 worst = scenario.harm.matrix()[:, record.y].max(axis=0)
             self.worst.add(worst * record.stakes)
-        for arm in self.per_arm:
-            arm.add(record, block_arrays(record, scenario, arm.j))
+        arrays = [block_arrays(record, scenario, arm.j) for arm in self.per_arm]
+        for arm, a in zip(self.per_arm, arrays, strict=True):
+            arm.add(record, a)
         self.last_time = float(record.time[-1])
         self.seen += len(record.time)
+        return arrays
 
     def typical_worst(self) -> float | None:
         """The most harm the median decision of the run could do: its stakes times its worst

@@ -30,24 +30,16 @@ Examples
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
 from simpy.events import URGENT
 
-from lowstakes import linear
-from lowstakes.consensus import IMITATORS, ImitationPolicy, build_imitator
-from lowstakes.learners import (
-    ModelSeeds,
-    RegressionPolicy,
-    RiverPolicy,
-)
-from lowstakes.metrics import transition_spans
+from lowstakes.learners import ModelSeeds
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import Overseer, build_query, service_time
-from lowstakes.pools import ExpertPolicy
+from lowstakes.policies import build_policy
 from lowstakes.registry import load_attribute
 from lowstakes.streams import SOURCES, Shift, Stream
 
@@ -99,9 +91,6 @@ class SeedRun:
     #: The first decision of these arrays (0: the whole run).
     start: int = 0
 
-    def __len__(self) -> int:
-        return len(self.time)
-
 
 @dataclass
 class BlockRecord(SeedRun):
@@ -125,7 +114,6 @@ class SeedInfo:
     seed: int
     arms: list[tuple[str, str]]
     task: str
-    horizon: int
     pools: dict = field(default_factory=dict)
     oversight: dict = field(default_factory=dict)
     consensus: dict = field(default_factory=dict)
@@ -148,15 +136,6 @@ def stakes_of(spec):
         function = load_attribute(spec.function)
         return lambda block: np.asarray(function(block), dtype=np.float32)
     return lambda block: np.where(in_region(block.x, spec.region), spec.factor, 1.0)
-
-
-def decisions_of_delay(timing) -> int:
-    """For a fixed delay D and fixed spacing: the number of decisions taken after a
-    decision before its feedback is in (the d of Weinberger & Ordentlich); 0 otherwise."""
-    delay = timing.feedback_delay
-    if delay.kind != "fixed" or timing.arrivals.every is None:
-        return 0
-    return max(0, math.ceil(delay.fixed / timing.arrivals.every - 1e-12) - 1)
 
 
 def _seeds(scenario, seed):
@@ -196,11 +175,12 @@ class _Feedback(simpy.Event):
         env.schedule(self, URGENT, delay)
 
 
-def needs_route(scenario, learner_name) -> bool:
-    """Whether an arm's feedback goes its own way (an overseer, a query policy, consensus)."""
+def needs_route(scenario, learner_name, policy) -> bool:
+    """Whether an arm's feedback goes its own way: an overseer, a query policy, or a policy
+    that chooses its own queries."""
     learner = scenario.learners[learner_name]
     return (scenario.timing.overseer is not None or learner.overseer is not None
-            or learner.query is not None or learner.algorithm == "consensus")
+            or learner.query is not None or policy.chooses_queries)
 
 
 class _Route:
@@ -211,7 +191,7 @@ class _Route:
         self.env = sim.env
         self.policy = sim.policies[j]
         learner = scenario.learners[sim.arms[j][0]]
-        self.query = None if learner.algorithm == "consensus" else build_query(learner.query)
+        self.query = None if self.policy.chooses_queries else build_query(learner.query)
         spec = self.spec = learner.overseer or scenario.timing.overseer
         self.overseer = None if spec is None else Overseer(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
@@ -289,13 +269,12 @@ class _Simulation:
                                     objective_seq.spawn(len(scenario.objectives)), strict=True)
         }
         self.arms = [(lname, oname) for lname in scenario.learners for oname in scenario.objectives]
-        self.policies = [self.policy(scenario, lname, oname, np.random.default_rng(s),
-                                     model_seeds[lname].fresh())
+        self.policies = [build_policy(scenario, lname, oname, np.random.default_rng(s),
+                                      model_seeds[lname].fresh())
                          for (lname, oname), s in zip(self.arms, policy_seq.spawn(len(self.arms)),
                                                       strict=True)]
         self.learns = [self.policies[j].learn for j in range(len(self.arms))]
         self.progress = progress
-        self.horizon = scenario.horizon
         # Labels and actions are classes (int8) or, for a regression source, real values.
         self.task = SOURCES.get(scenario.stream.source).task
         self.value = np.float64 if self.task == "regression" else np.int8
@@ -303,10 +282,9 @@ class _Simulation:
         self.env = simpy.Environment()
         self.query_rng = np.random.default_rng(timing_seq.spawn(1)[0])
         self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
-                       if needs_route(scenario, self.arms[j][0])}
+                       if needs_route(scenario, self.arms[j][0], self.policies[j])}
         self.shared = [j for j in range(len(self.arms)) if j not in self.routes]
         self.shared_learns = [self.learns[j] for j in self.shared]
-        self.consensus = [j for j, p in enumerate(self.policies) if isinstance(p, ImitationPolicy)]
         self.sink = sink if sink is not None else (lambda record: None)
         #: Without routes, run the decisions without SimPy (:meth:`fast_loop`, the same numbers).
         self.fast = fast
@@ -315,29 +293,8 @@ class _Simulation:
         #: Blocks decided or being decided whose labels may still be on their way, by index.
         self.open: dict[int, BlockRecord] = {}
         #: For the best constant comparator: how often each class was the truth (classification).
-        self.class_counts = np.zeros(0, np.int64)
+        self.class_counts = np.zeros(self.harm.shape[1], np.int64)
         self.regression_truths: list[np.ndarray] = []
-
-    @staticmethod
-    def policy(scenario, lname, oname, rng, model_seeds):
-        learner, objective = scenario.learners[lname], scenario.objectives[oname]
-        costs = (objective.costs or scenario.harm).matrix()
-        if learner.algorithm in IMITATORS:
-            return build_imitator(learner, scenario.horizon, rng)
-        shifts = [s.at for s in scenario.stream.shifts]
-        windows = transition_spans(shifts, scenario.horizon, scenario.windows.length)
-        # Linear models the OGD bound covers record their learning events at these decisions.
-        marks = linear.marks(windows, scenario.horizon)
-        if SOURCES.get(scenario.stream.source).task == "regression":
-            return RegressionPolicy.build(learner.model, learner.params,
-                                          [(s.model, s.params) for s in learner.preprocess],
-                                          seeds=model_seeds, marks=marks)
-        if not learner.is_pool:
-            return RiverPolicy.build(learner.model, learner.params,
-                                     [(s.model, s.params) for s in learner.preprocess], costs=costs,
-                                     seeds=model_seeds, marks=marks)
-        return ExpertPolicy(learner, costs, scenario.harm.matrix(), scenario.horizon, shifts, windows,
-                            decisions_of_delay(scenario.timing), rng, model_seeds)
 
     # -- timing ------------------------------------------------------------------------
 
@@ -388,10 +345,7 @@ class _Simulation:
             if self.task == "regression":
                 self.regression_truths.append(record.y.copy())
             else:
-                counts = np.bincount(record.y, minlength=self.harm.shape[1])
-                if len(self.class_counts) < len(counts):
-                    self.class_counts = np.pad(self.class_counts, (0, len(counts) - len(self.class_counts)))
-                self.class_counts += counts
+                self.class_counts += np.bincount(record.y, minlength=len(self.class_counts))
         for name, (rule, rng) in self.objectives.items():
             record.feedback[name] = np.asarray(rule.feedback(block, rng), value)
         per_arm = [record.feedback[oname].tolist() for _, oname in self.arms]
@@ -551,12 +505,8 @@ class _Simulation:
         fallbacks, the user's harm."""
         record.feedback_time[self.shared] = record.shared_arrival
         record.shared_arrival = None
-        for j in self.consensus:
-            records = record.records[j]
-            # Asked but never answered (dropped, or still queued at the end): the arm
-            # acted on its own best model instead.
-            unanswered = records["asked"] & np.isnan(record.feedback_time[j])
-            record.actions[j, unanswered] = records["fallback"][unanswered]
+        for j, policy in enumerate(self.policies):
+            policy.settle(record.actions[j], record.records.get(j), ~np.isnan(record.feedback_time[j]))
         if self.harm_function is not None:
             block, harm = record.block, self.harm_function
             record.harm = np.stack([np.asarray(harm(record.actions[j], record.y, block), dtype=float)
@@ -568,7 +518,7 @@ class _Simulation:
         process = self.env.process(self.decisions())
         self.env.run(until=process)
         self.flush(final=True)
-        info = SeedInfo(seed=self.seed, arms=self.arms, task=self.task, horizon=self.horizon)
+        info = SeedInfo(seed=self.seed, arms=self.arms, task=self.task)
         info.oversight = {j: route.finish() for j, route in self.routes.items()}
         for j, policy in enumerate(self.policies):
             out = policy.finish()
@@ -591,8 +541,7 @@ def best_constant(task, harm, class_counts, truths):
     error (a median of the truths), else the action of least summed cost."""
     if task == "regression":
         return float(np.median(np.concatenate(truths)))
-    counts = np.pad(class_counts, (0, max(0, harm.shape[1] - len(class_counts))))
-    return int(np.argmin(harm @ counts))
+    return int(np.argmin(harm @ class_counts))
 
 
 def run_seed(scenario, seed: int, sink, progress=None, fast: bool = True) -> SeedInfo:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lowstakes.scenario import load_scenario
-from lowstakes.simulation import needs_route, simulate
+from lowstakes.simulation import _Simulation, simulate
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
 
@@ -35,8 +35,7 @@ def _same(a, b, where):
 
 
 def _routed(path) -> bool:
-    scenario = load_scenario(path)
-    return any(needs_route(scenario, name) for name in scenario.learners)
+    return bool(_Simulation(load_scenario(path).with_overrides(horizon=200, seeds=1), 0).routes)
 
 
 # Only scenarios where no arm has a route take the fast path; a routed one runs the same

@@ -128,3 +128,20 @@ def test_misaligned_expert_arm_proxy_bounded_true_regret_linear(tmp_path):
 def test_bad_pools_are_refused(learner, message):
     with pytest.raises(lowstakes.ScenarioError, match=message):
         make_scenario(learners={"pool": learner}, timing={"feedback_delay": {"exponential": 3}})
+
+
+@pytest.mark.parametrize("timing", [
+    {"feedback_delay": {"exponential": 15}, "arrivals": {"poisson": 1.0}},
+    {"overseer": {"capacity": 1, "service": {"exponential": 1.2}, "patience": 40}},
+])
+def test_the_policy_counts_what_was_unrevealed_as_the_definition_does(timing):
+    """The delayed-Hedge bound's m_t, counted by the policy as labels arrive (never kept per
+    decision), equals regret.unrevealed on the seed's recorded times."""
+    from lowstakes.regret import unrevealed
+
+    run = simulate(pool_scenario(timing=timing), 0)
+    m = unrevealed(run.time, run.feedback_time[0])
+    counted = run.pools[0]["unrevealed"]
+    eta = run.pools[0]["algorithm"].eta
+    assert counted["max"] == int(m.max()) > 0 and counted["sum"] == int(m.sum())
+    assert counted["penalty"] == pytest.approx(float(np.expm1(eta * m).sum()), rel=1e-12)
