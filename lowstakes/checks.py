@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import numpy as np
+
 from lowstakes.consensus import IMITATORS
 from lowstakes.consensus import settings as imitation_settings
 from lowstakes.experts import build_algorithm
@@ -63,8 +65,23 @@ def problems(scenario) -> Iterator[tuple[tuple, str]]:
         yield from _objective_problems(("objectives", name), objective, source.task)
     yield from _concept_problems(scenario, source)
     yield from _feature_problems(scenario, source)
+    contexts = _contexts(scenario, source)
     for name, learner in scenario.learners.items():
-        yield from _learner_problems(scenario, ("learners", name), learner)
+        yield from _learner_problems(scenario, ("learners", name), learner, contexts)
+
+
+PROBE = 5  # contexts a River model learns and predicts on when its scenario is checked
+
+
+def _contexts(scenario, source) -> list:
+    """A few of the stream's own contexts and labels (under its base params) to try each River
+    model on, or none when the source's params are wrong (reported elsewhere)."""
+    try:
+        xs, labels = source([dict(scenario.stream.params)], np.random.SeedSequence(0)).draw(
+            np.zeros(PROBE, dtype=np.int64))
+    except Exception:  # noqa: BLE001 - the source's own params are reported elsewhere
+        return []
+    return list(zip(xs, np.asarray(labels)[0].tolist(), strict=True))
 
 
 def _objective_problems(path, objective, task):
@@ -84,7 +101,7 @@ def _objective_problems(path, objective, task):
         yield path + ("params",), f"{objective.feedback}: {_say(exc)}"
 
 
-def _learner_problems(scenario, path, learner):
+def _learner_problems(scenario, path, learner, contexts=()):
     if learner.query is not None:
         try:
             build_query(learner.query)
@@ -95,14 +112,14 @@ def _learner_problems(scenario, path, learner):
         if task == "regression":
             yield path + ("algorithm",), "expert algorithms and consensus are for classification streams"
             return
-        yield from _pool_problems(scenario, path, learner)
+        yield from _pool_problems(scenario, path, learner, contexts)
         return
     if task == "regression" and learner.query and learner.query.get("policy") == "uncertainty":
         yield path + ("query",), "uncertainty queries need class probabilities: not for regression"
-    yield from _river_problems(path, learner, task)
+    yield from _river_problems(path, learner, task, contexts)
 
 
-def _pool_problems(scenario, path, learner):
+def _pool_problems(scenario, path, learner, contexts=()):
     imitator = learner.algorithm in IMITATORS
     if imitator:
         try:
@@ -131,10 +148,10 @@ def _pool_problems(scenario, path, learner):
             except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
                 yield where, _say(exc)
         else:
-            yield from _river_problems(where, expert)
+            yield from _river_problems(where, expert, "classification", contexts)
 
 
-def _river_problems(path, learner, task="classification"):
+def _river_problems(path, learner, task="classification", contexts=()):
     names = [(path + ("model",), learner.model)]
     names += [(path + ("preprocess", i), s.model) for i, s in enumerate(learner.preprocess)]
     unknown = False
@@ -156,10 +173,21 @@ def _river_problems(path, learner, task="classification"):
     if unknown:
         return
     try:
-        build_model(learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess],
-                    task=task)
+        model = build_model(learner.model, learner.params, [(s.model, s.params) for s in learner.preprocess],
+                            task=task)
     except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
         yield path + ("params",), _say(exc)
+        return
+    # A param of the wrong kind (``optimizer: 3``) builds and fails only when the model first
+    # learns: try it on a few of the stream's contexts here, not in the middle of a run.
+    predict = model.predict_proba_one if task == "classification" else model.predict_one
+    try:
+        for x, y in contexts:
+            predict(x)
+            model.learn_one(x, y)
+    except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
+        yield path + ("params",), (f"{learner.model} builds but fails on this stream's contexts: "
+                                   f"{type(exc).__name__}: {exc}")
 
 
 def _source_problems(scenario, source):
@@ -210,7 +238,7 @@ def _concept_problems(scenario, source):
 
 
 def _feature_problems(scenario, source):
-    """Feature names (a threshold rule's ``features``, a ``region``, a ``focus``) that the
+    """Feature names (a threshold rule's ``features``, a ``region``) that the
     stream's contexts do not have: refused here, not as a KeyError in the middle of a run."""
     try:
         names = source.feature_names(dict(scenario.stream.params))
@@ -249,9 +277,7 @@ def _feature_problems(scenario, source):
     for lname, learner in scenario.learners.items():
         for ename, expert in learner.experts.items():
             yield from rule(("learners", lname, "experts", ename, "params"), expert.rule, expert.params)
-    yield from box(("stream", "params", "focus"), scenario.stream.params.get("focus"))
-    for k, shift in enumerate(scenario.stream.shifts):
-        yield from box(("stream", "shifts", k, "params", "focus"), shift.params.get("focus"))
+    # A focus (stream.params.focus, a shift's) is the source's own param: its check names it.
 
 
 def _shift_problems(scenario):

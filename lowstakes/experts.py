@@ -22,11 +22,13 @@ True
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 
 from lowstakes import bounds
+from lowstakes.registry import suggest
 
 __all__ = ["Hedge", "AnytimeHedge", "FixedShare", "Interleaved", "play", "build_algorithm",
            "ALGORITHMS"]
@@ -137,11 +139,14 @@ ALGORITHMS = {cls.name: cls for cls in (Hedge, AnytimeHedge, FixedShare, Interle
 def build_algorithm(name: str, n: int, horizon: int, params: dict):
     """An algorithm by name, tuned to the run where its params are not given."""
     if name not in ALGORITHMS:
-        from lowstakes.registry import suggest
-
         raise ValueError(f"unknown algorithm {name!r}{suggest(name, ALGORITHMS)}; "
                          f"known: {', '.join(ALGORITHMS)}")
     cls = ALGORITHMS[name]
+    takes = [p for p in inspect.signature(cls).parameters if p not in ("n", "horizon")]
+    for key in params:
+        if key not in takes:
+            raise ValueError(f"unknown param {key!r}{suggest(str(key), takes)}; {name} takes: "
+                             f"{', '.join(takes) or 'no params'}")
     if cls is AnytimeHedge:
         return cls(n, **params)
     return cls(n, horizon=horizon, **params)

@@ -1,0 +1,254 @@
+# ruff: noqa: E501 - a table of exact messages reads best one case per row
+"""Every cross-field check of lowstakes/checks.py, pinned to its exact (field path, message).
+
+A researcher's scenario must fail with the field it names and a message they can act on, so
+the table compares the whole list of problems: a check that names the wrong field, words its
+message differently, fires on a value it should allow or keeps quiet on one it should refuse
+fails here. The edge cases (label noise just below 0.5, a shift ending exactly at the
+horizon, a concept index that exists) must validate.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from lowstakes import ScenarioError
+from lowstakes.scenario import Scenario
+
+BASE = {
+    "name": "checks", "horizon": 1000,
+    "harm": {"bound": 1.0, "false_positive": 1.0, "false_negative": 1.0},
+    "stream": {"source": "sea", "params": {"variant": 0}, "label_noise": 0.1,
+               "shifts": [{"at": 500, "params": {"variant": 3}}]},
+    "objectives": {"aligned": {"feedback": "truth"}},
+    "learners": {"lr": {"model": "linear_model.LogisticRegression"}},
+}
+FRIEDMAN = {"source": "friedman", "label_noise": 0.0}
+REGRESSOR = {"r": {"model": "linear_model.LinearRegression"}}
+FEATURES = "its features are 0, 1, 2"
+RIVER_NAMES = ("; write it as 'submodule.Class' (e.g. 'linear_model.LogisticRegression') or "
+               "'module:attribute' for your own")
+
+
+def scenario(**fields):
+    """BASE with fields replaced; ``a__b__0`` is the path a, b, 0."""
+    data = copy.deepcopy(BASE)
+    for path, value in fields.items():
+        *parents, last = path.split("__")
+        target = data
+        for key in parents:
+            target = target[int(key) if isinstance(target, list) else key]
+        target[last] = value
+    return data
+
+
+def regression(**fields):
+    return scenario(stream=FRIEDMAN, objectives={"a": {"feedback": "truth"}}, learners=REGRESSOR) | fields
+
+
+def pool(experts=None, **fields):
+    experts = experts or {"a": {"rule": "constant"}, "b": {"rule": "constant", "params": {"label": 1}}}
+    return {"pool": {"algorithm": "hedge", "experts": experts, **fields}}
+
+
+def expert(rule, **params):
+    return pool({"a": {"rule": rule, "params": params}, "b": {"rule": "constant"}})
+
+
+POOL_A = ("learners", "pool", "experts", "a")
+
+CASES = {
+    # label noise: below 0.5 on classification streams
+    "label noise 0.5": (scenario(stream__label_noise=0.5), [
+        (("stream", "label_noise"), "must be below 0.5 (the chance that a label is the other class), got 0.5")]),
+    "label noise 0.499": (scenario(stream__label_noise=0.499), []),
+    "two problems, both reported": (scenario(stream__label_noise=0.6, harm__function="math:pi"), [
+        (("stream", "label_noise"), "must be below 0.5 (the chance that a label is the other class), got 0.6"),
+        (("harm", "function"), "math:pi is not callable")]),
+    # the comparator
+    "oracle on a data set": (scenario(stream={"source": "phishing"}), [
+        (("comparator",), "source 'phishing' has no oracle (its labels are data), and the comparator is "
+                          "'oracle' (the default); set comparator to 'hindsight' or 'best_constant'")]),
+    "hindsight on a data set": (scenario(stream={"source": "phishing"}, comparator="hindsight"), []),
+    # harm.function and harm.stakes.function
+    "harm function not callable": (scenario(harm__function="math:pi"), [
+        (("harm", "function"), "math:pi is not callable")]),
+    "harm function missing": (scenario(harm__function="math:nope"), [
+        (("harm", "function"), "module 'math' has no attribute 'nope'")]),
+    "harm function without a colon": (scenario(harm__function="math"), [
+        (("harm", "function"), "'math' is not of the form 'module:attribute'")]),
+    "harm function with best_constant": (scenario(harm__function="operator:add", comparator="best_constant"), [
+        (("comparator",), "best_constant cannot be used with harm.function; use oracle or hindsight")]),
+    "harm function with hindsight": (scenario(harm__function="operator:add", comparator="hindsight"), []),
+    "stakes function not callable": (scenario(harm__stakes={"function": "math:pi"}), [
+        (("harm", "stakes", "function"), "math:pi is not callable")]),
+    "stakes function cannot import": (scenario(harm__stakes={"function": "nomodule_xyz:f"}), [
+        (("harm", "stakes", "function"), "cannot import module 'nomodule_xyz': No module named 'nomodule_xyz'")]),
+    "stakes region outside the features": (scenario(harm__stakes={"region": {"9": [0, 1]}, "factor": 1.0}), [
+        (("harm", "stakes", "region", "9"), f"'9' is not a feature of this stream; {FEATURES}")]),
+    # objectives
+    "unknown feedback": (scenario(objectives={"m": {"feedback": "stael"}}), [
+        (("objectives", "m", "feedback"), "unknown feedback 'stael' (did you mean 'stale'?); known: noise, "
+                                          "region_flip, stale, truth (or 'module:attribute' for your own)")]),
+    "feedback params": (scenario(objectives={"m": {"feedback": "noise", "params": {"rate": 0.7}}}), [
+        (("objectives", "m", "params"), "noise: rate must be in [0, 0.5), got 0.7")]),
+    "classification feedback on regression": (
+        regression(objectives={"m": {"feedback": "noise"}}), [
+            (("objectives", "m", "feedback"), "noise is for classification streams; this stream is regression")]),
+    "stale on regression": (regression(objectives={"m": {"feedback": "stale"}}), []),
+    "stale concept beyond the stream": (scenario(objectives={"m": {"feedback": "stale", "params": {"concept": 2}}}), [
+        (("objectives", "m", "params", "concept"),
+         "stale: concept 2 does not exist; this stream has 2 concept(s), 0..1")]),
+    "stale concept, the last one": (scenario(objectives={"m": {"feedback": "stale", "params": {"concept": 1}}}), []),
+    "region_flip region outside the features": (
+        scenario(objectives={"m": {"feedback": "region_flip", "params": {"region": {"q": [0, 1]}}}}), [
+            (("objectives", "m", "params", "region", "q"), f"'q' is not a feature of this stream; {FEATURES}")]),
+    # queries
+    "query param out of range": (scenario(learners__lr__query={"policy": "fraction", "rate": 2}), [
+        (("learners", "lr", "query"), "rate must be in [0, 1], got 2")]),
+    "query param missing": (scenario(learners__lr__query={"policy": "fraction"}), [
+        (("learners", "lr", "query"), "missing param 'rate'; Fraction takes: rate")]),
+    "uncertainty query on regression": (
+        regression(learners={"r": {"model": "linear_model.LinearRegression", "query": {"policy": "uncertainty"}}}), [
+            (("learners", "r", "query"), "uncertainty queries need class probabilities: not for regression")]),
+    "fraction query on regression": (
+        regression(learners={"r": {"model": "linear_model.LinearRegression",
+                                   "query": {"policy": "fraction", "rate": 0.5}}}), []),
+    # pools
+    "pool on regression": (regression(learners=pool()), [
+        (("learners", "pool", "algorithm"), "expert algorithms and consensus are for classification streams")]),
+    "consensus params": (scenario(learners=pool(algorithm="consensus", params={"alpha": 2})), [
+        (("learners", "pool", "params"),
+         "need 0 < alpha <= 1, 0 <= epsilon < 1 and 0 <= share < 1, got 2.0, 0.2, 0.0")]),
+    "consensus unknown param": (scenario(learners=pool(algorithm="consensus", params={"alphaa": 0.1})), [
+        (("learners", "pool", "params"), "consensus takes alpha, epsilon, share, not ['alphaa']")]),
+    "hedge_interleaved, exponential delay": (
+        scenario(learners=pool(algorithm="hedge_interleaved"), timing={"feedback_delay": {"exponential": 5}}), [
+            (("learners", "pool", "algorithm"),
+             "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")]),
+    "hedge_interleaved, Poisson arrivals": (
+        scenario(learners=pool(algorithm="hedge_interleaved"), timing={"arrivals": {"poisson": 1}}), [
+            (("learners", "pool", "algorithm"),
+             "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")]),
+    "hedge_interleaved, fixed delay": (
+        scenario(learners=pool(algorithm="hedge_interleaved"), timing={"feedback_delay": {"fixed": 3}}), []),
+    "algorithm param out of range": (scenario(learners=pool(params={"eta": -1})), [
+        (("learners", "pool", "params"), "hedge: eta must be positive, got -1")]),
+    "algorithm param misspelt": (scenario(learners=pool(params={"etaa": 1})), [
+        (("learners", "pool", "params"), "hedge: unknown param 'etaa' (did you mean 'eta'?); hedge takes: eta")]),
+    "expert rule params": (scenario(learners=expert("constant", label=7)), [
+        (POOL_A, "label must be 0 or 1, got 7")]),
+    "expert rule unknown": (scenario(learners=pool({"a": {"rule": "constnt"}, "b": {"rule": "constant"}})), [
+        (POOL_A, "unknown rule 'constnt' (did you mean 'constant'?); known: concept, constant, deceptive, "
+                 "threshold (or 'module:attribute' for your own)")]),
+    "expert River model misspelt": (
+        scenario(learners=pool({"a": {"model": "linear_model.LogisticRegresion"}, "b": {"rule": "constant"}})), [
+            (POOL_A + ("model",), "unknown River class 'linear_model.LogisticRegresion' (did you mean "
+                                  "'linear_model.LogisticRegression'?)" + RIVER_NAMES)]),
+    "expert River model fails on the stream": (
+        scenario(learners=pool({"a": {"model": "linear_model.LogisticRegression", "params": {"optimizer": 3}},
+                                "b": {"rule": "constant"}})), [
+            (POOL_A + ("params",), "linear_model.LogisticRegression builds but fails on this stream's contexts: "
+                                   "AttributeError: 'int' object has no attribute 'look_ahead'")]),
+    "concept rule beyond the stream": (scenario(learners=expert("concept", concept=2)), [
+        (POOL_A + ("params", "concept"), "concept rule: concept 2 does not exist; this stream has 2 concept(s), 0..1")]),
+    "concept rule, the last one": (scenario(learners=expert("concept", concept=1)), []),
+    "concept rule, a boolean": (scenario(learners=expert("concept", concept=True)), [
+        (POOL_A, "param 'concept' is a number (default 0), got the boolean True (YAML reads unquoted "
+                 "yes/no/on/off/true/false as booleans)")]),
+    "deceptive imitating a concept beyond the stream": (
+        scenario(learners=expert("deceptive", imitate={"rule": "concept", "params": {"concept": 3}}, after=10)), [
+            (POOL_A + ("params", "imitate", "params", "concept"),
+             "concept rule: concept 3 does not exist; this stream has 2 concept(s), 0..1")]),
+    "threshold feature outside the stream": (scenario(learners=expert("threshold", features=[0, 5], value=8)), [
+        (POOL_A + ("params", "features"), f"5 is not a feature of this stream; {FEATURES}")]),
+    "threshold feature as text": (scenario(learners=expert("threshold", features=["0", 1], value=8)), []),
+    "threshold feature a boolean": (scenario(learners=expert("threshold", features=[True, 1], value=8)), [
+        (POOL_A + ("params", "features"), f"True is not a feature of this stream; {FEATURES}")]),
+    "deceptive region outside the stream": (
+        scenario(learners=expert("deceptive", imitate={"rule": "constant"}, region={"7": [0, 1]})), [
+            (POOL_A + ("params", "region", "7"), f"'7' is not a feature of this stream; {FEATURES}")]),
+    "deceptive imitating a threshold on a missing feature": (
+        scenario(learners=expert("deceptive", imitate={"rule": "threshold", "params": {"features": ["x"], "value": 1}},
+                                 after=5)), [
+            (POOL_A + ("params", "imitate", "params", "features"), f"'x' is not a feature of this stream; {FEATURES}")]),
+    # River learners
+    "model misspelt": (scenario(learners__lr__model="linear_model.LogisticRegresion"), [
+        (("learners", "lr", "model"), "unknown River class 'linear_model.LogisticRegresion' (did you mean "
+                                      "'linear_model.LogisticRegression'?)" + RIVER_NAMES)]),
+    "preprocess step unknown": (scenario(learners__lr__preprocess=["preprocessing.Scaler"]), [
+        (("learners", "lr", "preprocess", 0), "unknown River class 'preprocessing.Scaler' (did you mean "
+                                              "'preprocessing.RobustScaler'?)" + RIVER_NAMES)]),
+    "preprocess param misspelt": (
+        scenario(learners__lr__preprocess=[{"model": "preprocessing.StandardScaler", "params": {"with_stdd": True}}]), [
+            (("learners", "lr", "params"),
+             "unknown param 'with_stdd' (did you mean 'with_std'?); StandardScaler takes: with_std, window_size")]),
+    "not a classifier": (scenario(learners__lr__model="preprocessing.StandardScaler"), [
+        (("learners", "lr", "model"), "preprocessing.StandardScaler is not a River classifier: it has no "
+                                      "predict_proba_one()")]),
+    "not a regressor": (regression(learners={"r": {"model": "preprocessing.StandardScaler"}}), [
+        (("learners", "r", "model"), "preprocessing.StandardScaler is not a River regressor: it has no predict_one()")]),
+    "a classifier on regression": (regression(learners={"r": {"model": "linear_model.LogisticRegression"}}), [
+        (("learners", "r", "model"), "linear_model.LogisticRegression is a classifier, not a River regressor; "
+                                     "this stream is regression")]),
+    "a regressor on regression": (regression(), []),
+    "model param unknown": (scenario(learners__lr__params={"l3": 1}), [
+        (("learners", "lr", "params"), "unknown param 'l3'; LogisticRegression takes: optimizer, loss, l2, l1, "
+                                       "intercept_init, intercept_lr, clip_gradient, initializer")]),
+    "model param of the wrong kind": (scenario(learners__lr__params={"optimizer": 3}), [
+        (("learners", "lr", "params"), "linear_model.LogisticRegression builds but fails on this stream's contexts: "
+                                       "AttributeError: 'int' object has no attribute 'look_ahead'")]),
+    "regressor param of the wrong kind": (
+        regression(learners={"r": {"model": "linear_model.LinearRegression", "params": {"optimizer": 3}}}), [
+            (("learners", "r", "params"), "linear_model.LinearRegression builds but fails on this stream's "
+                                          "contexts: AttributeError: 'int' object has no attribute 'look_ahead'")]),
+    "model param given as a River object": (
+        scenario(learners__lr__params={"optimizer": {"model": "optim.SGD", "params": {"lr": 0.05}}}), []),
+    # the source's params, where they were written
+    "base param out of range": (scenario(stream__params={"variant": 7}), [
+        (("stream", "params", "variant"), "sea: Unknown variant, possible choices are: 0, 1, 2, 3")]),
+    "shift param out of range": (scenario(stream__shifts=[{"at": 500, "params": {"variant": 9}}]), [
+        (("stream", "shifts", 0, "params", "variant"), "sea: Unknown variant, possible choices are: 0, 1, 2, 3")]),
+    "one of two base params wrong": (scenario(stream__params={"variant": 7, "threshold": "x"}), [
+        (("stream", "params", "threshold"), "sea: threshold must be a number, got 'x'")]),
+    "a source that refuses shifts": (scenario(stream={"source": "hyperplane", "shifts": [{"at": 500}]}), [
+        (("stream", "shifts"), "hyperplane: hyperplane drifts by itself (params.mag_change); it takes no shifts")]),
+    "unknown param in a shift": (
+        scenario(stream={"source": "agrawal", "shifts": [{"at": 500, "params": {"perturbation": 0.1}}]}), [
+            (("stream", "shifts", 0, "params", "perturbation"),
+             "agrawal: unknown param 'perturbation'; it takes: classification_function, balance_classes, focus")]),
+    "a param that cannot shift": (
+        scenario(stream={"source": "hyperplane", "shifts": [{"at": 500, "params": {"n_features": 3}}]}), [
+            (("stream", "shifts", 0, "params", "n_features"), "hyperplane cannot shift 'n_features'; it can shift: nothing"),
+            (("stream", "shifts"), "hyperplane: hyperplane drifts by itself (params.mag_change); it takes no shifts")]),
+    "focus outside the features": (scenario(stream__params={"variant": 0, "focus": {"z": [0, 1]}}), [
+        (("stream", "params", "focus"), f"sea: focus: 'z' is not a feature of this stream; {FEATURES}")]),
+    "a shift's focus outside the features": (
+        scenario(stream__shifts=[{"at": 500, "params": {"focus": {"z": [0, 1]}}}]), [
+            (("stream", "shifts", 0, "params", "focus"), f"sea: focus: 'z' is not a feature of this stream; {FEATURES}")]),
+    # shifts against each other and the horizon
+    "overlapping shifts": (scenario(stream__shifts=[{"at": 300, "width": 200}, {"at": 499, "params": {"variant": 1}}]), [
+        (("stream", "shifts", 1, "at"), "shift starts at 499, before the previous shift has finished (step 500); "
+                                        "shifts must be in order and not overlap")]),
+    "shifts that touch": (scenario(stream__shifts=[{"at": 300, "width": 200}, {"at": 500, "params": {"variant": 1}}]), []),
+    "a shift past the horizon": (scenario(stream__shifts=[{"at": 900, "width": 101}]), [
+        (("stream", "shifts", 0, "at"), "shift at 900 with width 101 ends beyond the horizon (1000)")]),
+    "a shift ending at the horizon": (scenario(stream__shifts=[{"at": 900, "width": 100}]), []),
+    # a sweep: every cell is checked, and the cell is named
+    "a bad sweep cell": (scenario(sweep={"stream.label_noise": [0.1, 0.7]}), [
+        (("sweep", "stream.label_noise"), "must be below 0.5 (the chance that a label is the other class), got 0.7 "
+                                          "(in the cell stream.label_noise=0.7)")]),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_each_check_names_its_field_and_says_what_is_wrong(case):
+    data, expected = CASES[case]
+    if not expected:
+        Scenario.from_dict(data)
+        return
+    with pytest.raises(ScenarioError) as caught:
+        Scenario.from_dict(data)
+    assert caught.value.problems == expected
