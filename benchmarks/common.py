@@ -36,3 +36,15 @@ def best_of(repeat: int, fn, *args) -> float:
         fn(*args)
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def interleaved(repeat: int, runs: dict) -> dict:
+    """The fastest of ``repeat`` timed calls of each ``name: (fn, *args)``, in seconds; the
+    calls go round the runs in turn, so that machine load hits every run alike."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeat):
+        for name, (fn, *args) in runs.items():
+            started = time.perf_counter()
+            fn(*args)
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best

@@ -42,6 +42,7 @@ class Overseer:
 
     def __init__(self, env: simpy.Environment, capacity: int, patience: float | None):
         self.env = env
+        self.capacity = capacity
         self.resource = simpy.Resource(env, capacity=capacity)
         self.patience = patience
         self.busy_time = 0.0  # labelling time of finished labels

@@ -4,6 +4,11 @@ One :class:`simpy.Environment` per seed holds every arm, so all arms see the sam
 contexts, truths, arrival times and feedback delays (common random numbers): their
 differences are caused by the learner and the objective alone.
 
+SimPy is the simulation of record (``fast=False``). By default the same processes run on
+:class:`lowstakes.events.Calendar`, which orders events exactly as SimPy does without its
+objects, and arms without a route skip events altogether (:meth:`_Simulation.fast_loop`):
+the same numbers to the last bit (``tests/test_fast_paths.py``), in less time.
+
 Time and delays
 ---------------
 Decision ``t`` happens at time ``time[t]`` (fixed spacing or Poisson arrivals). Its
@@ -36,6 +41,7 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
+from lowstakes.events import Calendar, Desk
 from lowstakes.learners import ModelSeeds
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import Overseer, build_query, service_time
@@ -161,7 +167,8 @@ def stream_for(scenario, seed: int) -> Stream:
 
 
 class _Feedback(simpy.Event):
-    """The overseer's answer to one decision, delivered ``delay`` time units later.
+    """The overseer's answer to one decision, delivered ``delay`` time units later as
+    ``callback(value)``.
 
     Scheduled as URGENT so that feedback due at the same instant as a decision is
     learned first (see the module notes on time).
@@ -171,8 +178,12 @@ class _Feedback(simpy.Event):
         super().__init__(env)
         self._ok = True
         self._value = value
-        self.callbacks = [callback]
+        self._call = callback
+        self.callbacks = [self._fire]
         env.schedule(self, URGENT, delay)
+
+    def _fire(self, _event):
+        self._call(self._value)
 
 
 def needs_route(scenario, learner_name, policy) -> bool:
@@ -193,10 +204,13 @@ class _Route:
         learner = scenario.learners[sim.arms[j][0]]
         self.query = None if self.policy.chooses_queries else build_query(learner.query)
         spec = self.spec = learner.overseer or scenario.timing.overseer
-        self.overseer = None if spec is None else Overseer(self.env, spec.capacity, spec.patience)
+        desk = Desk if isinstance(self.env, Calendar) else Overseer
+        self.overseer = None if spec is None else desk(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
+        self.forget = getattr(self.policy, "forget", None)
 
-    def send(self, t, x, label, delay, draw):
+    def send(self, t, x, label, delay, draw, record, i):
+        """Decision ``t`` (row ``i`` of ``record``) was taken: ask for its label, or not."""
         unit, u = draw
         service = 0.0 if self.spec is None else service_time(self.spec.service, unit)
         if self.query is None:
@@ -204,12 +218,9 @@ class _Route:
         else:
             wants = self.query.wants(self.env.now, self.policy.confidence, u)
         if not wants:
-            forget = getattr(self.policy, "forget", None)
-            if forget is not None:
-                forget(t)
+            if self.forget is not None:
+                self.forget(t)
             return
-        record = self.sim.open[t // BLOCK]
-        i = t - record.start
         record.requested[self.j, i] = True
         if self.overseer is not None:
             record.queue[self.j, i] = self.overseer.queue_length
@@ -218,7 +229,10 @@ class _Route:
         if delay == 0:
             self.ask(t, service)
         else:
-            _Feedback(self.env, delay, (t, service), lambda event: self.ask(*event.value))
+            self.sim.later(delay, self.ask_later, (t, service))
+
+    def ask_later(self, value):
+        self.ask(*value)
 
     def ask(self, t, service):
         if self.overseer is None:
@@ -238,14 +252,13 @@ class _Route:
     def drop(self, t):
         _, _, record = self.pending.pop(t)
         record.pending -= 1
-        forget = getattr(self.policy, "forget", None)
-        if forget is not None:
-            forget(t)
+        if self.forget is not None:
+            self.forget(t)
 
     def finish(self) -> dict:
         if self.overseer is None:
             return {}
-        return {"capacity": self.overseer.resource.capacity,
+        return {"capacity": self.overseer.capacity,
                 "busy_time": self.overseer.busy_until_now(), "dropped": self.overseer.dropped}
 
 
@@ -279,7 +292,9 @@ class _Simulation:
         self.task = SOURCES.get(scenario.stream.source).task
         self.value = np.float64 if self.task == "regression" else np.int8
         self.seed = seed
-        self.env = simpy.Environment()
+        #: SimPy itself, or (``fast``) a calendar that orders events as SimPy does without
+        #: its objects (lowstakes.events): the same numbers either way.
+        self.env = Calendar() if fast else simpy.Environment()
         self.query_rng = np.random.default_rng(timing_seq.spawn(1)[0])
         self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
                        if needs_route(scenario, self.arms[j][0], self.policies[j])}
@@ -438,9 +453,9 @@ class _Simulation:
     def general_loop(self, block, gaps, delays, labels, draws, times, actions, record):
         """Decisions of one block when feedback is delayed or some arms have a route."""
         env, acts, shared = self.env, [p.act for p in self.policies], self.shared
-        shared_learns, deliver = [self.learns[j] for j in shared], self.deliver
-        routes = list(self.routes.items())
-        if not routes:
+        shared_learns, deliver, later = [self.learns[j] for j in shared], self.deliver, self.later
+        sends = [(j, route.send) for j, route in self.routes.items()]
+        if not sends:
             # Delayed feedback for every arm: one event per decision carries all labels.
             for t, x, gap, delay, arm_labels in zip(block.steps.tolist(), block.x, gaps, delays, labels,
                                                     strict=True):
@@ -449,7 +464,7 @@ class _Simulation:
                 times.append(env.now)
                 for act, out in zip(acts, actions, strict=True):
                     out.append(act(t, x))
-                _Feedback(env, delay, (t, x, arm_labels, record), deliver)
+                later(delay, deliver, (t, x, arm_labels, record))
             record.pending += len(block)
             return
         for i, (t, x, gap, arm_labels) in enumerate(
@@ -459,15 +474,17 @@ class _Simulation:
             times.append(env.now)
             for act, out in zip(acts, actions, strict=True):
                 out.append(act(t, x))
-            shared_labels = [arm_labels[j] for j in shared]
-            if delays is None:
-                for learn, label in zip(shared_learns, shared_labels, strict=True):
-                    learn(t, x, label)
-            elif shared:
-                _Feedback(env, delays[i], (t, x, shared_labels, record), deliver)
-                record.pending += 1
-            for j, route in routes:
-                route.send(t, x, arm_labels[j], 0.0 if delays is None else delays[i], draws[i])
+            if shared:
+                shared_labels = [arm_labels[j] for j in shared]
+                if delays is None:
+                    for learn, label in zip(shared_learns, shared_labels, strict=True):
+                        learn(t, x, label)
+                else:
+                    later(delays[i], deliver, (t, x, shared_labels, record))
+                    record.pending += 1
+            delay = 0.0 if delays is None else delays[i]
+            for j, send in sends:
+                send(t, x, arm_labels[j], delay, draws[i], record, i)
 
     def route_draws(self, n: int) -> list[tuple[float, float]]:
         """Per decision, shared by every arm: a unit-mean exponential that each overseer
@@ -476,9 +493,17 @@ class _Simulation:
         unit = self.timing_rng.exponential(1.0, n)
         return list(zip(unit.tolist(), self.query_rng.random(n).tolist(), strict=True))
 
-    def deliver(self, event):
+    def later(self, delay, callback, value) -> None:
+        """Feedback due ``delay`` from now: ``callback(value)`` then, before any decision
+        taken at that instant (URGENT)."""
+        if isinstance(self.env, Calendar):
+            self.env.schedule(delay, URGENT, callback, value)
+        else:
+            _Feedback(self.env, delay, value, callback)
+
+    def deliver(self, value):
         """Feedback arrives for the arms without a route: each learns its own objective's label."""
-        t, x, labels, record = event.value
+        t, x, labels, record = value
         for learn, label in zip(self.shared_learns, labels, strict=True):
             learn(t, x, label)
         # Every arm without a route hears at the same time; copied to their rows when settled.
@@ -562,8 +587,8 @@ def simulate(scenario, seed: int, progress=None, fast: bool = True) -> SeedRun:
     through :func:`run_seed`, block by block).
 
     ``progress``, if given, is called with the number of decisions just finished.
-    ``fast=False`` runs every decision through SimPy even where nothing but arrivals and
-    feedback is scheduled (the same numbers, slower: for the tests that say so).
+    ``fast=False`` runs every event through SimPy's own objects (the same numbers, slower:
+    for the tests that say so).
     """
     blocks: list[BlockRecord] = []
     info = run_seed(scenario, seed, blocks.append, progress, fast)

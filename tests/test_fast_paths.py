@@ -1,5 +1,9 @@
-"""The engine's fast path (no route: the decisions without SimPy) gives the numbers of the
-SimPy processes to the last bit, on every bundled scenario at a small horizon."""
+"""The engine's fast paths give the numbers of SimPy, the simulation of record, to the last bit:
+without a route the decisions run without any event calendar; with routes (overseers, query
+policies, the imitators' own queries) they run on lowstakes.events, which orders events as
+SimPy does without its objects. Checked on every bundled scenario at a small horizon, and on
+drawn timings full of ties (fixed service times, patience and delays on the arrivals' grid),
+where only the order of events decides whether a label is learned before a decision."""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from lowstakes.scenario import load_scenario
+from lowstakes.scenario import Scenario, load_scenario
 from lowstakes.simulation import _Simulation, simulate
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
@@ -38,26 +44,60 @@ def _routed(path) -> bool:
     return bool(_Simulation(load_scenario(path).with_overrides(horizon=200, seeds=1), 0).routes)
 
 
-# Only scenarios where no arm has a route take the fast path; a routed one runs the same
-# SimPy code either way. Left out for time: learners.yaml (forests and ensembles) and
-# phishing.yaml (a bundled data set): their cost is River's models and data, not the
-# engine's timing, which every other file exercises.
-UNROUTED = [p for p in SCENARIOS if not _routed(p) and p.stem not in ("learners", "phishing")]
+# Left out for time: learners.yaml (forests and ensembles) and phishing.yaml (a bundled data
+# set): their cost is River's models and data, not the engine's timing, which every other
+# file exercises.
+CHECKED = [p for p in SCENARIOS if p.stem not in ("learners", "phishing")]
+FIELDS = ("time", "feedback_time", "y", "segment", "comparator", "actions", "stakes", "harm",
+          "comparator_harm", "requested", "wait", "queue", "feedback", "records", "consensus",
+          "pools", "oversight", "no_guarantee", "linear")
 
 
-def test_most_bundled_scenarios_take_the_fast_path():
-    assert len(UNROUTED) >= 12
-
-
-@pytest.mark.parametrize("path", UNROUTED, ids=[p.stem for p in UNROUTED])
-def test_the_fast_path_gives_the_simpy_numbers(path):
-    # Past one block of 4,096 decisions: the clock and the feedback in flight cross blocks.
-    scenario = load_scenario(path).with_overrides(horizon=4096 + 700, seeds=1)
+def _both_ways(scenario):
     fast, slow = simulate(scenario, 0), simulate(scenario, 0, fast=False)
-    for name in ("time", "feedback_time", "y", "segment", "comparator", "actions", "stakes", "harm",
-                 "comparator_harm", "requested", "wait", "queue", "feedback", "records", "consensus",
-                 "pools", "oversight", "no_guarantee", "linear"):
+    for name in FIELDS:
         _same(getattr(fast, name), getattr(slow, name), name)
+    return fast
+
+
+def test_both_fast_paths_are_checked_on_several_files():
+    routed = [p for p in CHECKED if _routed(p)]
+    assert len(CHECKED) - len(routed) >= 12 and len(routed) >= 5
+
+
+@pytest.mark.parametrize("path", CHECKED, ids=[p.stem for p in CHECKED])
+def test_the_fast_paths_give_the_simpy_numbers(path):
+    # Past one block of 4,096 decisions: the clock and the feedback in flight cross blocks.
+    _both_ways(load_scenario(path).with_overrides(horizon=4096 + 700, seeds=1))
+
+
+GRID = st.sampled_from([0.5, 1.0, 2.0, 3.0])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(capacity=st.integers(1, 3), service=GRID, exponential=st.booleans(),
+       patience=st.none() | GRID, delay=st.none() | GRID, poisson=st.booleans(),
+       query=st.sampled_from([None, {"policy": "fraction", "rate": 0.6},
+                              {"policy": "rate_cap", "per_time": 0.7, "burst": 2}]),
+       own=st.booleans())
+def test_routes_give_the_simpy_numbers_where_events_tie(capacity, service, exponential, patience,
+                                                         delay, poisson, query, own):
+    """Fixed service times, patience and delays on the grid of fixed arrivals make labels
+    finish, give up and arrive at the very instants of decisions and of each other."""
+    overseer = {"capacity": capacity, "service": {"exponential" if exponential else "fixed": service},
+                "patience": patience}
+    learners = {"routed": {"model": "linear_model.Perceptron", "query": query},
+                "shared": {"model": "linear_model.Perceptron"}}
+    if own:  # one arm with its own overseer, the other with the scenario's
+        learners["shared"]["overseer"] = {"capacity": 1, "service": 1.0}
+    scenario = Scenario.from_dict({
+        "name": "ties", "horizon": 400, "seed": 3,
+        "stream": {"source": "sea", "shifts": [{"at": 200, "params": {"variant": 2}}]},
+        "timing": {"arrivals": {"poisson": 1.0} if poisson else {"every": 1.0},
+                   "feedback_delay": {"fixed": delay} if delay else {}, "overseer": overseer},
+        "learners": learners})
+    run = _both_ways(scenario)
+    assert run.requested.any()
 
 
 def test_the_comparison_sees_a_changed_number():

@@ -1,0 +1,149 @@
+"""An event calendar that processes events in exactly SimPy's order, without SimPy's objects.
+
+SimPy is the simulation of record. A routed arm (an overseer, a query policy) costs SimPy
+four events per label (the request, its grant, the end of the service, the release), each
+an object with a list of callbacks; that doubled the cost of a decision. :class:`Calendar`
+keeps SimPy's rule for the order of events and nothing else: an event is a tuple
+``(time, priority, id, callback, value)`` in a heap, ids count up as events are scheduled,
+and URGENT (0) comes before NORMAL (1) at the same time. :class:`Desk` is
+``simpy.Resource`` used as lowstakes uses it (FIFO, ``capacity`` at once, requests that may
+be withdrawn), scheduling the same events at the same moments. Together they give the
+numbers SimPy gives, to the last bit: ``tests/test_fast_paths.py`` runs every bundled
+scenario both ways, and hypothesis draws the ties (fixed service times, arrivals and
+patience on a grid) where only the order of events decides who learns first.
+
+Examples
+--------
+>>> calendar = Calendar()
+>>> seen = []
+>>> def arrivals():
+...     for t in range(3):
+...         calendar.schedule(2.0, NORMAL, seen.append, ("label", t))
+...         yield calendar.timeout(1.0)  # the process's own timeout never enters the heap
+>>> calendar.run(calendar.process(arrivals()))
+>>> seen   # each label was scheduled before the arrival due at its time: it comes first
+[('label', 0), ('label', 1)]
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from itertools import count
+
+__all__ = ["Calendar", "Desk", "NORMAL", "URGENT"]
+
+URGENT, NORMAL = 0, 1  # SimPy's priorities (simpy.events.URGENT, NORMAL)
+
+
+class Calendar:
+    """Time and the events still to come, driven by one process: a generator that calls
+    :meth:`timeout` and yields, as a ``simpy.Environment`` process yields a timeout.
+
+    The process's own timeouts never enter the heap: :meth:`timeout` takes the id SimPy's
+    Timeout would have had and processes, there and then, every event that SimPy would
+    have processed before it; the process resumes when :meth:`timeout` returns.
+    """
+
+    def __init__(self):
+        self.now = 0.0
+        self._heap: list = []
+        self._ids = count()
+        self._process = None
+
+    def schedule(self, delay, priority, callback, value) -> None:
+        """Call ``callback(value)`` at ``now + delay``."""
+        heapq.heappush(self._heap, (self.now + delay, priority, next(self._ids), callback, value))
+
+    def timeout(self, delay) -> None:
+        """Advance to ``now + delay``, processing in order the events due before the
+        process would resume (those at that time with a lower priority or an earlier id
+        included)."""
+        self._until((self.now + delay, NORMAL, next(self._ids)))
+
+    def _until(self, key) -> None:
+        heap, pop = self._heap, heapq.heappop
+        while heap and heap[0] < key:  # ids are unique: the comparison stops at them
+            self.now, _, _, callback, value = pop(heap)
+            callback(value)
+        self.now = key[0]
+
+    def process(self, generator):
+        """Start ``generator`` as SimPy does, with an URGENT event now (nothing comes before
+        it, so it takes an id and runs first)."""
+        next(self._ids)
+        self._process = generator
+        return generator
+
+    def run(self, until) -> None:
+        """Run the process to its end, then the events that SimPy processes before it
+        notices the end (its finished process is a NORMAL event now); later ones never are."""
+        for _ in until:
+            pass
+        self._until((self.now, NORMAL, next(self._ids)))
+
+
+class Desk:
+    """``simpy.Resource(capacity)`` as an overseer uses it, on a :class:`Calendar`.
+
+    A request joins the FIFO queue and is granted at once when a place is free (the grant
+    is an event now, as ``Request.succeed()`` is); a grant starts the service, whose end
+    releases the place (a release event now) and delivers the label; a processed release
+    grants the head of the queue. A request not yet granted when its patience runs out is
+    withdrawn. The same statistics as :class:`lowstakes.oversight.Overseer`.
+    """
+
+    def __init__(self, calendar: Calendar, capacity: int, patience: float | None):
+        self.calendar = calendar
+        self.capacity = capacity
+        self.patience = patience
+        self.users = 0
+        self.queue: deque[list] = deque()  # requests not granted: [t, service, asked, answer, drop, granted]
+        self.busy_time = 0.0
+        self.dropped = 0
+        self._serving: dict[int, float] = {}
+        self.waits: dict[int, float] = {}
+
+    @property
+    def queue_length(self) -> int:
+        return len(self.queue)
+
+    def busy_until_now(self) -> float:
+        return self.busy_time + sum(self.calendar.now - start for start in self._serving.values())
+
+    def ask(self, t: int, service: float, answer, drop) -> None:
+        request = [t, service, self.calendar.now, answer, drop, False]
+        self.queue.append(request)
+        self._grant()
+        if self.patience is not None and not request[5]:
+            self.calendar.schedule(self.patience, NORMAL, self._give_up, request)
+
+    def _grant(self, _value=None) -> None:
+        """``Resource._trigger_put`` (also what a processed release does): grant the head of
+        the queue, if a place is free."""
+        if self.queue and self.users < self.capacity:
+            request = self.queue.popleft()
+            request[5] = True
+            self.users += 1
+            self.calendar.schedule(0, NORMAL, self._start, request)
+
+    def _start(self, request) -> None:
+        t, service, asked = request[0], request[1], request[2]
+        now = self.calendar.now
+        self.waits[t] = now - asked
+        self._serving[t] = now
+        self.calendar.schedule(service, NORMAL, self._finish, request)
+
+    def _finish(self, request) -> None:
+        t = request[0]
+        self.busy_time += self.calendar.now - self._serving.pop(t)
+        self.users -= 1
+        self.calendar.schedule(0, NORMAL, self._grant, None)  # the release event
+        request[3](t)
+
+    def _give_up(self, request) -> None:
+        if not request[5]:
+            self.queue.remove(request)
+            self.dropped += 1
+            if request[4] is not None:
+                request[4](request[0])
