@@ -151,7 +151,7 @@ def _pool_problems(scenario, path, learner, contexts=()):
             yield from _river_problems(where, expert, "classification", contexts)
 
 
-def _river_problems(path, learner, task="classification", contexts=()):
+def _river_problems(path, learner, task, contexts):
     names = [(path + ("model",), learner.model)]
     names += [(path + ("preprocess", i), s.model) for i, s in enumerate(learner.preprocess)]
     unknown = False

@@ -53,25 +53,39 @@ class Switching:
     def add(self, losses: np.ndarray, record=()) -> list[float]:
         """Fold in more decisions; return the best value after each row index in ``record``
         (in increasing order of the index)."""
+        return self.fold(losses, record)[0]
+
+    def fold(self, losses: np.ndarray, record=()) -> tuple[list[float], list[float]]:
+        """:meth:`add`, also returning the best *fixed* expert's total after each recorded
+        row: level 0 (no switch) is every expert's running total, :attr:`totals`."""
         losses = np.asarray(losses, dtype=float)
         if len(losses) == 0:
-            return []
+            return [], []
+        marks = sorted(set(record))
         state = self.state
         cumulative = np.cumsum(losses, axis=0)
-        before = np.concatenate([np.zeros((1, losses.shape[1])), cumulative[:-1]])
         level = state[0] + cumulative
+        fixed = level.min(axis=1)
         # best[u + 1]: the least value over the levels so far after decision u (u = -1: before).
-        best = np.concatenate([[state[0].min()], level.min(axis=1)])
+        best = np.concatenate([[state[0].min()], fixed])
+        fixed_at = [float(fixed[i]) for i in marks]
         state[0] = level[-1]
-        work = np.empty_like(cumulative)
+        work = level  # level 0 is read no more: its buffer serves the levels above
         for j in range(1, len(state)):
-            np.subtract(best[:-1, None], before, out=work)
+            # M_j(u-1) - C(u-1) for u = 0..T-1 (C(-1) = 0), then its running minimum.
+            work[0] = best[0]
+            np.subtract(best[1:-1, None], cumulative[:-1], out=work[1:])
             np.minimum.accumulate(work, axis=0, out=work)
             np.minimum(work, state[j], out=work)
             work += cumulative  # the level's values after each decision
             best = np.minimum(best, np.concatenate([[state[j].min()], work.min(axis=1)]))
             state[j] = work[-1]
-        return [float(best[i + 1]) for i in sorted(set(record))]
+        return [float(best[i + 1]) for i in marks], fixed_at
+
+    @property
+    def totals(self) -> np.ndarray:
+        """Every expert's total loss so far (level 0: no switch)."""
+        return self.state[0]
 
     @property
     def value(self) -> float:

@@ -183,6 +183,7 @@ class ExpertPolicy(Policy):
         self.rng = seed_rng
         self.costs = objective_costs
         self.scale = float(objective_costs.max()) or 1.0
+        self._scaled_costs = objective_costs / self.scale  # the algorithm's losses, in [0, 1]
         self.harm_costs = harm_costs
         self.switches = params.get("switches", max(1, len(shifts)))
         # Per decision: each expert's action, and the mixture's loss and harm.
@@ -201,8 +202,6 @@ class ExpertPolicy(Policy):
                       float(objective_costs[1, 0] - objective_costs[0, 0]))
         self.proxy_best = Switching(n, self.switches)
         self.true_best = Switching(n, self.switches)
-        self.proxy_total = np.zeros(n)
-        self.true_total = np.zeros(n)
         self.window_spans = windows
         self.window_proxy = np.zeros((len(windows), n))
         self.window_true = np.zeros((len(windows), n))
@@ -229,7 +228,8 @@ class ExpertPolicy(Policy):
         self._weights = np.empty_like(p1)
         self._block_actions = self._actions(p1)
         self._feedback, self._truth = feedback, truth
-        self._stakes = np.ones(len(block)) if stakes is None else stakes
+        # Harm multipliers of 1 (no high-stakes region in this block) change no number.
+        self._stakes = None if stakes is None or (stakes == 1).all() else stakes
 
     def _actions(self, p1: np.ndarray) -> np.ndarray:
         return (p1 * self._miss[0] > (1 - p1) * self._miss[1]).astype(np.int8)
@@ -255,7 +255,7 @@ class ExpertPolicy(Policy):
         self._pending.pop(t, None)
 
     def learn(self, t: int, x: dict, label: int) -> None:
-        self.algorithm.update(self.costs[self._pending.pop(t), label] / self.scale, t)
+        self.algorithm.update(self._scaled_costs[self._pending.pop(t), label], t)
         self.learned += 1
         for model in self.models.values():
             model.learn_one(x, bool(label))
@@ -266,19 +266,19 @@ class ExpertPolicy(Policy):
         mixture's expected loss and harm per decision."""
         actions = self._block_actions
         proxy = self.costs[actions, self._feedback[:, None]]
-        true = self.harm_costs[actions, self._truth[:, None]] * self._stakes[:, None]
+        true = self.harm_costs[actions, self._truth[:, None]]
+        if self._stakes is not None:
+            true = true * self._stakes[:, None]
         mixture = {"mixture_loss": np.einsum("ij,ij->i", self._weights, proxy),
                    "mixture_harm": np.einsum("ij,ij->i", self._weights, true)}
         marks = self.checkpoints[(self.checkpoints >= start) & (self.checkpoints < end)] - start
         curves = self.curves
         self._fold_unrevealed(marks)
-        curves["best_switching_loss"] += self.proxy_best.add(proxy, record=marks)
-        self.true_best.add(true)
-        for name, block_values, total in (("best_fixed_loss", proxy, self.proxy_total),
-                                          ("best_fixed_harm", true, self.true_total)):
-            cumulative = total + np.cumsum(block_values, axis=0)
-            curves[name] += cumulative[marks].min(axis=1).tolist()
-            total[:] = cumulative[-1]
+        # Each comparator's level 0 is every expert's running total: the best fixed expert.
+        switching, fixed = self.proxy_best.fold(proxy, record=marks)
+        curves["best_switching_loss"] += switching
+        curves["best_fixed_loss"] += fixed
+        curves["best_fixed_harm"] += self.true_best.fold(true, record=marks)[1]
         if self.goodhart_pairs is not None:
             self.goodhart_pairs.add(proxy, true, marks)
         for k, name in enumerate(("mixture_loss", "mixture_harm")):
@@ -294,6 +294,16 @@ class ExpertPolicy(Policy):
                 self.window_true[k] += true[lo - start:hi - start].sum(axis=0)
                 self.window_mixture[k] += mixture["mixture_loss"][lo - start:hi - start].sum()
         return mixture
+
+    @property
+    def proxy_total(self) -> np.ndarray:
+        """Every expert's total feedback loss so far."""
+        return self.proxy_best.totals
+
+    @property
+    def true_total(self) -> np.ndarray:
+        """Every expert's total harm so far."""
+        return self.true_best.totals
 
     def _fold_unrevealed(self, marks) -> None:
         m, stats = self._m, self.unrevealed

@@ -400,6 +400,10 @@ class Hyperplane(RiverGenerator):
     def __init__(self, concepts, seed):
         if len(concepts) > 1:
             raise ValueError("hyperplane drifts by itself (params.mag_change); it takes no shifts")
+        params = concepts[0]
+        features, drifting = params.get("n_features", 10), params.get("n_drift_features", 2)
+        if isinstance(features, int) and isinstance(drifting, int) and drifting > features:
+            raise ValueError(f"n_drift_features ({drifting}) must be at most n_features ({features})")
         super().__init__(concepts, seed)
         self._initial = None
 

@@ -59,6 +59,15 @@ def expert(rule, **params):
 
 POOL_A = ("learners", "pool", "experts", "a")
 
+
+class TwoTasks:
+    """A user's feedback rule (``test_checks:TwoTasks``) made for two other kinds of stream."""
+
+    tasks = ("regression", "ranking")
+
+    def feedback(self, block, rng):
+        return block.y
+
 CASES = {
     # label noise: below 0.5 on classification streams
     "label noise 0.5": (scenario(stream__label_noise=0.5), [
@@ -98,6 +107,14 @@ CASES = {
         regression(objectives={"m": {"feedback": "noise"}}), [
             (("objectives", "m", "feedback"), "noise is for classification streams; this stream is regression")]),
     "stale on regression": (regression(objectives={"m": {"feedback": "stale"}}), []),
+    "a user's rule, classification unless it says otherwise": (
+        regression(objectives={"m": {"feedback": "builtins:int"}}), [
+            (("objectives", "m", "feedback"), "builtins:int is for classification streams; this stream is regression")]),
+    "a user's rule for two other kinds of stream": (scenario(objectives={"m": {"feedback": "test_checks:TwoTasks"}}), [
+        (("objectives", "m", "feedback"),
+         "test_checks:TwoTasks is for regression and ranking streams; this stream is classification")]),
+    "a concept param on another feedback": (scenario(objectives={"m": {"feedback": "noise", "params": {"concept": 5}}}), [
+        (("objectives", "m", "params"), "noise: unknown param 'concept'; SymmetricNoise takes: rate")]),
     "stale concept beyond the stream": (scenario(objectives={"m": {"feedback": "stale", "params": {"concept": 2}}}), [
         (("objectives", "m", "params", "concept"),
          "stale: concept 2 does not exist; this stream has 2 concept(s), 0..1")]),
@@ -155,6 +172,19 @@ CASES = {
     "concept rule beyond the stream": (scenario(learners=expert("concept", concept=2)), [
         (POOL_A + ("params", "concept"), "concept rule: concept 2 does not exist; this stream has 2 concept(s), 0..1")]),
     "concept rule, the last one": (scenario(learners=expert("concept", concept=1)), []),
+    "concept rule, its default, on a stream of one concept": (
+        scenario(stream__shifts=[], learners=pool({"a": {"rule": "concept"}, "b": {"rule": "constant"}})), []),
+    "a concept param on another rule": (scenario(learners=expert("constant", concept=5)), [
+        (POOL_A, "unknown param 'concept'; ConstantRule takes: label")]),
+    "an imitate param on another rule": (
+        scenario(learners=expert("constant", imitate={"rule": "concept", "params": {"concept": 3}})), [
+            (POOL_A, "unknown param 'imitate'; ConstantRule takes: label")]),
+    "expert model not a classifier": (
+        scenario(learners=pool({"a": {"model": "preprocessing.StandardScaler"}, "b": {"rule": "constant"}})), [
+            (POOL_A + ("model",), "preprocessing.StandardScaler is not a River classifier: it has no predict_proba_one()")]),
+    "expert model a regressor": (
+        scenario(learners=pool({"a": {"model": "linear_model.LinearRegression"}, "b": {"rule": "constant"}})), [
+            (POOL_A + ("model",), "linear_model.LinearRegression is not a River classifier: it has no predict_proba_one()")]),
     "concept rule, a boolean": (scenario(learners=expert("concept", concept=True)), [
         (POOL_A, "param 'concept' is a number (default 0), got the boolean True (YAML reads unquoted "
                  "yes/no/on/off/true/false as booleans)")]),
@@ -178,6 +208,15 @@ CASES = {
     "model misspelt": (scenario(learners__lr__model="linear_model.LogisticRegresion"), [
         (("learners", "lr", "model"), "unknown River class 'linear_model.LogisticRegresion' (did you mean "
                                       "'linear_model.LogisticRegression'?)" + RIVER_NAMES)]),
+    "model and preprocess step both unknown": (
+        scenario(learners__lr__model="linear_model.LogisticRegresion", learners__lr__preprocess=["preprocessing.Scaler"]), [
+            (("learners", "lr", "model"), "unknown River class 'linear_model.LogisticRegresion' (did you mean "
+                                          "'linear_model.LogisticRegression'?)" + RIVER_NAMES),
+            (("learners", "lr", "preprocess", 0), "unknown River class 'preprocessing.Scaler' (did you mean "
+                                                  "'preprocessing.RobustScaler'?)" + RIVER_NAMES)]),
+    "a River constructor that fails with another error": (
+        scenario(learners__lr__model="ensemble.BaggingClassifier", learners__lr__params={"model": 3, "seed": 1}), [
+            (("learners", "lr", "params"), "AttributeError: 'int' object has no attribute 'clone'")]),
     "preprocess step unknown": (scenario(learners__lr__preprocess=["preprocessing.Scaler"]), [
         (("learners", "lr", "preprocess", 0), "unknown River class 'preprocessing.Scaler' (did you mean "
                                               "'preprocessing.RobustScaler'?)" + RIVER_NAMES)]),
@@ -213,12 +252,23 @@ CASES = {
         (("stream", "shifts", 0, "params", "variant"), "sea: Unknown variant, possible choices are: 0, 1, 2, 3")]),
     "one of two base params wrong": (scenario(stream__params={"variant": 7, "threshold": "x"}), [
         (("stream", "params", "threshold"), "sea: threshold must be a number, got 'x'")]),
+    "a source's message that names no param": (scenario(stream={"source": "hyperplane", "params": {"sigma": 3}}), [
+        (("stream", "params"), "hyperplane: Invalid sigma_percentage (3). Valid range is [0.0, 1.0]")]),
+    "a source's message that names two params": (
+        scenario(stream={"source": "hyperplane", "params": {"n_features": 2, "n_drift_features": 5}}), [
+            (("stream", "params"), "hyperplane: n_drift_features (5) must be at most n_features (2)")]),
+    "as many drifting features as features": (
+        scenario(stream={"source": "hyperplane", "params": {"n_features": 2, "n_drift_features": 2}}), []),
     "a source that refuses shifts": (scenario(stream={"source": "hyperplane", "shifts": [{"at": 500}]}), [
         (("stream", "shifts"), "hyperplane: hyperplane drifts by itself (params.mag_change); it takes no shifts")]),
     "unknown param in a shift": (
         scenario(stream={"source": "agrawal", "shifts": [{"at": 500, "params": {"perturbation": 0.1}}]}), [
             (("stream", "shifts", 0, "params", "perturbation"),
              "agrawal: unknown param 'perturbation'; it takes: classification_function, balance_classes, focus")]),
+    "a param that cannot shift, among several that can": (
+        scenario(stream={"source": "sine", "shifts": [{"at": 500, "params": {"has_noise": True}}]}), [
+            (("stream", "shifts", 0, "params", "has_noise"),
+             "sine cannot shift 'has_noise'; it can shift: classification_function, balance_classes, focus")]),
     "a param that cannot shift": (
         scenario(stream={"source": "hyperplane", "shifts": [{"at": 500, "params": {"n_features": 3}}]}), [
             (("stream", "shifts", 0, "params", "n_features"), "hyperplane cannot shift 'n_features'; it can shift: nothing"),
