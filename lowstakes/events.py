@@ -7,10 +7,12 @@ keeps SimPy's rule for the order of events and nothing else: an event is a tuple
 ``(time, priority, id, callback, value)`` in a heap, ids count up as events are scheduled,
 and URGENT (0) comes before NORMAL (1) at the same time. :class:`Desk` is
 ``simpy.Resource`` used as lowstakes uses it (FIFO, ``capacity`` at once, requests that may
-be withdrawn), scheduling the same events at the same moments. Together they give the
-numbers SimPy gives, to the last bit: ``tests/test_fast_paths.py`` runs every bundled
-scenario both ways, and hypothesis draws the ties (fixed service times, arrivals and
-patience on a grid) where only the order of events decides who learns first.
+be withdrawn), scheduling the same events at the same moments (but for a release nobody
+waits for, see :meth:`Desk._finish`). Together they give the numbers SimPy gives, to the
+last bit: ``tests/test_fast_paths.py`` runs every bundled scenario both ways, and
+hypothesis draws the ties (fixed service times, arrivals and patience on a grid) where only
+the order of events decides who learns first; ``tests/test_events.py`` holds a desk to a
+SimPy resource under several requests per instant.
 
 Examples
 --------
@@ -118,6 +120,9 @@ class Desk:
         if self.patience is not None and not request[5]:
             self.calendar.schedule(self.patience, NORMAL, self._give_up, request)
 
+    # The events below are pushed onto the calendar's heap directly (as Calendar.schedule
+    # does, without the call): they are most of the work of a routed decision.
+
     def _grant(self, _value=None) -> None:
         """``Resource._trigger_put`` (also what a processed release does): grant the head of
         the queue, if a place is free."""
@@ -125,20 +130,35 @@ class Desk:
             request = self.queue.popleft()
             request[5] = True
             self.users += 1
-            self.calendar.schedule(0, NORMAL, self._start, request)
+            calendar = self.calendar
+            heapq.heappush(calendar._heap, (calendar.now, NORMAL, next(calendar._ids), self._start, request))
 
     def _start(self, request) -> None:
-        t, service, asked = request[0], request[1], request[2]
-        now = self.calendar.now
-        self.waits[t] = now - asked
+        calendar = self.calendar
+        t, now = request[0], calendar.now
+        self.waits[t] = now - request[2]
         self._serving[t] = now
-        self.calendar.schedule(service, NORMAL, self._finish, request)
+        heapq.heappush(calendar._heap, (now + request[1], NORMAL, next(calendar._ids), self._finish, request))
 
     def _finish(self, request) -> None:
-        t = request[0]
-        self.busy_time += self.calendar.now - self._serving.pop(t)
+        """The label is made: the place is released and the label delivered.
+
+        SimPy's release is an event now that grants the head of the queue. With nobody
+        waiting it is left out, which changes nothing that can be seen (answers, their times
+        and order, waits, drops): until the release's turn every new request finds the free
+        place and is granted at once, except when a second one comes at this same instant
+        after another label ended too; then the later release grants it, in the same
+        first-come order, before anything else at this instant can tell the difference
+        (requests come only from the arrivals process, which runs before this release's turn,
+        and from URGENT delayed asks; services and patience are positive).
+        ``tests/test_events.py`` holds this against SimPy with several requests per instant.
+        """
+        calendar = self.calendar
+        t, now = request[0], calendar.now
+        self.busy_time += now - self._serving.pop(t)
         self.users -= 1
-        self.calendar.schedule(0, NORMAL, self._grant, None)  # the release event
+        if self.queue:
+            heapq.heappush(calendar._heap, (now, NORMAL, next(calendar._ids), self._grant, None))
         request[3](t)
 
     def _give_up(self, request) -> None:

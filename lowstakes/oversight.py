@@ -44,6 +44,8 @@ class Overseer:
         self.env = env
         self.capacity = capacity
         self.resource = simpy.Resource(env, capacity=capacity)
+        #: The requests waiting for a labeller (not yet granted), first come first.
+        self.queue = self.resource.queue
         self.patience = patience
         self.busy_time = 0.0  # labelling time of finished labels
         self.dropped = 0
@@ -56,7 +58,7 @@ class Overseer:
 
     @property
     def queue_length(self) -> int:
-        return len(self.resource.queue)
+        return len(self.queue)
 
     def ask(self, t: int, service: float, answer, drop) -> None:
         """Request a label for decision ``t`` now; call ``answer(t)`` when it is made, or
@@ -155,9 +157,3 @@ def build_query(spec: dict | None) -> Query:
     cls = QUERIES.get(spec.pop("policy", "all"))
     check_params(cls, spec)
     return cls(**spec)
-
-
-def service_time(spec, unit: float) -> float:
-    """A service time from ``{fixed: s}`` or ``{exponential: mean}``, given a unit-mean
-    exponential draw (so overseers with different means share their luck)."""
-    return spec.exponential * unit if spec.exponential is not None else spec.fixed

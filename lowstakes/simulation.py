@@ -44,7 +44,7 @@ from simpy.events import URGENT
 from lowstakes.events import Calendar, Desk
 from lowstakes.learners import ModelSeeds
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
-from lowstakes.oversight import Overseer, build_query, service_time
+from lowstakes.oversight import All, Overseer, build_query
 from lowstakes.policies import build_policy
 from lowstakes.registry import load_attribute
 from lowstakes.streams import SOURCES, Shift, Stream
@@ -208,12 +208,22 @@ class _Route:
         self.overseer = None if spec is None else desk(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
         self.forget = getattr(self.policy, "forget", None)
+        self.always = type(self.query) is All  # asks for every label: no need to ask the policy
+        service = None if spec is None else spec.service
+        #: A service time: the decision's unit-mean exponential draw (shared by every arm, so
+        #: overseers with different means share their luck) times the mean, or fixed.
+        self._mean = None if service is None else service.exponential
+        self._fixed = 0.0 if service is None else service.fixed
+        # Bound once: these are called once per decision.
+        self._answer, self._drop, self._ask_later = self.answer, self.drop, self.ask_later
 
     def send(self, t, x, label, delay, draw, record, i):
         """Decision ``t`` (row ``i`` of ``record``) was taken: ask for its label, or not."""
         unit, u = draw
-        service = 0.0 if self.spec is None else service_time(self.spec.service, unit)
-        if self.query is None:
+        service = self._fixed if self._mean is None else self._mean * unit
+        if self.always:
+            wants = True
+        elif self.query is None:
             wants = self.policy.wants_label(t)
         else:
             wants = self.query.wants(self.env.now, self.policy.confidence, u)
@@ -223,13 +233,13 @@ class _Route:
             return
         record.requested[self.j, i] = True
         if self.overseer is not None:
-            record.queue[self.j, i] = self.overseer.queue_length
+            record.queue[self.j, i] = len(self.overseer.queue)
         record.pending += 1
         self.pending[t] = (x, label, record)
         if delay == 0:
             self.ask(t, service)
         else:
-            self.sim.later(delay, self.ask_later, (t, service))
+            self.sim.later(delay, self._ask_later, (t, service))
 
     def ask_later(self, value):
         self.ask(*value)
@@ -238,7 +248,7 @@ class _Route:
         if self.overseer is None:
             self.answer(t)
         else:
-            self.overseer.ask(t, service, self.answer, self.drop)
+            self.overseer.ask(t, service, self._answer, self._drop)
 
     def answer(self, t):
         x, label, record = self.pending.pop(t)

@@ -1,0 +1,80 @@
+"""lowstakes.events against SimPy itself: the same asks give the same answers, in the same
+order, at the same times, with the same waits, drops and busy time.
+
+The engine asks a desk at most once per decision; here hypothesis also asks several times
+at one instant and at instants where services end, give up and start, so that every rule of
+SimPy's order (a release granting the head of the queue, a release that finds nobody
+waiting, a withdrawn request) is exercised.
+"""
+
+from __future__ import annotations
+
+import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lowstakes.events import URGENT, Calendar, Desk
+from lowstakes.oversight import Overseer
+
+GRID = st.sampled_from([0.0, 0.5, 1.0, 2.0])
+
+asks = st.lists(  # per step: the gap before it, then (service, delay) of each ask made then
+    st.tuples(GRID, st.lists(st.tuples(st.sampled_from([0.5, 1.0, 1.5, 2.0]), st.sampled_from([0, 0, 1.0])),
+                             max_size=3)),
+    min_size=1, max_size=25)
+
+
+def _drive(env, desk, steps, later):
+    """Ask ``desk`` as the steps say; a delayed ask goes through ``later`` (an URGENT event,
+    as the engine's delayed routes do). Returns what happened, in order."""
+    seen, counter = [], iter(range(10**6))
+
+    def answer(t):
+        seen.append(("answer", t, env.now))
+
+    def drop(t):
+        seen.append(("drop", t, env.now))
+
+    def process():
+        for gap, batch in steps:
+            if gap:
+                yield env.timeout(gap)
+            for service, delay in batch:
+                t = next(counter)
+                seen.append(("ask", t, env.now, desk.queue_length))
+                if delay:
+                    later(delay, lambda value: desk.ask(*value, answer, drop), (t, service))
+                else:
+                    desk.ask(t, service, answer, drop)
+
+    return seen, process()
+
+
+@settings(max_examples=500, deadline=None)
+@given(steps=asks, capacity=st.integers(1, 3), patience=st.none() | st.sampled_from([0.5, 1.0, 2.0]),
+       tail=st.sampled_from([0.0, 1.0, 3.0]))
+def test_a_desk_on_the_calendar_is_simpy_resource(steps, capacity, patience, tail):
+    steps = [*steps, (tail, [])]  # the process ends at the last step: what is due by then is done
+
+    env = simpy.Environment()
+    overseer = Overseer(env, capacity, patience)
+
+    def simpy_later(delay, callback, value):
+        event = simpy.Event(env)
+        event._ok, event._value = True, value
+        event.callbacks.append(lambda e: callback(e.value))
+        env.schedule(event, URGENT, delay)
+
+    want, process = _drive(env, overseer, steps, simpy_later)
+    env.run(until=env.process(process))
+
+    calendar = Calendar()
+    desk = Desk(calendar, capacity, patience)
+    got, process = _drive(calendar, desk, steps,
+                          lambda delay, callback, value: calendar.schedule(delay, URGENT, callback, value))
+    calendar.run(until=calendar.process(process))
+
+    assert got == want
+    assert (desk.busy_until_now(), desk.dropped, desk.waits) == (
+        overseer.busy_until_now(), overseer.dropped, overseer.waits)
+    assert calendar.now == env.now
