@@ -28,7 +28,8 @@ from scipy import special
 __all__ = [
     "Bound", "hedge_fixed", "hedge_fixed_eta", "hedge_eta", "hedge_anytime", "hedge_anytime_eta",
     "hedge_doubling", "fixed_share", "fixed_share_tuned", "fixed_share_window",
-    "hedge_constant_delay", "hedge_delays", "ogd", "exp3", "bernoulli_expected_regret",
+    "hedge_constant_delay", "hedge_delays", "ogd", "exp3", "exp3_eta", "exp3_general", "exp4", "exp4_eta",
+    "exp3_share", "exp3_share_tuned", "bernoulli_expected_regret",
     "minimax_lower", "binary_entropy", "goodhart_lower", "goodhart_set",
 ]
 
@@ -209,6 +210,87 @@ def exp3(T: int, K: int, B: float = 1.0) -> Bound:
     """Exp3 with eta = sqrt(2 ln K / (T K)), bandit feedback: B sqrt(2 T K ln K), in expectation."""
     return Bound("exp3", B * math.sqrt(2 * T * K * math.log(K)), EXPECTED,
                  "Bubeck & Cesa-Bianchi 2012, Thm 3.1", {"T": T, "K": K, "B": B})
+
+
+def exp3_eta(T: int, K: int) -> float:
+    """The learning rate sqrt(2 ln K / (T K)) that :func:`exp3` assumes."""
+    _check(T, K)
+    return math.sqrt(2 * math.log(K) / (T * K)) if K > 1 else 1.0
+
+
+def exp3_general(T: int, K: int, eta: float, B: float = 1.0) -> Bound:
+    """Exp3 with any eta (losses fixed in advance): E[regret] <= B (ln K / eta + eta T K / 2).
+
+    Equal to :func:`exp3` at eta = sqrt(2 ln K / (T K)). The proof of Bubeck & Cesa-Bianchi
+    2012, Thm 3.1: exp(-x) <= 1 - x + x^2/2 for the estimates x = eta l/p >= 0, and
+    E[sum_i p_i lhat_i^2] = sum_i l_i^2 <= K per decision.
+    """
+    _check(T, K)
+    if eta <= 0:
+        raise ValueError(f"need eta > 0, got {eta}")
+    return Bound("exp3_general", B * (math.log(K) / eta + eta * T * K / 2), EXPECTED,
+                 "Bubeck & Cesa-Bianchi 2012, proof of Thm 3.1", {"T": T, "K": K, "eta": eta, "B": B})
+
+
+def exp4_eta(T: int, K: int, N: int) -> float:
+    """The learning rate sqrt(2 ln N / (T K)) that :func:`exp4` assumes."""
+    _check(T, K)
+    _check(T, N)
+    return math.sqrt(2 * math.log(N) / (T * K)) if N > 1 else 1.0
+
+
+def exp4(T: int, K: int, N: int, eta: float | None = None, B: float = 1.0) -> Bound:
+    """Exp4 (bandit feedback, N experts advising distributions over K actions) against the
+    best expert: E[regret] <= B (ln N / eta + eta T K / 2); B sqrt(2 T K ln N) at
+    eta = sqrt(2 ln N / (T K))."""
+    _check(T, K)
+    _check(T, N)
+    eta = exp4_eta(T, K, N) if eta is None else eta
+    if eta <= 0:
+        raise ValueError(f"need eta > 0, got {eta}")
+    return Bound("exp4", B * (math.log(N) / eta + eta * T * K / 2), EXPECTED,
+                 "Bubeck & Cesa-Bianchi 2012, Thm 4.2", {"T": T, "K": K, "N": N, "eta": eta, "B": B})
+
+
+def exp3_share(T: int, K: int, m: int, alpha: float, eta: float, B: float = 1.0) -> Bound:
+    """Exp3 with fixed-share mixing against the best action sequence with at most m switches
+    (losses fixed in advance), in expectation:
+
+        [(m+1) ln K + m ln(1/alpha) + (T-m-1) ln(1/(1-alpha))] / eta + eta T K / 2, times B.
+
+    Fixed Share's argument (Cesa-Bianchi & Lugosi 2006, Thm 5.1) run on Exp3's estimates: the
+    mixing keeps the total weight, so ln(W_T+1 / W_1) <= sum_t ln(sum_i p_ti exp(-eta lhat_ti))
+    <= -eta sum_t p_t . lhat_t + (eta^2 / 2) sum_t sum_i p_ti lhat_ti^2 (exp(-x) <= 1 - x + x^2/2,
+    x >= 0), while a switching sequence keeps at least (1/K) (alpha/K)^m (1-alpha)^(T-m-1)
+    exp(-eta Lhat_sequence); expectations as in Exp3's proof (E lhat = l, E sum_i p_i lhat_i^2 <= K).
+    A direct proof, not a published theorem; Exp3.S (Auer et al. 2002, Thm 8.1) is the
+    published relative, with explicit exploration.
+    """
+    _check(T, K)
+    if not 0 < alpha < 1 or eta <= 0:
+        raise ValueError(f"need 0 < alpha < 1 and eta > 0, got alpha={alpha}, eta={eta}")
+    m = min(m, T - 1)
+    value = ((m + 1) * math.log(K) + m * math.log(1 / alpha)
+             + (T - m - 1) * math.log(1 / (1 - alpha))) / eta + eta * T * K / 2
+    return Bound("exp3_share", B * value, EXPECTED, "direct proof (Fixed Share's argument on Exp3's estimates)",
+                 {"T": T, "K": K, "m": m, "alpha": alpha, "eta": eta, "B": B})
+
+
+def exp3_share_tuned(T: int, K: int, m: int) -> tuple[float, float]:
+    """(alpha, eta) that make :func:`exp3_share` at most sqrt(2 T K C), with
+    C = (m+1) ln K + (T-1) H(alpha), alpha = m/(T-1) capped at 1/2 (1/T when m = 0): the
+    bound's middle terms are at most (T-1) H(alpha) for alpha <= 1/2 (equal at m/(T-1)).
+
+    >>> alpha, eta = exp3_share_tuned(T=1000, K=3, m=2)
+    >>> round(alpha, 6), round(eta, 6)
+    (0.002002, 0.108692)
+    """
+    _check(T, K)
+    m = min(m, T - 1)
+    alpha = min(m / (T - 1), 0.5) if m > 0 else 1.0 / max(T, 2)
+    complexity = (m + 1) * math.log(K) + (T - 1) * binary_entropy(alpha)
+    eta = math.sqrt(2 * max(complexity, 1e-12) / (T * K))
+    return alpha, eta
 
 
 def bernoulli_expected_regret(T: int, N: int) -> Bound:
