@@ -61,9 +61,9 @@ BUGS = [
      'data = {**scenario.to_dict(), "seeds": None, "sweep": None, "horizon": None}'),
 ]
 
-TESTS = ["tests/test_exact.py", "tests/test_audit.py", "tests/test_metrics.py", "tests/test_experts.py",
-         "tests/test_bad_scenarios.py", "tests/test_engine.py", "tests/test_oversight.py",
-         "tests/test_pools.py", "lowstakes"]
+TESTS = ["tests/test_exact.py", "tests/test_checks.py", "tests/test_audit.py", "tests/test_metrics.py",
+         "tests/test_experts.py", "tests/test_bad_scenarios.py", "tests/test_engine.py",
+         "tests/test_oversight.py", "tests/test_pools.py", "lowstakes"]
 
 
 def main() -> int:
