@@ -138,7 +138,8 @@ def fixed_share(T: int, N: int, m: int, alpha: float, eta: float, B: float = 1.0
 
 
 def fixed_share_tuned(T: int, N: int, m: int) -> tuple[float, float]:
-    """(alpha, eta) that make :func:`fixed_share` equal sqrt((T/2) C), C = (m+1) ln N + (T-1) H(m/(T-1)).
+    """(alpha, eta) that make :func:`fixed_share` at most sqrt((T/2) C), C = (m+1) ln N + (T-1) H(alpha)
+    (equal when alpha = m/(T-1); the middle terms are at most (T-1) H(alpha) for alpha <= 1/2).
 
     With m = 0 a tiny alpha = 1/T keeps Fixed Share close to Hedge; alpha is at most 1/2, so
     the tuned Fixed Share is valid for any m and T.
@@ -272,7 +273,8 @@ def exp3_share(T: int, K: int, m: int, alpha: float, eta: float, B: float = 1.0)
     m = min(m, T - 1)
     value = ((m + 1) * math.log(K) + m * math.log(1 / alpha)
              + (T - m - 1) * math.log(1 / (1 - alpha))) / eta + eta * T * K / 2
-    return Bound("exp3_share", B * value, EXPECTED, "direct proof (Fixed Share's argument on Exp3's estimates)",
+    return Bound("exp3_share", B * value, EXPECTED,
+                 "direct proof (Fixed Share's argument on Exp3's estimates)",
                  {"T": T, "K": K, "m": m, "alpha": alpha, "eta": eta, "B": B})
 
 
