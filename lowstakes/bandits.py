@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from lowstakes import bounds
+from lowstakes.experts import learning_rate
 
 __all__ = ["Exp3", "Exp3Share", "Exp4", "play_bandit"]
 
@@ -50,13 +51,8 @@ class Exp3:
     def __init__(self, k: int, eta: float | None = None, horizon: int | None = None, runs: int = 1):
         if k < 2:
             raise ValueError(f"need at least 2 actions, got {k}")
-        if eta is None:
-            if horizon is None:
-                raise ValueError("give eta, or the horizon to tune it to")
-            eta = bounds.exp3_eta(horizon, k)
-        if eta <= 0:
-            raise ValueError(f"eta must be positive, got {eta}")
-        self.k, self.eta, self.runs = k, float(eta), runs
+        self.k, self.runs = k, runs
+        self.eta = learning_rate(eta, horizon, lambda T: bounds.exp3_eta(T, k))
         self._log_weights = np.full((runs, k), -math.log(k))
         self._rows = np.arange(runs)
 
@@ -113,13 +109,8 @@ class Exp4:
                  runs: int = 1):
         if k < 2 or n < 1:
             raise ValueError(f"need at least 2 actions and 1 expert, got K={k}, N={n}")
-        if eta is None:
-            if horizon is None:
-                raise ValueError("give eta, or the horizon to tune it to")
-            eta = bounds.exp4_eta(horizon, k, n)
-        if eta <= 0:
-            raise ValueError(f"eta must be positive, got {eta}")
-        self.k, self.n, self.eta, self.runs = k, n, float(eta), runs
+        self.k, self.n, self.runs = k, n, runs
+        self.eta = learning_rate(eta, horizon, lambda T: bounds.exp4_eta(T, k, n))
         self._log_weights = np.full((runs, n), -math.log(n))
         self._rows = np.arange(runs)
 
@@ -130,10 +121,6 @@ class Exp4:
     def probabilities(self, advice: np.ndarray) -> np.ndarray:
         """(runs, K) from the experts' advice, an (N, K) matrix of distributions."""
         return self.weights() @ np.asarray(advice, float)
-
-    def act(self, advice: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Each copy's action, drawn from its weighted advice."""
-        return _draw(self.probabilities(advice), rng)
 
     def update(self, advice: np.ndarray, actions: np.ndarray, losses: np.ndarray) -> None:
         """Each expert is charged its advice's estimated loss: advice[j, I] l / p_I."""

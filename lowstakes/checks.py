@@ -101,7 +101,7 @@ def _objective_problems(path, objective, task):
         yield path + ("params",), f"{objective.feedback}: {_say(exc)}"
 
 
-def _learner_problems(scenario, path, learner, contexts=()):
+def _learner_problems(scenario, path, learner, contexts):
     if learner.query is not None:
         try:
             build_query(learner.query)
@@ -119,7 +119,7 @@ def _learner_problems(scenario, path, learner, contexts=()):
     yield from _river_problems(path, learner, task, contexts)
 
 
-def _pool_problems(scenario, path, learner, contexts=()):
+def _pool_problems(scenario, path, learner, contexts):
     imitator = learner.algorithm in IMITATORS
     if imitator:
         try:

@@ -22,16 +22,26 @@ True
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 
 from lowstakes import bounds
-from lowstakes.registry import suggest
+from lowstakes.registry import check_params, suggest
 
 __all__ = ["Hedge", "AnytimeHedge", "FixedShare", "Interleaved", "play", "build_algorithm",
            "ALGORITHMS"]
+
+
+def learning_rate(eta: float | None, horizon: int | None, tuned) -> float:
+    """``eta`` if given, else ``tuned(horizon)``: the rate a bound assumes for that horizon."""
+    if eta is None:
+        if horizon is None:
+            raise ValueError("give eta, or the horizon to tune it to")
+        eta = tuned(horizon)
+    if eta <= 0:
+        raise ValueError(f"eta must be positive, got {eta}")
+    return float(eta)
 
 
 def _normalise(log_weights: np.ndarray) -> np.ndarray:
@@ -48,13 +58,7 @@ class Hedge:
     name = "hedge"
 
     def __init__(self, n: int, eta: float | None = None, horizon: int | None = None):
-        if eta is None:
-            if horizon is None:
-                raise ValueError("give eta, or the horizon to tune it to")
-            eta = bounds.hedge_fixed_eta(horizon, n)
-        if eta <= 0:
-            raise ValueError(f"eta must be positive, got {eta}")
-        self.n, self.eta = n, float(eta)
+        self.n, self.eta = n, learning_rate(eta, horizon, lambda T: bounds.hedge_fixed_eta(T, n))
         self._log_weights = np.full(n, -math.log(n))
 
     def weights(self, t: int) -> np.ndarray:
@@ -142,11 +146,7 @@ def build_algorithm(name: str, n: int, horizon: int, params: dict):
         raise ValueError(f"unknown algorithm {name!r}{suggest(name, ALGORITHMS)}; "
                          f"known: {', '.join(ALGORITHMS)}")
     cls = ALGORITHMS[name]
-    takes = [p for p in inspect.signature(cls).parameters if p not in ("n", "horizon")]
-    for key in params:
-        if key not in takes:
-            raise ValueError(f"unknown param {key!r}{suggest(str(key), takes)}; {name} takes: "
-                             f"{', '.join(takes) or 'no params'}")
+    check_params(cls, params, supplied=("n", "horizon"))
     if cls is AnytimeHedge:
         return cls(n, **params)
     return cls(n, horizon=horizon, **params)

@@ -148,8 +148,11 @@ def resolve_river(name: str):
     return obj
 
 
-def check_params(cls, params: dict) -> None:
+def check_params(cls, params: dict, supplied=()) -> None:
     """Raise ValueError if ``cls(**params)`` would not bind: unknown or missing params.
+
+    ``supplied`` names the params lowstakes passes itself (e.g. the number of experts): they
+    are neither the user's to give nor listed as taken.
 
     >>> class Rule:
     ...     def __init__(self, region, rate=1.0): ...
@@ -167,7 +170,7 @@ def check_params(cls, params: dict) -> None:
     except (TypeError, ValueError):
         return
     accepted = [name for name, p in signature.parameters.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in supplied]
     takes = f"{cls.__name__} takes: {', '.join(accepted) or 'no params'}"
     if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
         return

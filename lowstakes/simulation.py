@@ -203,8 +203,8 @@ class _Route:
         self.policy = sim.policies[j]
         learner = scenario.learners[sim.arms[j][0]]
         self.query = None if self.policy.chooses_queries else build_query(learner.query)
-        spec = self.spec = learner.overseer or scenario.timing.overseer
-        desk = Desk if isinstance(self.env, Calendar) else Overseer
+        spec = learner.overseer or scenario.timing.overseer
+        desk = Desk if sim.calendar else Overseer
         self.overseer = None if spec is None else desk(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
         self.forget = getattr(self.policy, "forget", None)
@@ -305,6 +305,7 @@ class _Simulation:
         #: SimPy itself, or (``fast``) a calendar that orders events as SimPy does without
         #: its objects (lowstakes.events): the same numbers either way.
         self.env = Calendar() if fast else simpy.Environment()
+        self.calendar = fast
         self.query_rng = np.random.default_rng(timing_seq.spawn(1)[0])
         self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
                        if needs_route(scenario, self.arms[j][0], self.policies[j])}
@@ -506,7 +507,7 @@ class _Simulation:
     def later(self, delay, callback, value) -> None:
         """Feedback due ``delay`` from now: ``callback(value)`` then, before any decision
         taken at that instant (URGENT)."""
-        if isinstance(self.env, Calendar):
+        if self.calendar:
             self.env.schedule(delay, URGENT, callback, value)
         else:
             _Feedback(self.env, delay, value, callback)

@@ -154,7 +154,7 @@ CASES = {
     "algorithm param out of range": (scenario(learners=pool(params={"eta": -1})), [
         (("learners", "pool", "params"), "hedge: eta must be positive, got -1")]),
     "algorithm param misspelt": (scenario(learners=pool(params={"etaa": 1})), [
-        (("learners", "pool", "params"), "hedge: unknown param 'etaa' (did you mean 'eta'?); hedge takes: eta")]),
+        (("learners", "pool", "params"), "hedge: unknown param 'etaa' (did you mean 'eta'?); Hedge takes: eta")]),
     "expert rule params": (scenario(learners=expert("constant", label=7)), [
         (POOL_A, "label must be 0 or 1, got 7")]),
     "expert rule unknown": (scenario(learners=pool({"a": {"rule": "constnt"}, "b": {"rule": "constant"}})), [

@@ -264,10 +264,10 @@ def test_build_algorithm_passes_params_and_names_the_known_ones():
     assert build_algorithm("hedge", 3, 100, {}).eta == pytest.approx(math.sqrt(8 * 1.0986122887 / 100))
     assert build_algorithm("fixed_share", 3, 100, {"alpha": 0.2}).alpha == 0.2
     assert build_algorithm("hedge_interleaved", 3, 100, {"delay": 4}).delay == 4
-    with pytest.raises(ValueError, match=r"^unknown param 'eta'; hedge_anytime takes: no params$"):
+    with pytest.raises(ValueError, match=r"^unknown param 'eta'; AnytimeHedge takes: no params$"):
         build_algorithm("hedge_anytime", 3, 100, {"eta": 0.5})  # anytime Hedge takes no rate
     with pytest.raises(ValueError, match=r"^unknown param 'alpah' \(did you mean 'alpha'\?\); "
-                                         r"fixed_share takes: eta, alpha, switches$"):
+                                         r"FixedShare takes: eta, alpha, switches$"):
         build_algorithm("fixed_share", 3, 100, {"alpah": 0.1})
     with pytest.raises(ValueError, match=r"^unknown algorithm 'hedg' \(did you mean 'hedge'\?\); "
                                          r"known: hedge, hedge_anytime, fixed_share, hedge_interleaved$"):
