@@ -169,3 +169,66 @@ def test_the_tuned_share_bound_is_at_most_its_closed_form():
         alpha, eta = bounds.exp3_share_tuned(T, K, m)
         complexity = (min(m, T - 1) + 1) * math.log(K) + (T - 1) * bounds.binary_entropy(alpha)
         assert bounds.exp3_share(T, K, m, alpha, eta).value <= math.sqrt(2 * T * K * complexity) + 1e-9
+
+
+def test_bandit_learning_rates_by_hand_and_at_their_edges():
+    assert bounds.exp3_eta(50, 3) == pytest.approx(math.sqrt(2 * 1.0986122887 / 150))
+    assert bounds.exp4_eta(50, 3, 4) == pytest.approx(math.sqrt(2 * 1.3862943611 / 150))
+    # One action (or one expert): nothing to learn; the rate is 1 by convention, never 0.
+    assert bounds.exp3_eta(50, 1) == 1.0 and bounds.exp4_eta(50, 3, 1) == 1.0
+    # Two actions (two experts) are already something to learn.
+    assert bounds.exp3_eta(50, 2) == pytest.approx(math.sqrt(2 * 0.6931471806 / 100))
+    assert bounds.exp4_eta(50, 3, 2) == pytest.approx(math.sqrt(2 * 0.6931471806 / 150))
+    # The tuned Exp4 bound is sqrt(2 T K ln N).
+    assert bounds.exp4(50, 3, 4).value == pytest.approx(math.sqrt(300 * 1.3862943611))
+    assert bounds.exp4(50, 3, 4).params["eta"] == bounds.exp4_eta(50, 3, 4)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bounds.exp3_eta(0, 3), "need T >= 1 and N >= 1, got T=0, N=3"),
+    (lambda: bounds.exp3_general(5, 0, 0.1), "need T >= 1 and N >= 1, got T=5, N=0"),
+    (lambda: bounds.exp3_general(5, 3, 0.0), "need eta > 0, got 0.0"),
+    (lambda: bounds.exp4_eta(5, 0, 3), "need T >= 1 and N >= 1, got T=5, N=0"),
+    (lambda: bounds.exp4_eta(5, 3, 0), "need T >= 1 and N >= 1, got T=5, N=0"),
+    (lambda: bounds.exp4(0, 3, 2, eta=0.1), "need T >= 1 and N >= 1, got T=0, N=3"),
+    (lambda: bounds.exp4(5, 3, 0, eta=0.1), "need T >= 1 and N >= 1, got T=5, N=0"),
+    (lambda: bounds.exp4(5, 3, 2, eta=-1.0), "need eta > 0, got -1.0"),
+    (lambda: bounds.exp4(5, 3, 2, eta=0.0), "need eta > 0, got 0.0"),
+    (lambda: bounds.exp3_share(0, 3, 1, 0.5, 0.1), "need T >= 1 and N >= 1, got T=0, N=3"),
+    (lambda: bounds.exp3_share(5, 3, 1, 0.0, 0.1), "need 0 < alpha < 1 and eta > 0, got alpha=0.0, eta=0.1"),
+    (lambda: bounds.exp3_share(5, 3, 1, 1.0, 0.1), "need 0 < alpha < 1 and eta > 0, got alpha=1.0, eta=0.1"),
+    (lambda: bounds.exp3_share(5, 3, 1, 0.5, 0.0), "need 0 < alpha < 1 and eta > 0, got alpha=0.5, eta=0.0"),
+    (lambda: bounds.exp3_share_tuned(0, 3, 1), "need T >= 1 and N >= 1, got T=0, N=3"),
+])
+def test_bandit_bounds_refuse_what_they_cannot_bound(call, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        call()
+
+
+def test_bandit_bounds_accept_the_edges():
+    assert bounds.exp3_share(5, 3, 1, 0.999, 1e-9).kind == "expected"
+    assert bounds.exp3_share(5, 3, 1, 1e-9, 5.0).kind == "expected"
+    # m = 9 switches in T = 3 decisions is m = 2: [3 ln 2 + 2 ln 2 + 0] / 1 + 1 * 3 * 2 / 2.
+    capped = bounds.exp3_share(3, 2, 9, 0.5, 1.0)
+    assert capped.params["m"] == 2
+    assert capped.value == pytest.approx(5 * 0.6931471806 + 3)
+
+
+@pytest.mark.parametrize("T, K, m, alpha, eta", [
+    # m = 0: alpha = 1/T; C = ln K + (T-1) H(1/T); eta = sqrt(2 C / (T K))
+    (4, 3, 0, 0.25, math.sqrt(2 * (1.0986122887 + 3 * (0.25 * 1.3862943611 + 0.75 * 0.2876820725)) / 12)),
+    # m = 1 in T = 11: alpha = 1/10; C = 2 ln 2 + 10 H(0.1), H(0.1) = 0.1 ln 10 + 0.9 ln(10/9)
+    (11, 2, 1, 0.1, math.sqrt(2 * (2 * 0.6931471806 + 10 * (0.2302585093 + 0.0948244640)) / 22)),
+    # m = 2 in T = 1000: alpha = 2/999 (the doctest's case)
+    (1000, 3, 2, 2 / 999, math.sqrt(2 * (3 * 1.0986122887 + 999 * bounds.binary_entropy(2 / 999)) / 3000)),
+    # T = 1: no switch possible; alpha = 1/2, C = ln K
+    (1, 3, 2, 0.5, math.sqrt(2 * 1.0986122887 / 3)),
+    # m >= T - 1 counts as T - 1 and alpha stops at 1/2: C = 3 ln 3 + 2 ln 2
+    (3, 3, 5, 0.5, math.sqrt(2 * (3 * 1.0986122887 + 2 * 0.6931471806) / 9)),
+    # One action, one decision: C = 0, floored at 1e-12 so that eta stays positive
+    (1, 1, 0, 0.5, math.sqrt(2e-12)),
+])
+def test_tuned_exp3_share_at_its_edges(T, K, m, alpha, eta):
+    got_alpha, got_eta = bounds.exp3_share_tuned(T, K, m)
+    assert got_alpha == pytest.approx(alpha, rel=1e-9)
+    assert got_eta == pytest.approx(eta, rel=1e-9)

@@ -46,6 +46,17 @@ RECORDS = [
      LN3 / 0.25 + 0.125 + 0.5 * (0.6487212707 + 0.2840254167)),
     ("exp3", lambda **b: bounds.exp3(50, 3, **b), E, "Bubeck & Cesa-Bianchi 2012, Thm 3.1",
      {"T": 50, "K": 3}, math.sqrt(300 * LN3)),
+    # ln K / eta + eta T K / 2
+    ("exp3_general", lambda **b: bounds.exp3_general(50, 3, 0.25, **b), E,
+     "Bubeck & Cesa-Bianchi 2012, proof of Thm 3.1", {"T": 50, "K": 3, "eta": 0.25}, LN3 / 0.25 + 18.75),
+    # ln N / eta + eta T K / 2 with N = 4
+    ("exp4", lambda **b: bounds.exp4(50, 3, 4, eta=0.25, **b), E, "Bubeck & Cesa-Bianchi 2012, Thm 4.2",
+     {"T": 50, "K": 3, "N": 4, "eta": 0.25}, 1.3862943611 / 0.25 + 18.75),
+    # Fixed Share's numerator with K for N, over eta, + eta T K / 2
+    ("exp3_share", lambda **b: bounds.exp3_share(50, 3, 2, 0.1, 0.25, **b), E,
+     "direct proof (Fixed Share's argument on Exp3's estimates)",
+     {"T": 50, "K": 3, "m": 2, "alpha": 0.1, "eta": 0.25},
+     (3 * LN3 + 2 * 2.302585093 + 47 * 0.1053605157) / 0.25 + 18.75),
     ("minimax_lower", lambda **b: bounds.minimax_lower(50, 3, **b), A, f"{CL}, Thm 3.7",
      {"T": 50, "N": 3}, math.sqrt(25 * LN3)),
 ]
