@@ -51,7 +51,6 @@ class Calendar:
         self.now = 0.0
         self._heap: list = []
         self._ids = count()
-        self._process = None
 
     def schedule(self, delay, priority, callback, value) -> None:
         """Call ``callback(value)`` at ``now + delay``."""
@@ -74,7 +73,6 @@ class Calendar:
         """Start ``generator`` as SimPy does, with an URGENT event now (nothing comes before
         it, so it takes an id and runs first)."""
         next(self._ids)
-        self._process = generator
         return generator
 
     def run(self, until) -> None:
