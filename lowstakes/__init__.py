@@ -6,9 +6,10 @@ each transition window and the time to recover.
 
 >>> import lowstakes
 >>> sorted(lowstakes.SOURCES.names())
-['agrawal', 'friedman', 'hyperplane', 'phishing', 'sea', 'sine', 'stagger']
+['agrawal', 'contextual', 'friedman', 'hyperplane', 'k_armed', 'phishing', 'sea', 'sine', 'stagger']
 """
 
+from lowstakes import multiclass  # noqa: F401  (registers the sources of several classes)
 from lowstakes.errors import HarmBoundError, IncompleteRunError, LowstakesError, ScenarioError
 from lowstakes.objectives import FEEDBACK, Feedback
 from lowstakes.results import RunResult, load

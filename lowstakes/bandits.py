@@ -64,9 +64,12 @@ class Exp3:
         """Each copy's action, drawn from its distribution."""
         return _draw(self.probabilities(), rng)
 
-    def update(self, actions: np.ndarray, losses: np.ndarray) -> None:
-        """Each copy saw the loss of its own action only."""
-        p = np.exp(self._log_weights[self._rows, actions])
+    def update(self, actions: np.ndarray, losses: np.ndarray, probabilities=None) -> None:
+        """Each copy saw the loss of its own action only. ``probabilities``: the chance each
+        copy's action had when it was drawn (default: its chance now, the same thing when
+        each loss arrives before the next draw)."""
+        p = (np.exp(self._log_weights[self._rows, actions]) if probabilities is None
+             else np.asarray(probabilities, float))
         self._log_weights[self._rows, actions] -= self.eta * np.asarray(losses, float) / p
         self._log_weights = self._mix(_normalise(self._log_weights))
 

@@ -3,7 +3,7 @@ policy, expert algorithm and comparator, with its params and one line on what it
 
 >>> entries = catalogue()
 >>> [e["name"] for e in entries["sources"]][:3]
-['agrawal', 'friedman', 'hyperplane']
+['agrawal', 'contextual', 'friedman']
 >>> next(e for e in entries["feedback"] if e["name"] == "stale")["params"]
 ['concept=0']
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
+from lowstakes.bandit_policies import BANDIT_ALGORITHMS, EXPLORATION
 from lowstakes.experts import ALGORITHMS
 from lowstakes.objectives import FEEDBACK
 from lowstakes.oversight import QUERIES
@@ -98,6 +99,43 @@ def catalogue() -> dict[str, list[dict]]:
                                 {"name": "map", "params": ["epsilon=0.2", "share=0.0"],
                                  "about": "imitate the overseer by its most likely model (ties: an order "
                                           "drawn per run-seed); learns from the labels its route brings."}],
+        "bandit learners": _bandit_learners(),
+        "feedback modes": [{"name": name, "params": [], "about": about} for name, about in FEEDBACK_MODES],
+        "cost matrices": [{"name": "zero_one", "params": [],
+                           "about": "K = C actions: cost 0 for the action equal to the class, else 1."},
+                          {"name": "arms", "params": [],
+                           "about": "for a k_armed source: pulling arm a costs 1 when arm a does harm."}],
         "comparators": [{"name": name, "params": [], "about": COMPARATOR_TEXT[name]}
                         for name in COMPARATORS],
     }
+
+
+#: An objective's feedback_mode: what its overseer reports of each decision.
+FEEDBACK_MODES = [
+    ("full", "the label: the cost of every action follows from it (the default)."),
+    ("bandit", "the cost of the action taken and nothing else (the learner must explore)."),
+]
+
+
+def _bandit_learners() -> list[dict]:
+    """What learns from bandit feedback: River's bandit policies (model: bandit.X), the
+    exp3 algorithms, and River regressors with explore."""
+    import river.bandit
+
+    out = []
+    for name in ("EpsilonGreedy", "UCB", "ThompsonSampling", "Exp3", "BayesUCB", "LinUCBDisjoint"):
+        cls = getattr(river.bandit, name)
+        contextual = " Contextual." if name == "LinUCBDisjoint" else ""
+        if name == "ThompsonSampling":
+            contextual = " reward_obj defaults to proba.Beta here."
+        out.append({"name": f"bandit.{name}", "params": _params(cls),
+                    "about": f"River's {name} (model: bandit.{name}); bandit feedback, "
+                             f"rewarded 1 - cost.{contextual}"})
+    for name, cls in BANDIT_ALGORITHMS.items():
+        out.append({"name": name, "params": _params(cls, skip=("self", "k", "horizon", "runs")),
+                    "about": _line(cls) + " (algorithm: " + name + "; bandit feedback)"})
+    out.append({"name": "explore", "params": [f"policy={p}" + (f" ({', '.join(a)})" if a else "")
+                                             for p, a in EXPLORATION.items()],
+                "about": "model: any River regressor, one per action, predicting its cost; "
+                         "full or bandit feedback (a regression-oracle contextual bandit)."})
+    return out

@@ -13,14 +13,16 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from lowstakes.bandit_policies import BANDIT_ALGORITHMS, BINARY_REWARD, EXPLORATION
 from lowstakes.consensus import IMITATORS
 from lowstakes.consensus import settings as imitation_settings
 from lowstakes.experts import build_algorithm
 from lowstakes.learners import build_model
 from lowstakes.objectives import FEEDBACK, build_feedback
 from lowstakes.oversight import build_query
+from lowstakes.policies import KIND_MODES, learner_kind
 from lowstakes.pools import build_rule
-from lowstakes.registry import load_attribute, resolve_river
+from lowstakes.registry import check_params, load_attribute, resolve_river
 from lowstakes.streams import SOURCES, concept_params
 
 __all__ = ["problems"]
@@ -63,11 +65,129 @@ def problems(scenario) -> Iterator[tuple[tuple, str]]:
             yield ("harm", "stakes", "function"), _say(exc)
     for name, objective in scenario.objectives.items():
         yield from _objective_problems(("objectives", name), objective, source.task)
+    classes = _classes(scenario, source)
+    yield from _matrix_problems(scenario, source, classes)
     yield from _concept_problems(scenario, source)
     yield from _feature_problems(scenario, source)
     contexts = _contexts(scenario, source)
     for name, learner in scenario.learners.items():
         yield from _learner_problems(scenario, ("learners", name), learner, contexts)
+        yield from _mode_problems(scenario, ("learners", name), learner, source, classes)
+
+
+def _classes(scenario, source) -> int | None:
+    """The source's number of classes, or None when its params are wrong (reported elsewhere)."""
+    try:
+        return source.classes(dict(scenario.stream.params))
+    except Exception:  # noqa: BLE001 - the source's own params are reported elsewhere
+        return None
+
+
+def _matrix_problems(scenario, source, classes):
+    """Cost matrices against the source: one column per class, the same actions everywhere;
+    and what only binary sources support (label noise, binary feedback rules)."""
+    if classes is None:
+        return
+    if source.task == "regression":
+        for path, costs in _all_costs(scenario):
+            if costs.matrix is not None:
+                yield path + ("matrix",), "a regression source has no classes: its harm is the absolute error"
+        return
+    if classes > 2 and scenario.stream.label_noise > 0:
+        yield ("stream", "label_noise"), (f"label noise flips a binary label; source "
+                                          f"{scenario.stream.source!r} has {classes} classes "
+                                          "(its P(y | x) is its noise)")
+    actions = None
+    for path, costs in _all_costs(scenario):
+        if costs.matrix is None:
+            if classes > 2:
+                yield path, (f"source {scenario.stream.source!r} has {classes} classes: give a cost 'matrix' "
+                             f"with {classes} columns (or zero_one, arms)")
+            continue
+        if costs.matrix == "arms" and not getattr(source, "arms", False):
+            yield path + ("matrix",), (f"the 'arms' matrix is for a k_armed source, whose outcomes say which "
+                                       f"arms do harm; source {scenario.stream.source!r} is not one")
+            continue
+        try:
+            matrix = costs.matrix_for(classes)
+        except ValueError as exc:
+            yield path + ("matrix",), str(exc)
+            continue
+        if matrix.shape[1] != classes:
+            yield path + ("matrix",), (f"has {matrix.shape[1]} columns; source {scenario.stream.source!r} "
+                                       f"has {classes} classes (one column each)")
+        elif actions is None:
+            actions = matrix.shape[0]
+        elif matrix.shape[0] != actions:
+            yield path + ("matrix",), (f"has {matrix.shape[0]} rows (actions); the harm has {actions}: "
+                                       "every objective chooses among the same actions")
+    if classes > 2:
+        for name, objective in scenario.objectives.items():
+            try:
+                rule = FEEDBACK.get(objective.feedback)
+            except Exception:  # noqa: BLE001 - reported by the objective's own checks
+                continue
+            if not getattr(rule, "multiclass", False):
+                yield ("objectives", name, "feedback"), (
+                    f"{objective.feedback} gives binary labels; source {scenario.stream.source!r} has "
+                    f"{classes} classes")
+
+
+def _all_costs(scenario):
+    yield ("harm",), scenario.harm
+    for name, objective in scenario.objectives.items():
+        if objective.costs is not None:
+            yield ("objectives", name, "costs"), objective.costs
+
+
+def _mode_problems(scenario, path, learner, source, classes):
+    """Each learner against every objective's feedback mode and against the source."""
+    kind = learner_kind(learner)
+    where = path + (("model",) if learner.algorithm is None else ("algorithm",))
+    name = learner.model or learner.algorithm
+    modes = KIND_MODES[kind]
+    for oname, objective in scenario.objectives.items():
+        if objective.feedback_mode not in modes:
+            yield where, (f"{name} learns from {' or '.join(modes)} feedback; objective {oname!r} gives "
+                          f"{objective.feedback_mode} feedback (objectives.{oname}.feedback_mode)")
+    bandit = kind in ("exp3", "river_bandit", "oracle_bandit")
+    if bandit and source.task == "regression":
+        yield where, f"{name} chooses among actions; this stream is regression (its action is a prediction)"
+        return
+    contextual = kind == "oracle_bandit" or (kind == "river_bandit" and _is_contextual(learner.model))
+    if contextual and not source.contextual:
+        yield where, (f"{name} learns from contexts; source {scenario.stream.source!r} has none "
+                      "(use a non-contextual policy: bandit.UCB, exp3, ...)")
+    if classes is not None and classes > 2 and kind in ("pool", "imitation"):
+        yield where, (f"{name} is for binary decisions; source {scenario.stream.source!r} has "
+                      f"{classes} classes")
+    if classes is not None and classes > 2 and kind == "river" and source.task == "classification":
+        try:
+            model = build_model(learner.model, learner.params)
+        except Exception:  # noqa: BLE001 - reported by the model's own checks
+            return
+        if not getattr(model, "_multiclass", False):
+            yield where, (f"{name} is a binary classifier; source {scenario.stream.source!r} has {classes} "
+                          "classes (use a multi-class model, or wrap it in multiclass.OneVsRestClassifier)")
+    if kind == "river_bandit" and learner.model.rpartition(".")[2] in BINARY_REWARD:
+        for oname in scenario.objectives:
+            try:
+                costs = scenario.costs_of(oname)
+            except ValueError:
+                continue  # reported with the matrix
+            if not np.isin(costs / costs.max(), (0.0, 1.0)).all():
+                yield where, (f"{name} learns from rewards of 0 or 1 (a Beta posterior); objective "
+                              f"{oname!r}'s costs take other values")
+                break
+
+
+def _is_contextual(model: str) -> bool:
+    from river.bandit.base import ContextualPolicy
+
+    try:
+        return issubclass(resolve_river(model), ContextualPolicy)
+    except Exception:  # noqa: BLE001 - an unknown name is reported by the model's own checks
+        return False
 
 
 PROBE = 5  # contexts a River model learns and predicts on when its scenario is checked
@@ -108,6 +228,27 @@ def _learner_problems(scenario, path, learner, contexts):
         except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
             yield path + ("query",), _say(exc)
     task = SOURCES.get(scenario.stream.source).task
+    kind = learner_kind(learner)
+    if kind == "exp3":
+        try:
+            check_params(BANDIT_ALGORITHMS[learner.algorithm], learner.params,
+                         supplied=("k", "horizon", "runs"))
+            BANDIT_ALGORITHMS[learner.algorithm](k=2, horizon=scenario.horizon, **learner.params)
+        except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
+            yield path + ("params",), f"{learner.algorithm}: {_say(exc)}"
+        return
+    if kind == "river_bandit":
+        if learner.preprocess:
+            yield path + ("preprocess",), f"{learner.model} is a bandit policy: it takes no preprocessing"
+        try:
+            build_model(learner.model, learner.params, task="bandit")
+        except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
+            yield path + ("params",), _say(exc)
+        return
+    if kind == "oracle_bandit":
+        yield from _explore_problems(path + ("explore",), learner.explore)
+        yield from _river_problems(path, learner, "regression", [(x, 0.5) for x, _ in contexts])
+        return
     if learner.is_pool:
         if task == "regression":
             yield path + ("algorithm",), "expert algorithms and consensus are for classification streams"
@@ -117,6 +258,25 @@ def _learner_problems(scenario, path, learner, contexts):
     if task == "regression" and learner.query and learner.query.get("policy") == "uncertainty":
         yield path + ("query",), "uncertainty queries need class probabilities: not for regression"
     yield from _river_problems(path, learner, task, contexts)
+
+
+def _explore_problems(path, explore):
+    policy = explore.get("policy", "greedy")
+    if policy not in EXPLORATION:
+        yield path + ("policy",), f"unknown exploration {policy!r}; one of: {', '.join(EXPLORATION)}"
+        return
+    for key, value in explore.items():
+        if key == "policy":
+            continue
+        if key not in EXPLORATION[policy]:
+            takes = ", ".join(EXPLORATION[policy]) or "no params"
+            yield path + (key,), f"{policy} does not take {key!r}; it takes: {takes}"
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            yield path + (key,), f"expected a number, got {value!r}"
+        elif key == "epsilon" and not 0 <= value <= 1:
+            yield path + (key,), f"must be in [0, 1], got {value}"
+        elif key == "gamma" and not value > 0:
+            yield path + (key,), f"must be > 0, got {value}"
 
 
 def _pool_problems(scenario, path, learner, contexts):

@@ -305,6 +305,10 @@ def summary_table(summary: dict) -> Table:
         if any(a["queries"]["mean"] < summary["horizon"] for a in summary["arms"]):
             caption.append("labels before / after: asked in the window after the shift, and in as many "
                            "decisions before it (means over seeds)")
+    explores = any("exploration" in a for a in summary["arms"])
+    if explores:
+        caption.append("exploration harm: the harm of the decisions where the arm did not take its own "
+                       "greedy choice (its share of the arm's harm); '-': the arm does not explore")
     table = Table(title=f"{summary['scenario']}: {summary['horizon']:,} decisions x {n} seed(s), "
                         f"B = {summary['harm_bound']}, regret vs {summary['comparator']}",
                   caption="\n".join(caption) or None, caption_justify="left")
@@ -315,6 +319,8 @@ def summary_table(summary: dict) -> Table:
     asks = any(a["queries"]["mean"] < summary["horizon"] for a in summary["arms"])
     if asks:
         table.add_column("labels asked", justify="right", no_wrap=True)
+    if explores:
+        table.add_column("exploration\nharm", justify="right", no_wrap=True)
     for k, at in enumerate(summary["shifts"]):
         table.add_column(f"shift {k} @{at}\nwindow cost", justify="right", no_wrap=True)
         table.add_column(f"shift {k}\nrecovery", justify="right", no_wrap=True)
@@ -325,6 +331,10 @@ def summary_table(summary: dict) -> Table:
                f"{arm['regret_per_decision']:.4f}"]
         if asks:
             row.append(_pm(arm["queries"]["mean"], arm["queries"]["ci95"]))
+        if explores:
+            e = arm.get("exploration")
+            share = "" if e is None or e["share_of_harm"] is None else f" ({e['share_of_harm']:.0%})"
+            row.append("-" if e is None else _pm(e["harm"], e["harm_ci95"]) + share)
         for window in arm["windows"]:
             row.append(_pm(window["cost"], window["cost_ci95"]))
             median = window["recovery_median"]

@@ -25,7 +25,8 @@ from lowstakes.linear import LinearRecorder, support
 from lowstakes.protocol import Policy
 from lowstakes.registry import check_params, resolve_river
 
-__all__ = ["RiverPolicy", "RegressionPolicy", "RecordedRiverPolicy", "RecordedRegressionPolicy",
+__all__ = ["RiverPolicy", "MulticlassPolicy", "RegressionPolicy", "RecordedRiverPolicy",
+           "RecordedRegressionPolicy",
            "ModelSeeds", "build_model"]
 
 
@@ -97,6 +98,15 @@ def _instantiate(name: str, params: dict, seeds: ModelSeeds | None = None):
         raise ValueError(f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())}): {exc}") from None
 
 
+#: What a River object must offer to serve each task, and what it is called then.
+NEEDS = {"classification": ("predict_proba_one", "learn_one"), "regression": ("predict_one", "learn_one"),
+         "bandit": ("pull", "update")}
+KINDS = {"classification": "classifier", "regression": "regressor", "bandit": "bandit policy"}
+#: River bandit policies that sample from a Beta posterior: given ``reward_obj: proba.Beta``
+#: unless the scenario gives another (River's default, a mean, cannot be sampled).
+BETA_PRIOR = ("bandit.ThompsonSampling",)
+
+
 def build_model(model: str, params: dict | None = None, preprocess=(), task: str = "classification",
                 seeds: ModelSeeds | None = None):
     """A River estimator, behind its preprocessing steps when there are any.
@@ -113,12 +123,13 @@ def build_model(model: str, params: dict | None = None, preprocess=(), task: str
     ...             {"optimizer": {"model": "optim.SGD", "params": {"lr": 0.05}}}).optimizer.learning_rate
     0.05
     """
-    estimator = _instantiate(model, params or {}, seeds)
-    needs = ("predict_proba_one", "learn_one") if task == "classification" else ("predict_one", "learn_one")
-    for attr in needs:
+    params = dict(params or {})
+    if task == "bandit" and model in BETA_PRIOR and "reward_obj" not in params:
+        params["reward_obj"] = {"model": "proba.Beta"}  # what these policies sample from
+    estimator = _instantiate(model, params, seeds)
+    for attr in NEEDS[task]:
         if not callable(getattr(estimator, attr, None)):
-            kind = "classifier" if task == "classification" else "regressor"
-            raise ValueError(f"{model} is not a River {kind}: it has no {attr}()")
+            raise ValueError(f"{model} is not a River {KINDS[task]}: it has no {attr}()")
     steps = [_instantiate(name, step_params, seeds) for name, step_params in preprocess]
     return compose.Pipeline(*steps, estimator) if steps else estimator
 
@@ -145,6 +156,8 @@ class RiverPolicy(Policy):
         the weights), a linear model the OGD bound covers is built recorded (see
         :mod:`lowstakes.linear`); any other model is built as it is."""
         built = build_model(model, params, preprocess, seeds=seeds)
+        if costs.shape != (2, 2):
+            return MulticlassPolicy(built, costs)
         if marks is not None and support(built) is None:
             return RecordedRiverPolicy(built, costs, marks)
         return cls(built, costs)
@@ -166,6 +179,27 @@ class RiverPolicy(Policy):
     def finish(self) -> dict:
         # Why no window guarantee applies to this model (lowstakes.guarantees).
         return {"kind": "model", "no_guarantee": support(self.model)}
+
+
+class MulticlassPolicy(RiverPolicy):
+    """A River classifier of C classes acting among K actions by least expected cost,
+    argmin_a sum_c C[a, c] p_c (ties to the lower action, as ``np.argmin``); classes the
+    model has not seen have probability 0."""
+
+    def __init__(self, model, costs):
+        self.model = model
+        self.confidence = 0.0
+        self.costs = np.asarray(costs, float)
+        self._classes = range(self.costs.shape[1])
+
+    def act(self, t: int, x: dict) -> int:
+        proba = self.model.predict_proba_one(x)
+        p = np.array([proba.get(c, 0.0) for c in self._classes])
+        self.confidence = float(p.max())
+        return int(np.argmin(self.costs @ p))
+
+    def learn(self, t: int, x: dict, label: int) -> None:
+        self.model.learn_one(x, int(label))
 
 
 class RegressionPolicy(Policy):

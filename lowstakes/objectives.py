@@ -25,7 +25,7 @@ import numpy as np
 
 from lowstakes.registry import Registry, check_params
 
-__all__ = ["FEEDBACK", "Feedback", "cost_matrix", "in_region", "least_cost_action"]
+__all__ = ["FEEDBACK", "Feedback", "cost_matrix", "in_region", "least_cost_action", "named_matrix"]
 
 FEEDBACK = Registry("feedback")
 
@@ -37,6 +37,29 @@ def cost_matrix(false_positive=1.0, false_negative=1.0, true_positive=0.0, true_
     [[0.0, 0.5], [2.0, 0.0]]
     """
     return np.array([[true_negative, false_negative], [false_positive, true_positive]], dtype=float)
+
+
+def named_matrix(name: str, classes: int) -> np.ndarray:
+    """A cost matrix by name, for a source with ``classes`` classes.
+
+    ``zero_one``: K = C actions, cost 0 for the action equal to the class, else 1.
+    ``arms``: for a ``k_armed`` source, whose outcome y says which of its K arms do harm
+    (bit a of y, C = 2^K): action a (pulling arm a) costs 1 when arm a does harm.
+
+    >>> named_matrix("zero_one", 3).tolist()
+    [[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]]
+    >>> named_matrix("arms", 4).tolist()
+    [[0.0, 1.0, 0.0, 1.0], [0.0, 0.0, 1.0, 1.0]]
+    """
+    if name == "zero_one":
+        return 1.0 - np.eye(classes)
+    if name == "arms":
+        k = classes.bit_length() - 1
+        if classes != 1 << k or k < 1:
+            raise ValueError(f"the 'arms' matrix needs a k_armed source (2^K outcomes), "
+                             f"not {classes} classes")
+        return ((np.arange(classes)[None, :] >> np.arange(k)[:, None]) & 1).astype(float)
+    raise ValueError(f"unknown cost matrix {name!r}; named matrices: zero_one, arms")
 
 
 def least_cost_action(costs: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -61,6 +84,8 @@ class Feedback:
     aligned = False
     #: The kinds of stream this rule makes sense for.
     tasks = ("classification",)
+    #: Whether it gives labels of any number of classes (False: binary labels only).
+    multiclass = False
 
     def feedback(self, block, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -72,6 +97,7 @@ class Truth(Feedback):
 
     aligned = True
     tasks = ("classification", "regression")
+    multiclass = True
 
     def feedback(self, block, rng):
         return block.y
@@ -86,6 +112,7 @@ class Stale(Feedback):
     """
 
     tasks = ("classification", "regression")
+    multiclass = True
 
     def __init__(self, concept: int = 0):
         if int(concept) != concept or concept < 0:

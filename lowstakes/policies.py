@@ -10,14 +10,47 @@ from __future__ import annotations
 import math
 
 from lowstakes import linear
+from lowstakes.bandit_policies import BANDIT_ALGORITHMS, Exp3Policy, OracleBandit, RiverBandit
 from lowstakes.consensus import IMITATORS, build_imitator
-from lowstakes.learners import RegressionPolicy, RiverPolicy
+from lowstakes.learners import RegressionPolicy, RiverPolicy, build_model
 from lowstakes.metrics import transition_spans
 from lowstakes.pools import ExpertPolicy
 from lowstakes.protocol import Policy
 from lowstakes.streams import SOURCES
 
-__all__ = ["build_policy", "decisions_of_delay"]
+__all__ = ["build_policy", "decisions_of_delay", "learner_kind", "KIND_MODES"]
+
+#: The feedback modes each kind of learner learns from (see :func:`learner_kind`).
+KIND_MODES = {"imitation": ("full",), "pool": ("full",), "river": ("full",), "exp3": ("bandit",),
+              "river_bandit": ("bandit",), "oracle_bandit": ("full", "bandit")}
+
+
+def is_bandit_policy(name: str | None) -> bool:
+    """Whether ``name`` is a River bandit policy (``bandit.UCB``, or user code subclassing one)."""
+    from river.bandit.base import Policy as RiverBanditPolicy
+
+    from lowstakes.registry import resolve_river
+
+    try:
+        cls = resolve_river(name)
+    except Exception:  # noqa: BLE001 - an unknown name is reported by the checks
+        return False
+    return isinstance(cls, type) and issubclass(cls, RiverBanditPolicy)
+
+
+def learner_kind(learner) -> str:
+    """What a learner is: ``imitation``, ``pool`` (an expert algorithm), ``exp3`` (exp3 or
+    exp3_share over the actions), ``river_bandit`` (a River bandit policy), ``oracle_bandit``
+    (River regressors with ``explore``) or ``river`` (a River classifier or regressor)."""
+    if learner.algorithm in IMITATORS:
+        return "imitation"
+    if learner.algorithm in BANDIT_ALGORITHMS:
+        return "exp3"
+    if learner.is_pool:
+        return "pool"
+    if learner.explore is not None:
+        return "oracle_bandit"
+    return "river_bandit" if is_bandit_policy(learner.model) else "river"
 
 
 def decisions_of_delay(timing) -> int:
@@ -33,10 +66,25 @@ def build_policy(scenario, lname: str, oname: str, rng, model_seeds) -> Policy:
     """The policy of arm (``lname``, ``oname``): an imitator, an expert pool, or a River model
     (recorded for the OGD bound when it is a linear model the bound covers). ``rng``: the
     arm's own random stream; ``model_seeds``: the learner's model seeds."""
-    learner, objective = scenario.learners[lname], scenario.objectives[oname]
-    costs = (objective.costs or scenario.harm).matrix()
-    if learner.algorithm in IMITATORS:
+    learner, mode = scenario.learners[lname], scenario.objectives[oname].feedback_mode
+    costs = scenario.costs_of(oname)
+    kind = learner_kind(learner)
+    if kind == "imitation":
         return build_imitator(learner, scenario.horizon, rng)
+    if kind == "exp3":
+        algorithm = BANDIT_ALGORITHMS[learner.algorithm](k=costs.shape[0], horizon=scenario.horizon,
+                                                         **learner.params)
+        return Exp3Policy(algorithm, costs, mode, rng)
+    if kind == "river_bandit":
+        return RiverBandit(build_model(learner.model, learner.params, task="bandit", seeds=model_seeds),
+                           costs, mode)
+    if kind == "oracle_bandit":
+        explore = dict(learner.explore)
+        steps = [(s.model, s.params) for s in learner.preprocess]
+        models = [build_model(learner.model, learner.params, steps, task="regression", seeds=model_seeds)
+                  for _ in range(costs.shape[0])]
+        return OracleBandit(models, costs, mode, rng, explore.pop("policy", "greedy"),
+                            horizon=scenario.horizon, **explore)
     shifts = [s.at for s in scenario.stream.shifts]
     windows = transition_spans(shifts, scenario.horizon, scenario.windows.length)
     # Linear models the OGD bound covers record their learning events at these decisions.
@@ -49,5 +97,5 @@ def build_policy(scenario, lname: str, oname: str, rng, model_seeds) -> Policy:
         return RiverPolicy.build(learner.model, learner.params,
                                  [(s.model, s.params) for s in learner.preprocess], costs=costs,
                                  seeds=model_seeds, marks=marks)
-    return ExpertPolicy(learner, costs, scenario.harm.matrix(), scenario.horizon, shifts, windows,
+    return ExpertPolicy(learner, costs, scenario.harm_matrix(), scenario.horizon, shifts, windows,
                         decisions_of_delay(scenario.timing), rng, model_seeds)

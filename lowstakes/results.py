@@ -189,6 +189,17 @@ def _window_summary(per_seed: list[dict], k: int) -> dict:
     }
 
 
+def _exploration_summary(seeds: list[dict]) -> dict:
+    """Decisions where the arm explored (did not take its own greedy choice) and the harm
+    they did, as means and 95% CIs over seeds, with that harm's share of the arm's harm."""
+    harm = metrics.mean_ci([s["exploration"]["harm"] for s in seeds])
+    decisions = metrics.mean_ci([s["exploration"]["decisions"] for s in seeds])
+    total = sum(s["harm"] for s in seeds)
+    return {"harm": harm["mean"], "harm_ci95": harm["ci95"], "decisions": decisions["mean"],
+            "decisions_ci95": decisions["ci95"],
+            "share_of_harm": sum(s["exploration"]["harm"] for s in seeds) / total if total > 0 else None}
+
+
 def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]], elapsed: float) -> dict:
     """The run's summary: per arm, means and 95% CIs across seeds, and every seed's metrics."""
     arm_summaries = []
@@ -210,6 +221,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
             **({"pool": _pool_summary(seeds)} if "pool" in seeds[0] else {}),
             "guarantee": guarantees.summarize_guarantee(seeds),
             **({"deception": _deception_summary(seeds)} if "deception" in seeds[0] else {}),
+            **({"exploration": _exploration_summary(seeds)} if "exploration" in seeds[0] else {}),
             "audit": audit.arm_audit(seeds, scenario.harm.bound, scenario.audit, scenario.horizon),
             "seeds": seeds,
         })

@@ -29,8 +29,10 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_serializer,
+                      model_validator)
 
 from lowstakes.errors import ScenarioError
 from lowstakes.registry import suggest
@@ -57,18 +59,59 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+#: The binary costs by name, C[action, truth] for actions and truths 0 and 1.
+NAMED_COSTS = ("false_positive", "false_negative", "true_positive", "true_negative")
+
+
 class Costs(_Model):
-    """A binary cost matrix by name: the cost of each (action, truth) pair."""
+    """A cost matrix ``C[action, outcome]``: binary, by name (the four costs below), or any
+    ``matrix`` with one row per action and one column per class of the source (K x C).
+    ``matrix`` may also be a name: ``zero_one`` (K = C; cost 0 for the action equal to the
+    class, else 1) or ``arms`` (a ``k_armed`` source: action a costs 1 when arm a does harm)."""
 
     false_positive: Float = Field(1.0, ge=0)
     false_negative: Float = Field(1.0, ge=0)
     true_positive: Float = Field(0.0, ge=0)
     true_negative: Float = Field(0.0, ge=0)
+    matrix: list[list[Annotated[float, Strict(), Field(ge=0)]]] | Literal["zero_one", "arms"] | None = Field(
+        None, description="K x C costs (rows: actions, columns: the source's classes), zero_one or arms; "
+                          "replaces the four named binary costs")
 
-    def matrix(self):
-        from lowstakes.objectives import cost_matrix
+    @model_validator(mode="after")
+    def _one_form(self):
+        named = sorted(self.model_fields_set & set(NAMED_COSTS))
+        if self.matrix is not None and named:
+            raise ValueError(f"give either 'matrix' or the named binary costs, not both ({', '.join(named)})")
+        if isinstance(self.matrix, list):
+            rows = self.matrix
+            if len(rows) < 2 or len({len(r) for r in rows}) != 1 or len(rows[0]) < 2:
+                raise ValueError("matrix must have at least 2 rows (actions) of the same length, "
+                                 "at least 2 columns (classes)")
+        return self
 
-        return cost_matrix(**self.model_dump())
+    @model_serializer(mode="wrap")
+    def _written(self, handler):
+        # Written back (run directories, sweeps) in the form it was given: a matrix without
+        # the named costs it replaces (reading both would be refused), the named costs alone.
+        data = handler(self)
+        drop = NAMED_COSTS if self.matrix is not None else ("matrix",)
+        return {k: v for k, v in data.items() if k not in drop}
+
+    def matrix_for(self, classes: int = 2) -> np.ndarray:
+        """The cost matrix as an array, for a source with ``classes`` classes."""
+        from lowstakes.objectives import cost_matrix, named_matrix
+
+        if self.matrix is None:
+            return cost_matrix(**{k: getattr(self, k) for k in NAMED_COSTS})
+        if isinstance(self.matrix, str):
+            return named_matrix(self.matrix, classes)
+        return np.array(self.matrix, dtype=float)
+
+    def largest(self) -> float:
+        """The largest cost (of a named matrix: 1)."""
+        if self.matrix is None:
+            return max(getattr(self, k) for k in NAMED_COSTS)
+        return 1.0 if isinstance(self.matrix, str) else max(max(r) for r in self.matrix)
 
 
 class Stakes(_Model):
@@ -98,15 +141,15 @@ class Harm(Costs):
         None, description="module:attribute: harm(actions, truth, block) -> harms, replacing the "
                           "cost matrix (the engine still checks every harm against B)")
 
-    def matrix(self):
-        from lowstakes.objectives import cost_matrix
-
-        return cost_matrix(**self.model_dump(exclude={"bound", "stakes", "function"}))
-
     @model_validator(mode="after")
     def _within_bound(self):
         factor = max(1.0, self.stakes.factor or 1.0) if self.stakes else 1.0
-        for field in ("false_positive", "false_negative", "true_positive", "true_negative"):
+        if self.matrix is not None:
+            if self.largest() * factor > self.bound:
+                raise ValueError(f"matrix: its largest cost, {self.largest() * factor:g} (with the stakes "
+                                 f"factor), exceeds the harm bound {self.bound}")
+            return self
+        for field in NAMED_COSTS:
             value = getattr(self, field) * factor
             if value > self.bound:
                 raise ValueError(f"{field} = {value:g} (with the stakes factor) exceeds the harm "
@@ -237,6 +280,9 @@ class ObjectiveSpec(_Model):
     feedback: str = "truth"
     params: dict[str, Any] = Field(default_factory=dict)
     costs: Costs | None = Field(None, description="the objective's own costs; default: the harm")
+    feedback_mode: Literal["full", "bandit"] = Field(
+        "full", description="full: the learner learns the label (every action's cost follows from it); "
+                            "bandit: only the cost of the action it took")
 
 
 class StepSpec(_Model):
@@ -275,36 +321,52 @@ class ExpertSpec(_ModelSpec):
         return self
 
 
+#: Algorithms that need no experts: exponential weights over the actions themselves,
+#: under bandit feedback (lowstakes.bandits).
+ACTION_ALGORITHMS = ("exp3", "exp3_share")
+
+
 class LearnerSpec(_ModelSpec):
-    """A River classifier (``model``), or an expert ``algorithm`` over ``experts``: an expert
-    algorithm (hedge, hedge_anytime, fixed_share, hedge_interleaved) or an imitator of the
-    overseer (consensus, bayes_mixture, map)."""
+    """A River classifier (``model``); a River bandit policy (``model: bandit.UCB`` and the
+    like); a River regressor with ``explore`` (a regression-oracle contextual bandit); or an
+    ``algorithm``: over ``experts``, an expert algorithm (hedge, hedge_anytime, fixed_share,
+    hedge_interleaved) or an imitator of the overseer (consensus, bayes_mixture, map); over
+    the actions themselves, under bandit feedback, exp3 or exp3_share."""
 
     algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved",
-                       "consensus", "bayes_mixture", "map"] | None = None
+                       "consensus", "bayes_mixture", "map", "exp3", "exp3_share"] | None = None
     experts: dict[str, ExpertSpec] = Field(default_factory=dict)
     act: Literal["mixture", "sample"] = "mixture"
     query: dict[str, Any] | None = Field(
         None, description="which labels to ask for: {policy: all | fraction | rate_cap | uncertainty, ...}")
     overseer: OverseerSpec | None = Field(
         None, description="this learner's own overseer; default: timing.overseer")
+    explore: dict[str, Any] | None = Field(
+        None, description="a River regressor per action predicts its cost, and the learner explores by "
+                          "{policy: greedy | epsilon_greedy | squarecb, epsilon, gamma}")
 
     @model_validator(mode="after")
     def _one_kind(self):
         if (self.model is None) == (self.algorithm is None):
             raise ValueError("a learner is either a River 'model' or an expert 'algorithm'; "
                              "give exactly one")
-        if self.algorithm is not None and len(self.experts) < 2:
+        if self.algorithm in ACTION_ALGORITHMS and self.experts:
+            raise ValueError(f"algorithm {self.algorithm!r} weighs the actions themselves: "
+                             "it takes no experts")
+        if self.algorithm not in (None, *ACTION_ALGORITHMS) and len(self.experts) < 2:
             raise ValueError(f"algorithm {self.algorithm!r} needs at least two experts")
         if self.model is not None and self.experts:
             raise ValueError("'experts' go with an 'algorithm', not with a River 'model'")
+        if self.explore is not None and self.model is None:
+            raise ValueError("'explore' goes with a River regressor 'model' (one per action)")
         if self.algorithm == "consensus" and self.query is not None:
             raise ValueError("the consensus learner decides itself when to ask; drop 'query'")
         return self
 
     @property
     def is_pool(self) -> bool:
-        return self.algorithm is not None
+        """An algorithm over experts (an expert pool or an imitator)."""
+        return self.algorithm is not None and self.algorithm not in ACTION_ALGORITHMS
 
 
 class Windows(_Model):
@@ -365,6 +427,23 @@ class Scenario(_Model):
     sweep: dict[str, list[Any]] | None = Field(
         None, description="a grid for `lowstakes sweep`: field path -> values, e.g. "
                           "{'stream.shifts.0.at': [2000, 6000]}; `lowstakes run` uses the values above")
+
+    # -- derived ------------------------------------------------------------------------
+
+    @property
+    def classes(self) -> int:
+        """The number of classes (outcomes) of the stream's source: the columns of its cost
+        matrices (2 for binary sources; regression sources have none and say 2)."""
+        source = SOURCES.get(self.stream.source)
+        return source.classes(dict(self.stream.params))
+
+    def harm_matrix(self) -> np.ndarray:
+        """The true harm's cost matrix, K actions x C classes."""
+        return self.harm.matrix_for(self.classes)
+
+    def costs_of(self, objective: str) -> np.ndarray:
+        """The cost matrix objective ``objective`` trains on (its own costs, or the harm's)."""
+        return (self.objectives[objective].costs or self.harm).matrix_for(self.classes)
 
     # -- construction -------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ def block_arrays(record, scenario, j: int) -> dict[str, np.ndarray]:
     learner, objective = record.arms[j]
     actions, bound = record.actions[j], scenario.harm.bound
     if record.harm is not None:  # the user's harm function
-        objective_costs = (scenario.objectives[objective].costs or scenario.harm).matrix()
+        objective_costs = scenario.costs_of(objective)
         harm, comparator = record.harm[j] * record.stakes, record.comparator_harm * record.stakes
         feedback = record.feedback[objective]
         feedback_loss = (objective_costs[actions, feedback] if record.task == "classification"
@@ -57,8 +57,8 @@ def block_arrays(record, scenario, j: int) -> dict[str, np.ndarray]:
         comparator = loss(record.comparator, record.y) * record.stakes
         feedback_loss = loss(actions, record.feedback[objective])
     else:
-        harm_costs = scenario.harm.matrix()
-        objective_costs = (scenario.objectives[objective].costs or scenario.harm).matrix()
+        harm_costs = scenario.harm_matrix()
+        objective_costs = scenario.costs_of(objective)
         harm = harm_costs[actions, record.y] * record.stakes
         comparator = harm_costs[record.comparator, record.y] * record.stakes
         feedback_loss = objective_costs[actions, record.feedback[objective]]
@@ -200,6 +200,9 @@ class _Arm:
         self.queries = self.labels = 0
         self.wait_sum, self.waits, self.max_queue = 0.0, 0, 0
         self.query_probability = 0.0
+        #: For a learner that explores (lowstakes.bandit_policies): decisions where it did not
+        #: take its own greedy choice, and the harm they did.
+        self.exploration: dict | None = None
         self.delayed = False
         self.deception = None
         self.true_cost = _WindowCheckpoints(spans)
@@ -241,6 +244,11 @@ class _Arm:
         for trailing in self.transition:
             trailing.add(start, excess)
         records = record.records.get(j)
+        if records is not None and "explored" in records:
+            explored = records["explored"]
+            e = self.exploration = self.exploration or {"decisions": 0, "harm": 0.0}
+            e["decisions"] += int(explored.sum())
+            e["harm"] += float(a["harm"][explored].sum())
         if records is not None and "query_prob" in records:
             self.query_probability += float(records["query_prob"].sum())
             if records.get("defection") is not None:
@@ -295,7 +303,7 @@ class SeedMetrics:
             if record.task == "regression":
                 worst = np.full(len(record.y), scenario.harm.bound)
             else:
-                worst = scenario.harm.matrix()[:, record.y].max(axis=0)
+                worst = scenario.harm_matrix()[:, record.y].max(axis=0)
             self.worst.add(worst * record.stakes)
         arrays = [block_arrays(record, scenario, arm.j) for arm in self.per_arm]
         for arm, a in zip(self.per_arm, arrays, strict=True):
@@ -340,6 +348,7 @@ class SeedMetrics:
                                         sum(w["cost"] for w in windows) if windows else None, typical),
                 **self._oversight(arm, info),
                 **self._deception(arm, info),
+                **({"exploration": arm.exploration} if arm.exploration is not None else {}),
                 "windows": windows,
                 **pool,
                 "guarantee": guarantee,

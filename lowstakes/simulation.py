@@ -281,7 +281,7 @@ class _Simulation:
         self.stream = stream_for(scenario, seed)
         self.timing = scenario.timing
         self.timing_rng = np.random.default_rng(timing_seq)
-        self.harm = scenario.harm.matrix()
+        self.harm = scenario.harm_matrix()
         self.stakes = stakes_of(scenario.harm.stakes)
         function = scenario.harm.function
         self.harm_function = None if function is None else load_attribute(function)
@@ -300,7 +300,8 @@ class _Simulation:
         self.progress = progress
         # Labels and actions are classes (int8) or, for a regression source, real values.
         self.task = SOURCES.get(scenario.stream.source).task
-        self.value = np.float64 if self.task == "regression" else np.int8
+        self.value = (np.float64 if self.task == "regression"
+                      else np.int8 if scenario.classes <= 127 else np.int16)
         self.seed = seed
         #: SimPy itself, or (``fast``) a calendar that orders events as SimPy does without
         #: its objects (lowstakes.events): the same numbers either way.

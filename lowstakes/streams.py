@@ -116,6 +116,19 @@ class Source:
     #: for unknown names, shown by ``lowstakes list``). Empty: not declared, not checked.
     params: dict[str, str] = {}
 
+    #: Whether contexts carry information (False: every context is empty, a K-armed bandit).
+    contextual = True
+
+    @classmethod
+    def classes(cls, params: dict) -> int:
+        """The number of classes under ``params`` (the columns of a cost matrix)."""
+        return cls.n_classes
+
+    def proba(self, xs: list, rows: np.ndarray) -> np.ndarray | None:
+        """P(y = c | x) of each context under concept row ``rows[i]``, (n, C); None for a
+        binary source, whose oracle follows from its clean labels and the label noise."""
+        return None
+
     @classmethod
     def n_concepts(cls, segments: int) -> int:
         """How many concept rows (labellings) a stream of ``segments`` segments has: the
@@ -589,6 +602,17 @@ class Stream:
                 y = labels[row, np.arange(len(steps))] + gauss
                 yield Block(start, xs, y, segment, row, labels, np.zeros(len(steps), bool), None, gauss,
                             self.entropy)
+                continue
+            exact = self.source.proba(xs, self.source.row(base))
+            if exact is not None:
+                # A source of several classes knows P(y | x) itself; its labels carry no noise.
+                if weight.any():
+                    following = np.minimum(base + 1, len(self.source.concepts) - 1)
+                    exact = ((1 - weight)[:, None] * exact
+                             + weight[:, None] * self.source.proba(xs, self.source.row(following)))
+                y = labels[row, np.arange(len(steps))]
+                yield Block(start, xs, y, segment, row, labels, np.zeros(len(steps), bool), exact,
+                            entropy=self.entropy)
                 continue
             flip = self._noise_rng.random(len(steps)) < noise
             y = labels[row, np.arange(len(steps))] ^ flip

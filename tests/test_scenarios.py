@@ -76,6 +76,16 @@ CLAIMS = {
     and recovery(r, "hat") > max(recovery(r, learner) for learner in ("logreg", "retrain")),
     "incremental": lambda r: (total(r, "logreg", "misaligned") > 1.3 * total(r, "logreg", "aligned")
                               and total(r, "tree", "misaligned") > total(r, "tree", "aligned")),
+    # Fixed-share mixing finds the new best arm; Exp3 tuned to the horizon pays far more.
+    "bandit_shift": lambda r: cost(r, "exp3_share", "aligned") < cost(r, "exp3", "aligned") / 2,
+    # The stale overseer's arms pay about 0.4 per decision after the shift.
+    "bandit_misaligned": lambda r: all(
+        0.25 < (total(r, learner, "stale") - total(r, learner, "aligned")) / after_shift(r) < 0.45
+        for learner in ("ucb", "exp3_share")),
+    # The stale overseer's bandit arms pile up harm (about 0.57 per decision after the shift).
+    "contextual_bandit": lambda r: all(
+        (total(r, learner, "stale_bandit") - total(r, learner, "full")) / after_shift(r) > 0.4
+        for learner in ("squarecb", "epsilon")),
 }
 
 

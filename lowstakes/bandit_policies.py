@@ -1,0 +1,233 @@
+"""Learners that choose among K actions and may see only the cost of the action they took.
+
+An objective's ``feedback_mode`` says what its overseer reports: ``full``, the label (so
+the cost of every action, a row of the objective's cost matrix), or ``bandit``, the cost
+of the action taken and nothing else. :class:`BanditPolicy` is the one place where a
+label becomes costs: it remembers each decision's action until its label arrives, and
+hands its learner only the cost of that action (bandit) or of every action (full),
+scaled to [0, 1] by the objective's largest cost. The learners:
+
+- :class:`RiverBandit`: a River bandit policy (``bandit.UCB``, ``EpsilonGreedy``,
+  ``ThompsonSampling``, ``Exp3``, ``BayesUCB``; contextual: ``LinUCBDisjoint``), rewarded
+  with 1 - cost;
+- :class:`Exp3Policy`: :class:`lowstakes.bandits.Exp3` or its fixed-share variant, whose
+  expected regret against the best action has a bound (:mod:`lowstakes.bounds`);
+- :class:`OracleBandit`: a regression-oracle contextual bandit: one River regressor per
+  action predicts that action's cost from the context; the learner acts greedily, with
+  epsilon-greedy exploration, or by SquareCB's inverse-gap weighting (Foster & Rakhlin
+  2020). Under full feedback every action's regressor learns at every label; under bandit
+  feedback only the one taken. The same learner under both modes is the pair that prices
+  partial feedback.
+
+Every one records, per decision, whether it *explored*: took an action its own current
+estimates rate strictly worse than their best (the summary's exploration harm).
+
+Examples
+--------
+>>> import numpy as np
+>>> from lowstakes.objectives import named_matrix
+>>> from lowstakes.learners import build_model
+>>> policy = RiverBandit(build_model("bandit.UCB", {"delta": 1.0, "seed": 0}, task="bandit"),
+...                      named_matrix("zero_one", 3), mode="bandit")
+>>> actions = []
+>>> for t in range(300):               # outcome 2 every time: only action 2 costs nothing
+...     actions.append(policy.act(t, {}))
+...     policy.learn(t, {}, 2)
+>>> actions[-1], bool(policy.end_block(0, 300)["explored"].any())
+(2, True)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lowstakes.bandits import Exp3, Exp3Share, _draw
+from lowstakes.protocol import Policy
+
+__all__ = ["BanditPolicy", "RiverBandit", "Exp3Policy", "OracleBandit", "EXPLORATION", "BANDIT_ALGORITHMS",
+           "BINARY_REWARD"]
+
+#: How a regression-oracle bandit explores (``explore: {policy: ...}``), with its params.
+EXPLORATION = {"greedy": (), "epsilon_greedy": ("epsilon",), "squarecb": ("gamma",)}
+#: River bandit policies whose posterior is a Beta: they count a reward as 0 or 1.
+BINARY_REWARD = ("ThompsonSampling", "BayesUCB")
+#: The expert-free algorithms of :mod:`lowstakes.bandits` a learner may name.
+BANDIT_ALGORITHMS = {"exp3": Exp3, "exp3_share": Exp3Share}
+
+
+class BanditPolicy(Policy):
+    """Turns each arriving label into the costs this policy may see (see the module notes).
+
+    Subclasses implement :meth:`choose` (the action and whether it explored) and
+    :meth:`update` (the scaled costs of the action taken, or of all actions). They never see
+    a label."""
+
+    #: Feedback modes this learner can learn from.
+    modes: tuple[str, ...] = ("bandit",)
+
+    def __init__(self, costs: np.ndarray, mode: str):
+        if mode not in self.modes:
+            raise ValueError(f"{type(self).__name__} learns from {' or '.join(self.modes)} feedback, "
+                             f"not {mode}")
+        scale = float(costs.max())
+        self._costs = np.asarray(costs, float) / (scale if scale > 0 else 1.0)
+        self.k = costs.shape[0]
+        self.full = mode == "full"
+        self._taken: dict[int, tuple] = {}
+        self._explored: list[bool] = []
+
+    def choose(self, t: int, x: dict) -> tuple[int, bool, object]:
+        """The action for decision ``t``, whether it explored, and what :meth:`update`
+        needs to know of the moment it was taken (or None)."""
+        raise NotImplementedError
+
+    def update(self, x: dict, action: int, costs, moment) -> None:
+        """The scaled cost of ``action`` (bandit: a float) or of every action (full: a
+        length-K array) at a decision taken in context ``x``."""
+        raise NotImplementedError
+
+    def act(self, t, x):
+        action, explored, moment = self.choose(t, x)
+        self._taken[t] = (action, moment)
+        self._explored.append(explored)
+        return action
+
+    def learn(self, t, x, label):
+        action, moment = self._taken.pop(t)
+        column = self._costs[:, label]
+        self.update(x, action, column if self.full else float(column[action]), moment)
+
+    def forget(self, t):
+        self._taken.pop(t, None)
+
+    def end_block(self, start, stop):
+        explored, self._explored = np.array(self._explored, dtype=bool), []
+        return {"explored": explored}
+
+    def finish(self):
+        return {"kind": "model", "no_guarantee": None}
+
+
+def _estimate(policy, arm, x):
+    """A River bandit policy's current estimate of ``arm``'s mean reward (None: unknown)."""
+    if hasattr(policy, "_bayes_lin_regs"):  # LinUCBDisjoint: its regression's mean at x
+        return policy._bayes_lin_regs[arm].predict_one(x) if policy._counts[arm] else None
+    if not policy._counts[arm]:
+        return None
+    estimate = getattr(policy, "_posteriors", policy._rewards)[arm]
+    if hasattr(estimate, "alpha") and hasattr(estimate, "beta"):  # a Beta posterior
+        return estimate.alpha / (estimate.alpha + estimate.beta)
+    return estimate.get()
+
+
+class RiverBandit(BanditPolicy):
+    """A River bandit policy on actions 0..K-1, rewarded with 1 - the scaled cost; a
+    contextual one (``LinUCBDisjoint``) is given the context too."""
+
+    def __init__(self, policy, costs, mode):
+        super().__init__(costs, mode)
+        self.policy = policy
+        self.arms = list(range(self.k))
+        self.contextual = is_contextual(policy)
+
+    def choose(self, t, x):
+        policy = self.policy
+        action = policy.pull(self.arms, context=x) if self.contextual else policy.pull(self.arms)
+        estimates = [_estimate(policy, a, x) for a in self.arms]
+        known = [e for e in estimates if e is not None]
+        own = estimates[action]
+        explored = bool(known) and (own is None or own < max(known))
+        return int(action), explored, None
+
+    def update(self, x, action, cost, moment):
+        if self.contextual:
+            self.policy.update(action, x, 1.0 - cost)
+        else:
+            self.policy.update(action, 1.0 - cost)
+
+
+def is_contextual(policy) -> bool:
+    """Whether a River bandit policy takes the context (``pull(arms, context)``)."""
+    from river.bandit.base import ContextualPolicy
+
+    return isinstance(policy, ContextualPolicy)
+
+
+class Exp3Policy(BanditPolicy):
+    """:class:`~lowstakes.bandits.Exp3` (or :class:`~lowstakes.bandits.Exp3Share`) as a
+    policy: it draws its action from its own distribution with the arm's random stream and
+    weights each cost by the probability the action had *when it was taken* (with delayed
+    feedback the distribution has moved on by the time the cost arrives)."""
+
+    def __init__(self, algorithm, costs, mode, rng):
+        super().__init__(costs, mode)
+        if algorithm.k != self.k:
+            raise ValueError(f"{algorithm.name} has {algorithm.k} actions, the costs {self.k}")
+        self.algorithm, self.rng = algorithm, rng
+        self._played = 0.0
+
+    def choose(self, t, x):
+        p = self.algorithm.probabilities()
+        action = int(_draw(p, self.rng)[0])
+        return action, bool(p[0, action] < p[0].max()), float(p[0, action])
+
+    def update(self, x, action, cost, probability):
+        self.algorithm.update(np.array([action]), np.array([cost]), np.array([probability]))
+
+    def finish(self):
+        return {"kind": "model", "no_guarantee": None}
+
+
+class OracleBandit(BanditPolicy):
+    """One River regressor per action predicts its scaled cost from the context; the action
+    is chosen from the predictions by ``explore``: ``greedy`` (least predicted cost),
+    ``epsilon_greedy`` (a uniform action with probability ``epsilon``), or ``squarecb``
+    (Foster & Rakhlin 2020: p_a = 1 / (K + gamma (yhat_a - yhat_best)) for each action but
+    the best, which takes the rest). Learns from full or bandit feedback."""
+
+    modes = ("full", "bandit")
+
+    def __init__(self, models, costs, mode, rng, explore: str = "greedy", epsilon: float = 0.05,
+                 gamma: float | None = None, horizon: int = 1):
+        super().__init__(costs, mode)
+        if len(models) != self.k:
+            raise ValueError(f"need one regressor per action ({self.k}), got {len(models)}")
+        if explore not in EXPLORATION:
+            raise ValueError(f"unknown exploration {explore!r}; one of: {', '.join(EXPLORATION)}")
+        if not 0 <= epsilon <= 1:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        if gamma is not None and not gamma > 0:
+            raise ValueError(f"gamma must be > 0, got {gamma}")
+        self.models, self.rng, self.explore, self.epsilon = models, rng, explore, float(epsilon)
+        #: SquareCB's gamma; default sqrt(K T), the order its analysis tunes to.
+        self.gamma = float(gamma) if gamma is not None else math.sqrt(self.k * horizon)
+
+    def predictions(self, x) -> np.ndarray:
+        out = np.empty(self.k)
+        for a, model in enumerate(self.models):
+            y = model.predict_one(x)
+            out[a] = 0.0 if y is None else y
+        return out
+
+    def choose(self, t, x):
+        predicted = self.predictions(x)
+        best = int(np.argmin(predicted))
+        if self.explore == "greedy":
+            action = best
+        elif self.explore == "epsilon_greedy":
+            action = int(self.rng.integers(self.k)) if self.rng.random() < self.epsilon else best
+        else:
+            p = 1.0 / (self.k + self.gamma * (predicted - predicted[best]))
+            p[best] = 0.0
+            p[best] = 1.0 - p.sum()
+            action = int(_draw(p[None, :], self.rng)[0])
+        return action, bool(predicted[action] > predicted[best]), None
+
+    def update(self, x, action, cost, moment):
+        if self.full:
+            for model, c in zip(self.models, cost.tolist(), strict=True):
+                model.learn_one(x, c)
+        else:
+            self.models[action].learn_one(x, cost)

@@ -1,0 +1,156 @@
+"""Sources of decisions with more than two outcomes, whose P(y | x) is known exactly.
+
+- ``contextual``: K classes (one per action under ``matrix: zero_one``) drawn from a softmax
+  of a linear function of the context; a shift of ``concept`` draws new weights, so the best
+  action of a context changes;
+- ``k_armed``: a K-armed bandit with no context and piecewise-stationary means: at each
+  decision arm a does harm with probability ``means[a]``, independently; the outcome y says
+  which arms do harm (bit a of y), so with ``matrix: arms`` pulling arm a costs 1 exactly
+  when it does harm.
+
+Both draw every concept's label of a decision from one shared uniform draw (inverse
+transform), as the binary sources label every context under every concept: a ``stale``
+proxy is the label the old concept would have given with the same luck.
+
+Examples
+--------
+>>> import numpy as np
+>>> source = KArmed([{"means": [0.1, 0.9]}, {"means": [0.9, 0.1]}], np.random.SeedSequence(0))
+>>> xs, labels = source.draw(np.zeros(4000, dtype=np.int64))
+>>> xs[0], labels.shape
+({}, (2, 4000))
+>>> [round(float(((labels[0] >> a) & 1).mean()), 1) for a in range(2)]   # each arm's rate of harm
+[0.1, 0.9]
+>>> source.proba(xs[:1], np.array([1])).round(2).tolist()   # outcomes 0..3: no arm, arm 0, arm 1, both
+[[0.09, 0.81, 0.01, 0.09]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lowstakes.streams import SOURCES, Source
+
+__all__ = ["Contextual", "KArmed"]
+
+
+def _label_type(classes: int):
+    return np.int8 if classes <= 127 else np.int16
+
+
+def _inverse_transform(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The class of each row of probabilities ``p`` at its uniform draw ``u``."""
+    return np.minimum((np.cumsum(p, axis=1) <= u[:, None]).sum(axis=1), p.shape[1] - 1)
+
+
+def _whole(params: dict, name: str, default: int, low: int, high: int) -> int:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+    return value
+
+
+@SOURCES.register("contextual")
+class Contextual(Source):
+    """A contextual decision with ``n_classes`` outcomes: the context has ``n_features``
+    features uniform in [-1, 1], and P(y = c | x) is the softmax of ``sharpness`` x W x, with
+    weights W (n_classes x n_features, standard normal) fixed by ``concept``: the same concept
+    index gives the same weights in every run. A shift of ``concept`` changes which outcome,
+    and so which action, is best for most contexts; one of ``sharpness`` makes the outcome
+    more (higher) or less certain."""
+
+    shiftable = ("concept", "sharpness")
+    params = {"n_classes": "4 (2..20)", "n_features": "5 (1..50)",
+              "concept": "0 (which weights: any whole number >= 0)",
+              "sharpness": "4.0 (> 0: how certain the outcome is)"}
+
+    def __init__(self, concepts, seed):
+        super().__init__(concepts, seed)
+        first = concepts[0]
+        self.k = _whole(first, "n_classes", 4, 2, 20)
+        self.d = _whole(first, "n_features", 5, 1, 50)
+        self._weights = []
+        for p in concepts:
+            if (_whole(p, "n_classes", 4, 2, 20), _whole(p, "n_features", 5, 1, 50)) != (self.k, self.d):
+                raise ValueError("n_classes and n_features cannot change at a shift")
+            concept = _whole(p, "concept", 0, 0, 2**31 - 1)
+            sharpness = p.get("sharpness", 4.0)
+            if isinstance(sharpness, bool) or not isinstance(sharpness, int | float) or not sharpness > 0:
+                raise ValueError(f"sharpness must be a number > 0, got {sharpness!r}")
+            weights = np.random.default_rng([self.k, self.d, concept]).standard_normal((self.k, self.d))
+            self._weights.append(float(sharpness) * weights)
+        self._rng = np.random.default_rng(seed)
+
+    @classmethod
+    def classes(cls, params):
+        return _whole(params, "n_classes", 4, 2, 20)
+
+    def _proba_of(self, f: np.ndarray, row: int) -> np.ndarray:
+        logits = f @ self._weights[row].T
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def draw(self, segments):
+        n = len(segments)
+        f = self._rng.uniform(-1.0, 1.0, (n, self.d))
+        u = self._rng.random(n)
+        labels = np.stack([_inverse_transform(self._proba_of(f, row), u) for row in range(self.n_rows)])
+        return [dict(enumerate(r)) for r in f.tolist()], labels.astype(_label_type(self.k))
+
+    def proba(self, xs, rows):
+        f = np.array([list(x.values()) for x in xs], dtype=float).reshape(len(xs), self.d)
+        out = np.empty((len(xs), self.k))
+        for row in np.unique(rows):
+            at = rows == row
+            out[at] = self._proba_of(f[at], int(row))
+        return out
+
+
+@SOURCES.register("k_armed")
+class KArmed(Source):
+    """A K-armed bandit without context: at each decision arm a does harm with probability
+    ``means[a]`` (2 to 8 arms), independently of the other arms and of the past; a shift
+    changes the means (their number stays). The outcome y has bit a set when arm a does
+    harm (2^K outcomes); use it with ``harm: {matrix: arms}``."""
+
+    contextual = False
+    #: Its outcomes say which arms do harm (the ``arms`` cost matrix reads them).
+    arms = True
+    shiftable = ("means",)
+    params = {"means": "[0.2, 0.5, 0.8] (each arm's chance of doing harm, in [0, 1]; 2..8 arms)"}
+
+    def __init__(self, concepts, seed):
+        super().__init__(concepts, seed)
+        self._means = np.array([self._checked(p) for p in concepts])
+        if len({len(m) for m in self._means}) != 1:
+            raise ValueError("the number of arms (the length of means) cannot change at a shift")
+        self.k = self._means.shape[1]
+        outcomes = np.arange(1 << self.k)
+        bits = (outcomes[None, :] >> np.arange(self.k)[:, None]) & 1  # (K, 2^K)
+        m = self._means[:, :, None]
+        self._table = np.prod(np.where(bits[None], m, 1 - m), axis=1)  # (concepts, 2^K)
+        self._rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def _checked(params) -> list[float]:
+        means = params.get("means", [0.2, 0.5, 0.8])
+        if (not isinstance(means, list | tuple) or not 2 <= len(means) <= 8
+                or not all(isinstance(m, int | float) and not isinstance(m, bool) and 0 <= m <= 1
+                           for m in means)):
+            raise ValueError(f"means must be a list of 2 to 8 numbers in [0, 1], got {means!r}")
+        return [float(m) for m in means]
+
+    @classmethod
+    def classes(cls, params):
+        return 1 << len(cls._checked(params))
+
+    def draw(self, segments):
+        n = len(segments)
+        u = self._rng.random((n, self.k))
+        weights = 1 << np.arange(self.k)
+        labels = np.stack([(u < means).astype(np.int64) @ weights for means in self._means])
+        return [{} for _ in range(n)], labels.astype(_label_type(1 << self.k))
+
+    def proba(self, xs, rows):
+        return self._table[rows]

@@ -1,0 +1,309 @@
+"""K-action decisions and bandit feedback in the engine: the sources of several classes, the
+learners that see only the cost of what they did, exploration, and the scenarios' errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lowstakes
+from lowstakes.bandit_policies import Exp3Policy, OracleBandit, RiverBandit
+from lowstakes.bandits import Exp3
+from lowstakes.errors import ScenarioError
+from lowstakes.learners import build_model
+from lowstakes.multiclass import Contextual, KArmed
+from lowstakes.objectives import named_matrix
+from lowstakes.scenario import Scenario
+from lowstakes.simulation import simulate
+
+# -- sources ---------------------------------------------------------------------------
+
+
+def test_k_armed_outcomes_follow_the_known_distribution():
+    means = [0.1, 0.6, 0.35]
+    source = KArmed([{"means": means}], np.random.SeedSequence(3))
+    n = 40_000
+    xs, labels = source.draw(np.zeros(n, dtype=np.int64))
+    p = source.proba(xs, np.zeros(n, dtype=np.int64))
+    assert p.shape == (n, 8) and np.allclose(p.sum(axis=1), 1.0)
+    counts = np.bincount(labels[0], minlength=8) / n
+    # Each outcome's frequency within 5 standard errors of its probability.
+    assert np.all(np.abs(counts - p[0]) <= 5 * np.sqrt(p[0] * (1 - p[0]) / n))
+    # The arms' harm rates are the means, and the 'arms' matrix reads them off.
+    expected_harm = named_matrix("arms", 8) @ p[0]
+    assert np.allclose(expected_harm, means)
+
+
+def test_contextual_labels_follow_their_softmax_and_concepts_share_luck():
+    source = Contextual([{"n_classes": 3, "n_features": 2}, {"n_classes": 3, "n_features": 2, "concept": 1}],
+                        np.random.SeedSequence(5))
+    n = 30_000
+    xs, labels = source.draw(np.zeros(n, dtype=np.int64))
+    for row in (0, 1):
+        p = source.proba(xs, np.full(n, row))
+        assert np.allclose(p.sum(axis=1), 1.0)
+        onehot = np.eye(3)[labels[row]]
+        # E[1{y = c} - p_c(x)] = 0 for each class: the labels are drawn from p.
+        gap = (onehot - p).mean(axis=0)
+        assert np.all(np.abs(gap) < 5 * np.sqrt(0.25 / n))
+    # The two concepts disagree on a good share of contexts (the shift matters).
+    assert 0.2 < np.mean(labels[0] != labels[1]) < 0.9
+    # The same concept index gives the same weights whatever the run's seed.
+    other = Contextual([{"n_classes": 3, "n_features": 2}], np.random.SeedSequence(99))
+    assert np.allclose(other.proba(xs[:5], np.zeros(5, dtype=int)), source.proba(xs[:5], np.zeros(5, dtype=int)))
+
+
+# -- what a bandit learner sees --------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(labels=st.lists(st.integers(0, 2), min_size=30, max_size=120), data=st.data())
+def test_bandit_feedback_uses_only_the_cost_of_the_action_taken(labels, data):
+    """Two label sequences that give the action taken the same cost must lead a bandit
+    learner to the same actions; a full-feedback learner can tell them apart."""
+    costs = named_matrix("zero_one", 3)
+
+    def run(policy, relabel):
+        actions = []
+        for t, label in enumerate(labels):
+            action = policy.act(t, {"a": 1.0})
+            actions.append(action)
+            if relabel and label != action:  # another label of the same cost (1) for this action
+                label = data.draw(st.sampled_from([c for c in range(3) if c != action]), label=f"other{t}")
+            policy.learn(t, {"a": 1.0}, label)
+        return actions
+
+    def ucb():
+        return RiverBandit(build_model("bandit.UCB", {"delta": 1.0, "seed": 4}, task="bandit"), costs, "bandit")
+
+    assert run(ucb(), False) == run(ucb(), True)
+
+    def exp3():
+        return Exp3Policy(Exp3(k=3, eta=0.3), costs, "bandit", np.random.default_rng(2))
+
+    assert run(exp3(), False) == run(exp3(), True)
+
+
+def test_full_feedback_sees_every_actions_cost():
+    """The counterpart of the test above, showing it can fail: under full feedback the
+    regressor of an action not taken learns too (every cost here is positive, so every
+    regressor that learns moves away from 0)."""
+    costs = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 1.0], [3.0, 1.0, 2.0]])
+
+    def oracle(mode):
+        models = [build_model("linear_model.LinearRegression", task="regression") for _ in range(3)]
+        return OracleBandit(models, costs, mode, np.random.default_rng(0))
+
+    for mode, learned in (("full", 3), ("bandit", 1)):
+        policy = oracle(mode)
+        action = policy.act(0, {"a": 1.0})
+        policy.learn(0, {"a": 1.0}, (action + 1) % 3)
+        moved = sum(model.predict_one({"a": 1.0}) != 0.0 for model in policy.models)
+        assert moved == learned
+
+
+def test_exp3_weighs_a_late_cost_by_the_chance_its_action_had_when_taken():
+    costs = named_matrix("zero_one", 2)
+    policy = Exp3Policy(Exp3(k=2, eta=0.5), costs, "bandit", np.random.default_rng(1))
+    first = policy.act(0, {})
+    p_first = policy.algorithm.probabilities()[0, first]
+    second = policy.act(1, {})
+    policy.learn(1, {}, 1 - second)          # the second decision's cost (1) arrives first
+    policy.learn(0, {}, 1 - first)           # then the first's, after the distribution moved
+    reference = Exp3(k=2, eta=0.5)
+    p_second = 0.5
+    reference.update(np.array([second]), np.array([1.0]), np.array([p_second]))
+    reference.update(np.array([first]), np.array([1.0]), np.array([p_first]))
+    assert np.allclose(policy.algorithm.probabilities(), reference.probabilities())
+    # With the chance at arrival instead, the weights would differ.
+    wrong = Exp3(k=2, eta=0.5)
+    wrong.update(np.array([second]), np.array([1.0]))
+    wrong.update(np.array([first]), np.array([1.0]))
+    assert not np.allclose(wrong.probabilities(), reference.probabilities())
+
+
+def test_exploration_is_counted_only_where_the_action_is_not_greedy():
+    costs = named_matrix("zero_one", 3)
+    for explore, some in (("greedy", False), ("epsilon_greedy", True)):
+        models = [build_model("linear_model.LinearRegression", task="regression") for _ in range(3)]
+        policy = OracleBandit(models, costs, "full", np.random.default_rng(0), explore, epsilon=0.3)
+        rng = np.random.default_rng(1)
+        for t in range(300):
+            x = {"a": float(rng.random())}
+            policy.act(t, x)
+            policy.learn(t, x, 0)
+        explored = policy.end_block(0, 300)["explored"]
+        assert len(explored) == 300
+        assert explored.any() == some
+        if some:  # about epsilon x (K-1)/K of the decisions once the predictions differ
+            assert 0.1 < explored.mean() < 0.3
+
+
+# -- the engine ------------------------------------------------------------------------
+
+def k_armed(**changes):
+    base = {
+        "name": "k", "horizon": 3000, "seeds": 2, "harm": {"matrix": "arms"},
+        "stream": {"source": "k_armed", "params": {"means": [0.2, 0.5, 0.8]},
+                   "shifts": [{"at": 1500, "params": {"means": [0.8, 0.5, 0.2]}}]},
+        "objectives": {"aligned": {"feedback_mode": "bandit"}},
+        "learners": {"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0}},
+                     "thompson": {"model": "bandit.ThompsonSampling"},
+                     "exp3": {"algorithm": "exp3_share"}},
+    }
+    base.update(changes)
+    return Scenario.from_dict(base)
+
+
+def test_bandit_arms_are_reproducible_and_the_same_through_simpy():
+    scenario = k_armed(timing={"feedback_delay": {"exponential": 5}})
+    a, b = simulate(scenario, 1), simulate(scenario, 1)
+    assert np.array_equal(a.actions, b.actions)
+    slow = simulate(scenario, 1, fast=False)
+    assert np.array_equal(a.actions, slow.actions)
+    assert np.array_equal(a.feedback_time, slow.feedback_time, equal_nan=True)
+    # The arms learn: after the shift they end on the new best arm (2) most of the time.
+    assert (a.actions[:, -500:] == 2).mean(axis=1).min() > 0.6
+    # The oracle knows the means: arm 0 before the shift, arm 2 after.
+    assert set(a.comparator[:1500]) == {0} and set(a.comparator[1500:]) == {2}
+
+
+def test_exploration_harm_reaches_the_summary(tmp_path):
+    result = lowstakes.run(k_armed(), out=tmp_path / "run")
+    for arm in result.summary["arms"]:
+        e = arm["exploration"]
+        assert 0 < e["harm"] < arm["harm"]
+        assert 0 < e["share_of_harm"] < 1
+        per_seed = [s["exploration"]["harm"] for s in arm["seeds"]]
+        assert e["harm"] == pytest.approx(np.mean(per_seed))
+
+
+def test_exploration_harm_is_the_harm_of_the_exploring_decisions():
+    from lowstakes.seedmetrics import SeedMetrics
+    from lowstakes.simulation import run_seed
+
+    scenario = k_armed(horizon=5000)
+    records = []
+    info = run_seed(scenario, 0, records.append)
+    metrics = SeedMetrics(scenario, 0, info.arms)
+    explored = {j: [] for j in range(len(info.arms))}
+    harm = {j: [] for j in range(len(info.arms))}
+    for record in records:
+        arrays = metrics.add(record)
+        for j in range(len(info.arms)):
+            explored[j].append(record.records[j]["explored"])
+            harm[j].append(arrays[j]["harm"])
+    out = metrics.finish(info)
+    for j, seed in enumerate(out):
+        e, h = np.concatenate(explored[j]), np.concatenate(harm[j])
+        assert seed["exploration"]["decisions"] == int(e.sum())
+        assert seed["exploration"]["harm"] == pytest.approx(float(h[e].sum()))
+
+
+def test_a_misaligned_bandit_objective_learns_the_proxys_cost():
+    scenario = Scenario.from_dict({
+        "name": "c", "horizon": 4000, "harm": {"matrix": "zero_one"},
+        "stream": {"source": "contextual", "params": {"n_classes": 3, "n_features": 3},
+                   "shifts": [{"at": 1000, "params": {"concept": 1}}]},
+        "objectives": {"aligned": {"feedback_mode": "bandit"},
+                       "stale": {"feedback": "stale", "feedback_mode": "bandit"}},
+        "learners": {"oracle": {"model": "linear_model.LinearRegression",
+                                "explore": {"policy": "epsilon_greedy", "epsilon": 0.05}}}})
+    run = simulate(scenario, 0)
+    harm = named_matrix("zero_one", 3)
+    after = slice(2000, None)
+    true_cost = [harm[run.actions[j, after], run.y[after]].mean() for j in range(2)]
+    proxy_cost = harm[run.actions[1, after], run.feedback["stale"][after]].mean()
+    # The stale arm does well by its proxy and badly by the truth; the aligned arm does well.
+    assert proxy_cost < true_cost[1] - 0.2
+    assert true_cost[0] < true_cost[1] - 0.2
+
+
+# -- bad input -------------------------------------------------------------------------
+
+def problems_of(**changes):
+    with pytest.raises(ScenarioError) as caught:
+        k_armed(**changes)
+    return {".".join(map(str, path)): message for path, message in caught.value.problems}
+
+
+def test_a_bandit_learner_given_full_feedback_is_refused():
+    found = problems_of(objectives={"aligned": {"feedback_mode": "full"}})
+    assert set(found) == {"learners.ucb.model", "learners.thompson.model", "learners.exp3.algorithm"}
+    assert "bandit feedback" in found["learners.ucb.model"] and "'aligned'" in found["learners.ucb.model"]
+
+
+def test_a_classifier_given_bandit_feedback_is_refused():
+    found = problems_of(learners={"tree": {"model": "tree.HoeffdingTreeClassifier"}})
+    assert set(found) == {"learners.tree.model"}
+    assert "learns from full feedback" in found["learners.tree.model"]
+
+
+def test_a_contextual_policy_on_a_source_without_context_is_refused():
+    found = problems_of(learners={"lin": {"model": "bandit.LinUCBDisjoint"}})
+    assert set(found) == {"learners.lin.model"}
+    assert "has none" in found["learners.lin.model"]
+    found = problems_of(learners={"o": {"model": "linear_model.LinearRegression", "explore": {}}})
+    assert set(found) == {"learners.o.model"}
+
+
+def test_cost_matrices_must_match_the_source_and_each_other():
+    found = problems_of(harm={"matrix": [[0, 1], [1, 0]]})
+    assert "has 2 columns; source 'k_armed' has 8 classes" in found["harm.matrix"]
+    found = problems_of(harm={"matrix": "zero_one"}, objectives={
+        "aligned": {"feedback_mode": "bandit", "costs": {"matrix": [[0] * 8, [1] * 8]}}})
+    assert "has 2 rows (actions); the harm has 8" in found["objectives.aligned.costs.matrix"]
+    found = problems_of(harm={"false_positive": 1.0})
+    assert "give a cost 'matrix' with 8 columns" in found["harm"]
+    found = problems_of(harm={"matrix": [[0, 1], [1, 0]], "false_positive": 0.5})
+    assert "either 'matrix' or the named binary costs" in found["harm"]
+    found = problems_of(harm={"matrix": [[0, 2] * 4, [1] * 8], "bound": 1.0})
+    assert "exceeds the harm bound" in found["harm"]
+    with pytest.raises(ScenarioError, match=r"harm\.matrix.*k_armed source"):
+        Scenario.from_dict({"name": "s", "horizon": 10, "harm": {"matrix": "arms"},
+                            "stream": {"source": "contextual"},
+                            "learners": {"u": {"model": "bandit.UCB", "params": {"delta": 1}}},
+                            "objectives": {"a": {"feedback_mode": "bandit"}}})
+
+
+def test_what_only_binary_sources_support_is_refused_on_several_classes():
+    found = problems_of(stream={"source": "k_armed", "label_noise": 0.1})
+    assert "label noise flips a binary label" in found["stream.label_noise"]
+    found = problems_of(objectives={"aligned": {"feedback": "noise", "feedback_mode": "bandit"}})
+    assert "gives binary labels" in found["objectives.aligned.feedback"]
+    found = problems_of(harm={"matrix": "zero_one"}, stream={"source": "contextual"},
+                        objectives={"aligned": {}},
+                        learners={"lr": {"model": "linear_model.LogisticRegression"}})
+    assert "binary classifier" in found["learners.lr.model"]
+
+
+def test_thompson_sampling_needs_costs_of_zero_or_the_largest():
+    found = problems_of(harm={"matrix": [[0.5] * 8, [1] * 8, [0] * 8]})
+    assert set(found) == {"learners.thompson.model"}
+    assert "rewards of 0 or 1" in found["learners.thompson.model"]
+
+
+def test_bad_exploration_and_algorithm_params_are_named():
+    base = {"model": "linear_model.LinearRegression"}
+    found = problems_of(stream={"source": "contextual"}, harm={"matrix": "zero_one"},
+                        learners={"a": {**base, "explore": {"policy": "softmax"}},
+                                  "b": {**base, "explore": {"policy": "squarecb", "epsilon": 0.1}},
+                                  "c": {**base, "explore": {"policy": "epsilon_greedy", "epsilon": 2}},
+                                  "d": {"algorithm": "exp3", "params": {"etaa": 0.1}}})
+    assert "unknown exploration 'softmax'" in found["learners.a.explore.policy"]
+    assert "squarecb does not take 'epsilon'" in found["learners.b.explore.epsilon"]
+    assert "must be in [0, 1]" in found["learners.c.explore.epsilon"]
+    assert "unknown param 'etaa'" in found["learners.d.params"]
+
+
+def test_cli_names_the_field_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(k_armed().to_yaml().replace("feedback_mode: bandit", "feedback_mode: full"))
+    done = subprocess.run([sys.executable, "-m", "lowstakes", "validate", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "learners.ucb.model" in done.stderr and "Traceback" not in done.stderr
