@@ -31,8 +31,16 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_serializer,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from lowstakes.errors import ScenarioError
 from lowstakes.registry import suggest

@@ -52,7 +52,8 @@ def test_contextual_labels_follow_their_softmax_and_concepts_share_luck():
     assert 0.2 < np.mean(labels[0] != labels[1]) < 0.9
     # The same concept index gives the same weights whatever the run's seed.
     other = Contextual([{"n_classes": 3, "n_features": 2}], np.random.SeedSequence(99))
-    assert np.allclose(other.proba(xs[:5], np.zeros(5, dtype=int)), source.proba(xs[:5], np.zeros(5, dtype=int)))
+    rows = np.zeros(5, dtype=int)
+    assert np.allclose(other.proba(xs[:5], rows), source.proba(xs[:5], rows))
 
 
 # -- what a bandit learner sees --------------------------------------------------------
@@ -75,7 +76,8 @@ def test_bandit_feedback_uses_only_the_cost_of_the_action_taken(labels, data):
         return actions
 
     def ucb():
-        return RiverBandit(build_model("bandit.UCB", {"delta": 1.0, "seed": 4}, task="bandit"), costs, "bandit")
+        model = build_model("bandit.UCB", {"delta": 1.0, "seed": 4}, task="bandit")
+        return RiverBandit(model, costs, "bandit")
 
     assert run(ucb(), False) == run(ucb(), True)
 
