@@ -72,7 +72,9 @@ class BanditPolicy(Policy):
             raise ValueError(f"{type(self).__name__} learns from {' or '.join(self.modes)} feedback, "
                              f"not {mode}")
         scale = float(costs.max())
-        self._costs = np.asarray(costs, float) / (scale if scale > 0 else 1.0)
+        #: The objective's largest cost: costs reach the learner divided by it.
+        self.scale = scale if scale > 0 else 1.0
+        self._costs = np.asarray(costs, float) / self.scale
         self.k = costs.shape[0]
         self.full = mode == "full"
         self._taken: dict[int, tuple] = {}
@@ -106,8 +108,17 @@ class BanditPolicy(Policy):
         explored, self._explored = np.array(self._explored, dtype=bool), []
         return {"explored": explored}
 
+    #: What the learner is called in the summary.
+    label = "bandit learner"
+
     def finish(self):
-        return {"kind": "model", "no_guarantee": None}
+        """``kind: bandit``, the learner's name, and what a regret bound needs (None: none
+        applies to this learner)."""
+        return {"kind": "bandit", "algorithm": self.label, "k": self.k, "scale": self.scale,
+                "bound": self.bound_params()}
+
+    def bound_params(self) -> dict | None:
+        return None
 
 
 def _estimate(policy, arm, x):
@@ -129,6 +140,7 @@ class RiverBandit(BanditPolicy):
     def __init__(self, policy, costs, mode):
         super().__init__(costs, mode)
         self.policy = policy
+        self.label = f"bandit.{type(policy).__name__}"
         self.arms = list(range(self.k))
         self.contextual = is_contextual(policy)
 
@@ -166,7 +178,7 @@ class Exp3Policy(BanditPolicy):
         if algorithm.k != self.k:
             raise ValueError(f"{algorithm.name} has {algorithm.k} actions, the costs {self.k}")
         self.algorithm, self.rng = algorithm, rng
-        self._played = 0.0
+        self.label = algorithm.name
 
     def choose(self, t, x):
         p = self.algorithm.probabilities()
@@ -176,8 +188,8 @@ class Exp3Policy(BanditPolicy):
     def update(self, x, action, cost, probability):
         self.algorithm.update(np.array([action]), np.array([cost]), np.array([probability]))
 
-    def finish(self):
-        return {"kind": "model", "no_guarantee": None}
+    def bound_params(self):
+        return {"eta": self.algorithm.eta, "alpha": getattr(self.algorithm, "alpha", None)}
 
 
 class OracleBandit(BanditPolicy):
@@ -201,6 +213,7 @@ class OracleBandit(BanditPolicy):
         if gamma is not None and not gamma > 0:
             raise ValueError(f"gamma must be > 0, got {gamma}")
         self.models, self.rng, self.explore, self.epsilon = models, rng, explore, float(epsilon)
+        self.label = f"{type(models[0]).__name__} per action, {explore}"
         #: SquareCB's gamma; default sqrt(K T), the order its analysis tunes to.
         self.gamma = float(gamma) if gamma is not None else math.sqrt(self.k * horizon)
 

@@ -551,6 +551,36 @@ def pool_table(summary: dict) -> tuple[Table, list[str]] | None:
     return table, lines
 
 
+def bandit_table(summary: dict) -> Table | None:
+    """Arms choosing among K actions: regret on their own feedback against the best action and
+    the best action sequence, and each in-expectation bound held against the seeds' mean."""
+    arms = [a for a in summary["arms"] if "bandit" in a]
+    if not arms:
+        return None
+    m = arms[0]["bandit"]["switches"]
+    table = Table(title="K-action arms: regret on their own feedback, and the bounds in expectation",
+                  caption="vs best action: against the best single action in hindsight; vs m-switch: against "
+                          f"the best action sequence with at most m = {m} switch(es) (the run's shifts). An "
+                          "expected (E) bound speaks of the mean over runs: held when the seeds' mean is at "
+                          "most the bound, exceeded when the whole 95% interval is above it, else unclear",
+                  caption_justify="left")
+    for column in ("arm", "learner", "vs best action", "E bound", "vs m-switch", "E bound "):
+        table.add_column(column, justify="left" if column in ("arm", "learner") else "right", no_wrap=True)
+    for arm in arms:
+        b = arm["bandit"]
+        by = {bound["comparator"].startswith("best fixed"): bound for bound in b["bounds"]}
+
+        def cell(fixed, by=by):
+            bound = by.get(fixed)
+            return "-" if bound is None else f"{bound['value']:,.1f} {bound['name']}: {bound['verdict']}"
+
+        fixed, switching = b["regret_best_fixed"], b["regret_best_switching"]
+        table.add_row(f"{arm['learner']} / {arm['objective']}", b["algorithm"],
+                      _pm(fixed["mean"], fixed["ci95"]), cell(True),
+                      _pm(switching["mean"], switching["ci95"]), cell(False))
+    return table
+
+
 class _Rate(ProgressColumn):
     """Decisions per second of a seed's bar."""
 
@@ -602,6 +632,9 @@ def _run(args, console: Console, errors: Console) -> int:
     deceived = deception_table(result.summary)
     if deceived is not None:
         console.print(deceived)
+    bandits = bandit_table(result.summary)
+    if bandits is not None:
+        console.print(bandits)
     console.print(f"run directory: {result.path}")
     return 0
 

@@ -26,6 +26,9 @@ __all__ = ["seed_guarantee", "summarize_guarantee", "REMEDY"]
 REMEDY = ("an expert arm (algorithm: fixed_share) over such models carries Fixed Share's window "
           "bound against the best of them")
 
+BANDIT_REASON = ("an arm choosing among K actions: its bounds (exp3, exp3_share) hold in expectation "
+                 "over the whole run, against the best action and action sequence; see the bandit table")
+
 CONSENSUS_REASON = ("imitation of the overseer: the consensus imitator's guarantees are per-decision "
                     "invariants, not a regret bound (BOUNDS.md, 'Consensus imitation'); no window bound is "
                     "computed for the Bayesian-mixture or MAP imitators either")
@@ -80,6 +83,8 @@ def seed_guarantee(info, j: int, spans, horizon: int, true_cost=None, pool=None,
         return _pool_guarantee(pool, delayed), None
     if j in info.consensus:
         return {"applies": False, "reason": CONSENSUS_REASON}, None
+    if j in info.bandits:
+        return {"applies": False, "reason": BANDIT_REASON}, None
     reason = info.no_guarantee.get(j) or "no guarantee is computed for this arm"
     if "no regret bound applies" in reason:
         reason += f"; {REMEDY}"

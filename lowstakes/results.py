@@ -189,6 +189,39 @@ def _window_summary(per_seed: list[dict], k: int) -> dict:
     }
 
 
+def expected_verdict(mean: float, interval, bound: float) -> str:
+    """An in-expectation bound against the seeds' mean regret and its 95% interval: ``held``
+    (the mean is at most the bound), ``exceeded`` (the whole interval is above it: with a
+    true mean on the bound, a false alarm at most 2.5% of the time), else ``unclear``.
+
+    >>> expected_verdict(10.0, [8.0, 12.0], 11.0), expected_verdict(13.0, [12.0, 14.0], 11.0)
+    ('held', 'exceeded')
+    """
+    if mean <= bound:
+        return "held"
+    return "exceeded" if interval[0] is not None and interval[0] > bound else "unclear"
+
+
+def _bandit_summary(seeds: list[dict]) -> dict:
+    """A K-action arm across seeds: its regret on its own feedback against the best action and
+    action sequence (means, 95% CIs), and each in-expectation bound with its verdict."""
+    entries = [s["bandit"] for s in seeds]
+    first = entries[0]
+    out = {"algorithm": first["algorithm"], "actions": first["actions"], "switches": first["switches"],
+           "regret_best_fixed": metrics.mean_ci([e["regret"]["best_fixed"] for e in entries]),
+           "regret_best_switching": metrics.mean_ci([e["regret"]["best_switching"] for e in entries]),
+           "bounds": []}
+    if "reason" in first:
+        out["reason"] = first["reason"]
+    for i, bound in enumerate(first["bounds"]):
+        measured = metrics.mean_ci([e["bounds"][i]["measured"] for e in entries])
+        value = float(np.mean([e["bounds"][i]["value"] for e in entries]))
+        out["bounds"].append({"name": bound["name"], "kind": bound["kind"], "source": bound["source"],
+                              "comparator": bound["comparator"], "value": value, "measured": measured,
+                              "verdict": expected_verdict(measured["mean"], measured["ci95"], value)})
+    return out
+
+
 def _exploration_summary(seeds: list[dict]) -> dict:
     """Decisions where the arm explored (did not take its own greedy choice) and the harm
     they did, as means and 95% CIs over seeds, with that harm's share of the arm's harm."""
@@ -222,6 +255,7 @@ def summarize(scenario, arms: list[tuple[str, str]], per_seed: list[list[dict]],
             "guarantee": guarantees.summarize_guarantee(seeds),
             **({"deception": _deception_summary(seeds)} if "deception" in seeds[0] else {}),
             **({"exploration": _exploration_summary(seeds)} if "exploration" in seeds[0] else {}),
+            **({"bandit": _bandit_summary(seeds)} if "bandit" in seeds[0] else {}),
             "audit": audit.arm_audit(seeds, scenario.harm.bound, scenario.audit, scenario.horizon),
             "seeds": seeds,
         })

@@ -21,7 +21,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from lowstakes import accumulate, audit, guarantees, linear, metrics, regret
+from lowstakes import accumulate, audit, comparators, guarantees, linear, metrics, regret
 from lowstakes.errors import HarmBoundError
 
 __all__ = ["SeedMetrics", "block_arrays", "CURVES_SCHEMA", "CURVE_POINTS"]
@@ -203,6 +203,10 @@ class _Arm:
         #: For a learner that explores (lowstakes.bandit_policies): decisions where it did not
         #: take its own greedy choice, and the harm they did.
         self.exploration: dict | None = None
+        #: For a learner among K actions: its objective's costs and the m-switch comparator
+        #: of the actions (m: the number of shifts, at least 1), fed the feedback's costs.
+        self.actions = None
+        self.scenario, self.shifts = scenario, shifts
         self.delayed = False
         self.deception = None
         self.true_cost = _WindowCheckpoints(spans)
@@ -249,6 +253,11 @@ class _Arm:
             e = self.exploration = self.exploration or {"decisions": 0, "harm": 0.0}
             e["decisions"] += int(explored.sum())
             e["harm"] += float(a["harm"][explored].sum())
+            if self.actions is None:  # the best action and action sequence, on the arm's feedback
+                costs = self.scenario.costs_of(record.arms[j][1])
+                self.actions = (costs, comparators.Switching(costs.shape[0], max(1, len(self.shifts))))
+            costs, switching = self.actions
+            switching.add(costs[:, record.feedback[record.arms[j][1]]].T)
         if records is not None and "query_prob" in records:
             self.query_probability += float(records["query_prob"].sum())
             if records.get("defection") is not None:
@@ -330,6 +339,9 @@ class SeedMetrics:
             windows = arm.windows.result()
             pool = ({"pool": regret.pool_seed_metrics(info.pools[j], scenario, self.spans, arm.delayed)}
                     if j in info.pools else {})
+            bandit = ({"bandit": regret.bandit_seed_metrics(info.bandits[j], arm.actions[1], arm.totals,
+                                                            scenario, arm.delayed or arm.labels < horizon)}
+                      if j in info.bandits and arm.actions is not None else {})
             guarantee, curves = guarantees.seed_guarantee(info, j, self.spans, horizon, arm.true_cost.values,
                                                           pool.get("pool"), arm.delayed)
             if curves is not None:
@@ -349,6 +361,7 @@ class SeedMetrics:
                 **self._oversight(arm, info),
                 **self._deception(arm, info),
                 **({"exploration": arm.exploration} if arm.exploration is not None else {}),
+                **bandit,
                 "windows": windows,
                 **pool,
                 "guarantee": guarantee,

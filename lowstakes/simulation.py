@@ -125,6 +125,8 @@ class SeedInfo:
     consensus: dict = field(default_factory=dict)
     linear: dict = field(default_factory=dict)
     no_guarantee: dict = field(default_factory=dict)
+    #: Per arm that chooses among K actions from costs (lowstakes.bandit_policies): its report.
+    bandits: dict = field(default_factory=dict)
     #: The best constant action (``comparator: best_constant``), else None.
     constant: float | None = None
 
@@ -566,6 +568,8 @@ class _Simulation:
                 info.consensus[j] = out
             elif kind == "linear":
                 info.linear[j] = out["records"]
+            elif kind == "bandit":
+                info.bandits[j] = out
             elif kind == "model" and out["no_guarantee"] is not None:
                 info.no_guarantee[j] = out["no_guarantee"]
         if self.comparator_kind == "best_constant":

@@ -309,3 +309,89 @@ def test_cli_names_the_field_and_exits_2(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "learners.ucb.model" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- comparators and bounds of K-action arms --------------------------------------------
+
+def test_bandit_regret_and_bounds_are_computed_from_the_arms_own_feedback(tmp_path):
+    from lowstakes import bounds
+    from lowstakes.comparators import best_switching
+
+    scenario = k_armed(seeds=2, horizon=2500)
+    result = lowstakes.run(scenario, out=tmp_path / "run")
+    by_arm = {a["learner"]: a for a in result.summary["arms"]}
+    costs = scenario.costs_of("aligned")
+    for seed in range(2):
+        run = simulate(scenario, seed)
+        feedback = run.feedback["aligned"]
+        losses = costs[:, feedback].T  # (T, K): every action's cost on the feedback
+        for j, (learner, _) in enumerate(run.arms):
+            entry = by_arm[learner]["seeds"][seed]["bandit"]
+            loss = float(costs[run.actions[j], feedback].sum())
+            assert entry["feedback_loss"] == pytest.approx(loss)
+            assert entry["regret"]["best_fixed"] == pytest.approx(loss - losses.sum(axis=0).min())
+            assert entry["regret"]["best_switching"] == pytest.approx(loss - best_switching(losses, 1))
+    exp3 = by_arm["exp3"]["seeds"][0]["bandit"]
+    alpha, eta = bounds.exp3_share_tuned(2500, 3, 1)
+    assert [b["value"] for b in exp3["bounds"]] == pytest.approx(
+        [bounds.exp3_share(2500, 3, 0, alpha, eta).value, bounds.exp3_share(2500, 3, 1, alpha, eta).value])
+    assert [b["comparator"] for b in exp3["bounds"]] == ["best fixed action",
+                                                         "best action sequence (1 switches)"]
+    assert by_arm["ucb"]["bandit"]["bounds"] == [] and "no regret bound" in by_arm["ucb"]["bandit"]["reason"]
+    summary = by_arm["exp3"]["bandit"]["bounds"][1]
+    assert summary["measured"]["mean"] == pytest.approx(
+        np.mean([s["bandit"]["bounds"][1]["measured"] for s in by_arm["exp3"]["seeds"]]))
+
+
+def test_exp3_bound_uses_its_own_eta_and_the_costs_scale():
+    from lowstakes import bounds
+
+    scenario = k_armed(harm={"matrix": [[0.0, 0.5] * 4, [0.5, 0.0] * 4, [0.25] * 8], "bound": 1.0},
+                       learners={"exp3": {"algorithm": "exp3", "params": {"eta": 0.05}}}, seeds=1,
+                       horizon=1800)
+    from lowstakes.seedmetrics import SeedMetrics
+    from lowstakes.simulation import run_seed
+
+    records = []
+    info = run_seed(scenario, 0, records.append)
+    metrics = SeedMetrics(scenario, 0, info.arms)
+    for record in records:
+        metrics.add(record)
+    (bound,) = metrics.finish(info)[0]["bandit"]["bounds"]
+    assert bound["value"] == pytest.approx(bounds.exp3_general(1800, 3, 0.05, 0.5).value)
+
+
+def test_no_bandit_bound_when_costs_come_late():
+    from lowstakes.seedmetrics import SeedMetrics
+    from lowstakes.simulation import run_seed
+
+    scenario = k_armed(timing={"feedback_delay": {"fixed": 3}}, seeds=1, horizon=1600)
+    records = []
+    info = run_seed(scenario, 0, records.append)
+    metrics = SeedMetrics(scenario, 0, info.arms)
+    for record in records:
+        metrics.add(record)
+    exp3 = metrics.finish(info)[2]["bandit"]
+    assert exp3["bounds"] == [] and "late" in exp3["reason"]
+
+
+def test_expected_verdicts():
+    from lowstakes.results import expected_verdict
+
+    assert expected_verdict(5.0, [None, None], 5.0) == "held"
+    assert expected_verdict(5.1, [None, None], 5.0) == "unclear"
+    assert expected_verdict(6.0, [5.0, 7.0], 5.5) == "unclear"
+    assert expected_verdict(6.0, [5.6, 6.4], 5.5) == "exceeded"
+
+
+def test_the_cli_prints_the_bandit_table(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "k.yaml"
+    path.write_text(k_armed(horizon=1600, seeds=2).to_yaml())
+    done = subprocess.run([sys.executable, "-m", "lowstakes", "run", str(path), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "K-action arms" in done.stdout and "exp3_share: held" in done.stdout
+    assert "exploration" in done.stdout
