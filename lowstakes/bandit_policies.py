@@ -75,6 +75,8 @@ class BanditPolicy(Policy):
         #: The objective's largest cost: costs reach the learner divided by it.
         self.scale = scale if scale > 0 else 1.0
         self._costs = np.asarray(costs, float) / self.scale
+        #: Per outcome, every action's scaled cost (plain lists: read once per decision).
+        self._columns = self._costs.T.tolist()
         self.k = costs.shape[0]
         self.full = mode == "full"
         self._taken: dict[int, tuple] = {}
@@ -87,7 +89,7 @@ class BanditPolicy(Policy):
 
     def update(self, x: dict, action: int, costs, moment) -> None:
         """The scaled cost of ``action`` (bandit: a float) or of every action (full: a
-        length-K array) at a decision taken in context ``x``."""
+        list of K) at a decision taken in context ``x``."""
         raise NotImplementedError
 
     def act(self, t, x):
@@ -98,8 +100,8 @@ class BanditPolicy(Policy):
 
     def learn(self, t, x, label):
         action, moment = self._taken.pop(t)
-        column = self._costs[:, label]
-        self.update(x, action, column if self.full else float(column[action]), moment)
+        column = self._columns[label]
+        self.update(x, action, column if self.full else column[action], moment)
 
     def forget(self, t):
         self._taken.pop(t, None)
@@ -143,21 +145,33 @@ class RiverBandit(BanditPolicy):
         self.label = f"bandit.{type(policy).__name__}"
         self.arms = list(range(self.k))
         self.contextual = is_contextual(policy)
+        #: Without context an arm's estimate changes only when it is updated: kept here, with
+        #: the best of them, instead of asking the policy for all K at every decision.
+        self._estimates: list = [None] * self.k
+        self._best = None
 
     def choose(self, t, x):
         policy = self.policy
-        action = policy.pull(self.arms, context=x) if self.contextual else policy.pull(self.arms)
-        estimates = [_estimate(policy, a, x) for a in self.arms]
-        known = [e for e in estimates if e is not None]
+        if self.contextual:
+            action = policy.pull(self.arms, context=x)
+            estimates = [_estimate(policy, a, x) for a in self.arms]
+            known = [e for e in estimates if e is not None]
+            best = max(known) if known else None
+        else:
+            action = policy.pull(self.arms)
+            estimates, best = self._estimates, self._best
         own = estimates[action]
-        explored = bool(known) and (own is None or own < max(known))
+        explored = best is not None and (own is None or own < best)
         return int(action), explored, None
 
     def update(self, x, action, cost, moment):
         if self.contextual:
             self.policy.update(action, x, 1.0 - cost)
-        else:
-            self.policy.update(action, 1.0 - cost)
+            return
+        self.policy.update(action, 1.0 - cost)
+        estimates = self._estimates
+        estimates[action] = _estimate(self.policy, action, x)
+        self._best = max(e for e in estimates if e is not None)
 
 
 def is_contextual(policy) -> bool:
@@ -240,7 +254,7 @@ class OracleBandit(BanditPolicy):
 
     def update(self, x, action, cost, moment):
         if self.full:
-            for model, c in zip(self.models, cost.tolist(), strict=True):
+            for model, c in zip(self.models, cost, strict=True):
                 model.learn_one(x, c)
         else:
             self.models[action].learn_one(x, cost)
