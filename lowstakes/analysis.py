@@ -28,7 +28,7 @@ import pandas as pd
 from lowstakes.metrics import rolling_mean
 
 __all__ = ["regret_curves", "excess_around_shifts", "windows_table", "bounds_table", "guarantees_table",
-           "goodhart_table", "oversight_table", "paired_table"]
+           "goodhart_table", "oversight_table", "paired_table", "bandit_table", "action_shares"]
 
 
 def _arms(trace):
@@ -181,3 +181,44 @@ def oversight_table(result) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     table["harm_per_label"] = table["harm"] / table["labels"].replace(0, np.nan)
     return table
+
+
+def bandit_table(result) -> pd.DataFrame:
+    """One row per K-action arm and seed: the harm its exploring decisions did, and its regret
+    on its own feedback against the best action and the best m-switch action sequence, with
+    each in-expectation bound's value (NaN where none applies; such a bound speaks of the
+    mean over seeds, not of one row)."""
+    rows = []
+    for arm in result.summary["arms"]:
+        if "bandit" not in arm:
+            continue
+        for seed in arm["seeds"]:
+            b, e = seed["bandit"], seed.get("exploration", {})
+            by = {bound["comparator"].startswith("best fixed"): bound["value"] for bound in b["bounds"]}
+            rows.append({"learner": arm["learner"], "objective": arm["objective"], "seed": seed["seed"],
+                         "algorithm": b["algorithm"], "harm": seed["harm"],
+                         "exploration_harm": e.get("harm", np.nan),
+                         "explorations": e.get("decisions", np.nan),
+                         "regret_best_action": b["regret"]["best_fixed"],
+                         "bound_best_action": by.get(True, np.nan),
+                         "regret_best_switching": b["regret"]["best_switching"],
+                         "bound_best_switching": by.get(False, np.nan)})
+    return pd.DataFrame(rows, columns=["learner", "objective", "seed", "algorithm", "harm",
+                                       "exploration_harm", "explorations", "regret_best_action",
+                                       "bound_best_action", "regret_best_switching", "bound_best_switching"])
+
+
+def action_shares(result, width: int = 500) -> pd.DataFrame:
+    """How often each arm took each action, over consecutive spans of ``width`` decisions
+    (from the trace): columns learner, objective, seed, step (the span's first decision),
+    action, share."""
+    if not _has_trace(result):
+        raise ValueError("action_shares needs the trace (a run with trace: full)")
+    trace = result.trace[["learner", "objective", "seed", "step", "action"]].copy()
+    trace["step"] = (trace["step"] // width) * width
+    trace["action"] = trace["action"].astype(int)
+    counts = trace.groupby(["learner", "objective", "seed", "step", "action"], observed=True).size()
+    # An action not taken in a span has share 0 there (a row of its own, so lines drop to 0).
+    counts = counts.unstack("action", fill_value=0)
+    shares = counts.div(counts.sum(axis=1), axis=0)
+    return shares.stack().rename("share").reset_index()
