@@ -396,8 +396,25 @@ def _row(task: _Task, arm: dict) -> dict:
                                                     else w["recovery"])
     if "pool" in arm:
         row |= _pool_columns(arm["pool"])
+    if "exploration" in arm:
+        row |= {"exploration_harm": arm["exploration"]["harm"],
+                "explorations": arm["exploration"]["decisions"]}
+    if "bandit" in arm:
+        row |= _bandit_columns(arm["bandit"])
     row |= _guarantee_columns(arm.get("guarantee"))
     return row
+
+
+def _bandit_columns(bandit: dict) -> dict:
+    """A K-action arm's regret on its own feedback against the best action and the best
+    m-switch sequence, with each in-expectation bound's value (compare the cell's mean over
+    seeds with it, not one row)."""
+    out = {"regret_best_action": bandit["regret"]["best_fixed"],
+           "regret_best_switching": bandit["regret"]["best_switching"]}
+    for bound in bandit["bounds"]:
+        key = "best_action" if bound["comparator"].startswith("best fixed") else "best_switching"
+        out[f"expected_bound_{key}"] = bound["value"]
+    return out
 
 
 def _guarantee_columns(guarantee: dict | None) -> dict:

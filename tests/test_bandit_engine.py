@@ -395,3 +395,20 @@ def test_the_cli_prints_the_bandit_table(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "K-action arms" in done.stdout and "exp3_share: held" in done.stdout
     assert "exploration" in done.stdout
+
+
+def test_sweeps_run_over_bandit_scenarios(tmp_path):
+    grid = {"learners.ucb.params.delta": [0.5, 2.0]}
+    result = lowstakes.sweep(k_armed(horizon=1600, seeds=2), grid, tmp_path / "sweep", workers=1,
+                             figures=False)
+    assert result.complete
+    rows = lowstakes.load_sweep(result.path)
+    assert len(rows) == 2 * 2 * 3  # cells x seeds x arms
+    ucb = rows[rows["learner"] == "ucb"].groupby("set.learners.ucb.params.delta")["regret"].mean()
+    assert ucb.loc[0.5] != ucb.loc[2.0]  # the swept param reached the policy
+    exp3 = rows[rows["learner"] == "exp3"]
+    assert exp3["expected_bound_best_switching"].notna().all()
+    assert (exp3["exploration_harm"] > 0).all()
+    # Only the swept learner changes: the others are the same in both cells, seed by seed.
+    other = rows[rows["learner"] == "exp3"].sort_values(["seed", "set.learners.ucb.params.delta"])
+    assert other.groupby("seed")["regret"].nunique().eq(1).all()
