@@ -392,6 +392,8 @@ def _concept_problems(scenario, source):
             if isinstance(imitate, dict):
                 rules.append((path + ("imitate", "params"), imitate.get("rule"), imitate.get("params") or {}))
             for where, rule, params in rules:
+                if not isinstance(params, dict):
+                    continue  # not a mapping: the rule's own check says so
                 concept = params.get("concept", 0) if rule == "concept" else None
                 if isinstance(concept, int) and not isinstance(concept, bool) and concept >= count:
                     yield where + ("concept",), f"concept rule: concept {concept} does not exist; {available}"
@@ -417,6 +419,8 @@ def _feature_problems(scenario, source):
                 yield path + (f,), f"{f!r} is not a feature of this stream; its features are {listing}"
 
     def rule(path, name, params):
+        if not isinstance(params, dict):
+            return  # not a mapping: the rule's own check says so
         if name == "threshold" and isinstance(params.get("features"), list):
             for f in unknown(params["features"]):
                 yield (path + ("features",),

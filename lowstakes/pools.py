@@ -100,6 +100,8 @@ class DeceptiveRule(Rule):
         if not isinstance(imitate, dict) or "rule" not in imitate or set(imitate) - {"rule", "params"}:
             raise ValueError("imitate must be {rule: NAME, params: {...}}, the rule this expert behaves "
                              f"like until it defects; got {imitate!r}")
+        if not isinstance(imitate.get("params") or {}, dict):
+            raise ValueError(f"imitate.params must be a mapping (param: value), got {imitate['params']!r}")
         if imitate["rule"] == "deceptive":
             raise ValueError("imitate: a deceptive rule imitates an honest one, not another deceptive rule")
         try:

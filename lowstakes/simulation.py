@@ -94,6 +94,8 @@ class SeedRun:
     linear: dict = field(default_factory=dict)
     #: Per other arm: why no window guarantee applies (see lowstakes.guarantees).
     no_guarantee: dict = field(default_factory=dict)
+    #: Per arm choosing among K actions from costs: what its policy reported (lowstakes.bandit_policies).
+    bandits: dict = field(default_factory=dict)
     #: The first decision of these arrays (0: the whole run).
     start: int = 0
 
@@ -623,7 +625,7 @@ def assemble(blocks: list[BlockRecord], info: SeedInfo) -> SeedRun:
                             for name in blocks[0].feedback},
                   stakes=joined("stakes"), requested=joined("requested", 1), wait=joined("wait", 1),
                   queue=joined("queue", 1), pools=info.pools, oversight=info.oversight,
-                  linear=info.linear, no_guarantee=info.no_guarantee)
+                  linear=info.linear, no_guarantee=info.no_guarantee, bandits=info.bandits)
     if blocks[0].harm is not None:
         run.harm, run.comparator_harm = joined("harm", 1), joined("comparator_harm")
     if info.constant is not None:

@@ -275,3 +275,18 @@ def test_mutants_that_validate_run_at_a_tiny_horizon_without_a_traceback(tmp_pat
 def test_the_fuzz_profile_is_deterministic():
     if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci":
         assert settings.default.derandomize and settings.default.database is None
+
+
+def test_a_deceptive_experts_imitated_params_must_be_a_mapping():
+    """Found by the mutation test above: ``imitate: {rule: threshold, params: true}`` crashed
+    the checks with an AttributeError."""
+    with pytest.raises(lowstakes.ScenarioError) as caught:
+        lowstakes.Scenario.from_dict({
+            "name": "d", "horizon": 100, "stream": {"source": "sea"},
+            "learners": {"c": {"algorithm": "consensus", "experts": {
+                "a": {"rule": "threshold", "params": {"features": [0, 1], "value": 8}},
+                "b": {"rule": "deceptive", "params": {"imitate": {"rule": "threshold", "params": True},
+                                                      "after": 50, "region": {2: [9, 10]}}}}}}})
+    (path, message), = caught.value.problems
+    assert path == ("learners", "c", "experts", "b")
+    assert "imitate.params must be a mapping" in message
