@@ -6,7 +6,8 @@ each transition window and the time to recover.
 
 >>> import lowstakes
 >>> sorted(lowstakes.SOURCES.names())
-['agrawal', 'contextual', 'friedman', 'hyperplane', 'k_armed', 'phishing', 'sea', 'sine', 'stagger']
+['agrawal', 'contextual', 'friedman', 'hyperplane', 'image_segments', 'k_armed', 'led', 'phishing',
+ 'random_rbf', 'sea', 'sine', 'stagger']
 """
 
 from lowstakes import multiclass  # noqa: F401  (registers the sources of several classes)

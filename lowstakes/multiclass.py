@@ -6,7 +6,11 @@
 - ``k_armed``: a K-armed bandit with no context and piecewise-stationary means: at each
   decision arm a does harm with probability ``means[a]``, independently; the outcome y says
   which arms do harm (bit a of y), so with ``matrix: arms`` pulling arm a costs 1 exactly
-  when it does harm.
+  when it does harm;
+- River's multi-class streams, whose concept shifts by a ``permutation`` of the classes
+  (class c is reported as ``permutation[c]`` from the shift on): ``led`` (River's LED
+  digits, with its exact posterior as the oracle), ``random_rbf`` (River's RandomRBF; no
+  oracle) and ``image_segments`` (River's bundled ImageSegments data, replayed; no oracle).
 
 Both draw every concept's label of a decision from one shared uniform draw (inverse
 transform), as the binary sources label every context under every concept: a ``stale``
@@ -31,7 +35,7 @@ import numpy as np
 
 from lowstakes.streams import SOURCES, Source
 
-__all__ = ["Contextual", "KArmed"]
+__all__ = ["Contextual", "KArmed", "LED", "RandomRBF", "ImageSegments"]
 
 
 def _label_type(classes: int):
@@ -154,3 +158,155 @@ class KArmed(Source):
 
     def proba(self, xs, rows):
         return self._table[rows]
+
+
+def _permutations(concepts, classes: int) -> np.ndarray:
+    """Each concept's ``permutation`` of the classes (default: none), checked."""
+    out = []
+    for p in concepts:
+        perm = p.get("permutation", list(range(classes)))
+        if (not isinstance(perm, list | tuple) or sorted(perm) != list(range(classes))
+                or not all(isinstance(c, int) and not isinstance(c, bool) for c in perm)):
+            raise ValueError(f"permutation must list each class 0..{classes - 1} once, got {perm!r}")
+        out.append(perm)
+    return np.array(out, dtype=np.int64)
+
+
+def _fixed(concepts, name, default):
+    """A param that configures the stream itself and may not change at a shift."""
+    values = [p.get(name, default) for p in concepts]
+    if any(v != values[0] for v in values):
+        raise ValueError(f"{name} cannot change at a shift (only permutation can)")
+    return values[0]
+
+
+class _Relabelled(Source):
+    """A multi-class stream whose concept is a relabelling of its classes: every concept's
+    label of a decision is the permutation of the one class the stream drew."""
+
+    shiftable = ("permutation",)
+    n_classes = 10
+
+    def _labels(self, base: np.ndarray) -> np.ndarray:
+        return self._perms[:, base].astype(_label_type(self.classes(self.concepts[0])))
+
+
+@SOURCES.register("led")
+class LED(_Relabelled):
+    """River's LED digits: a digit 0..9 drawn uniformly, shown on seven segments each of which
+    River flips with probability ``noise_percentage`` - 0.01 (its generator's rule), plus 17
+    irrelevant random bits (``irrelevant_features``). The oracle is the exact posterior over
+    digits given the seven segments (uniform prior). A shift of ``permutation`` relabels the
+    digits."""
+
+    params = {"noise_percentage": "0.1 (0..0.5)", "irrelevant_features": "true (true/false)",
+              "permutation": "[0, 1, ..., 9] (the label each digit is reported as)"}
+
+    def __init__(self, concepts, seed):
+        from river.datasets import synth
+
+        super().__init__(concepts, seed)
+        noise = _fixed(concepts, "noise_percentage", 0.1)
+        if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise <= 0.5:
+            raise ValueError(f"noise_percentage must be a number in [0, 0.5], got {noise!r}")
+        irrelevant = _fixed(concepts, "irrelevant_features", True)
+        if not isinstance(irrelevant, bool):
+            raise ValueError(f"irrelevant_features must be true or false, got {irrelevant!r}")
+        self._perms = _permutations(concepts, 10)
+        seed_int = int(seed.generate_state(1)[0])
+        self._samples = iter(synth.LED(seed=seed_int, noise_percentage=float(noise),
+                                       irrelevant_features=irrelevant))
+        self._segments = np.array(synth.LED._ORIGINAL_INSTANCES, dtype=np.int64)  # (10 digits, 7)
+        self._flip = max(0.0, float(noise) - 0.01)
+
+    def draw(self, segments):
+        xs, digits = [], np.empty(len(segments), dtype=np.int64)
+        for i in range(len(segments)):
+            x, y = next(self._samples)
+            xs.append(x)
+            digits[i] = y
+        return xs, self._labels(digits)
+
+    def posterior(self, xs) -> np.ndarray:
+        """P(digit | x) for each context, (n, 10)."""
+        shown = np.array([[x[i] for i in range(7)] for x in xs], dtype=np.int64).reshape(len(xs), 7)
+        differ = (shown[:, None, :] != self._segments[None, :, :]).sum(axis=2)  # (n, 10)
+        if self._flip == 0.0:
+            likelihood = (differ == 0).astype(float)
+        else:
+            likelihood = self._flip ** differ * (1 - self._flip) ** (7 - differ)
+        return likelihood / likelihood.sum(axis=1, keepdims=True)
+
+    def proba(self, xs, rows):
+        post = self.posterior(xs)
+        out = np.empty_like(post)
+        for row in np.unique(rows):
+            at = rows == row
+            out[np.ix_(at, self._perms[row])] = post[at]
+        return out
+
+
+@SOURCES.register("random_rbf")
+class RandomRBF(_Relabelled):
+    """River's RandomRBF: ``n_centroids`` centroids in [0, 1]^``n_features`` with a class each
+    (``n_classes``), fixed by ``seed_model``; a context is drawn around a centroid chosen by
+    weight. No oracle (choose comparator hindsight or best_constant). A shift of
+    ``permutation`` relabels the classes."""
+
+    has_oracle = False
+    params = {"n_classes": "4 (2..20)", "n_features": "10 (1..50)", "n_centroids": "50 (1..1000)",
+              "seed_model": "0 (which centroids)",
+              "permutation": "[0, 1, ..., n_classes - 1] (the label each class is reported as)"}
+
+    def __init__(self, concepts, seed):
+        from river.datasets import synth
+
+        super().__init__(concepts, seed)
+        k = _whole({"n_classes": _fixed(concepts, "n_classes", 4)}, "n_classes", 4, 2, 20)
+        d = _whole({"n_features": _fixed(concepts, "n_features", 10)}, "n_features", 10, 1, 50)
+        centroids = _whole({"n_centroids": _fixed(concepts, "n_centroids", 50)}, "n_centroids", 50, 1, 1000)
+        model = _whole({"seed_model": _fixed(concepts, "seed_model", 0)}, "seed_model", 0, 0, 2**31 - 1)
+        self._perms = _permutations(concepts, k)
+        self._samples = iter(synth.RandomRBF(seed_model=model, seed_sample=int(seed.generate_state(1)[0]),
+                                             n_classes=k, n_features=d, n_centroids=centroids))
+
+    @classmethod
+    def classes(cls, params):
+        return _whole(params, "n_classes", 4, 2, 20)
+
+    def draw(self, segments):
+        xs, base = [], np.empty(len(segments), dtype=np.int64)
+        for i in range(len(segments)):
+            x, y = next(self._samples)
+            xs.append(x)
+            base[i] = y
+        return xs, self._labels(base)
+
+
+@SOURCES.register("image_segments")
+class ImageSegments(_Relabelled):
+    """River's bundled ImageSegments data (2,310 image regions, 18 features, 7 classes in
+    alphabetical order: brickface, cement, foliage, grass, path, sky, window), replayed in
+    shuffled epochs. No oracle. A shift of ``permutation`` relabels the classes."""
+
+    has_oracle = False
+    n_classes = 7
+    params = {"permutation": "[0, 1, ..., 6] (the label each class is reported as)"}
+
+    def __init__(self, concepts, seed):
+        from river import datasets
+
+        super().__init__(concepts, seed)
+        self._perms = _permutations(concepts, 7)
+        data = list(datasets.ImageSegments())
+        names = sorted({y for _, y in data})
+        self._x = [x for x, _ in data]
+        self._y = np.array([names.index(y) for _, y in data], dtype=np.int64)
+        self._rng = np.random.default_rng(seed)
+        self._order: list[int] = []
+
+    def draw(self, segments):
+        while len(self._order) < len(segments):
+            self._order += self._rng.permutation(len(self._x)).tolist()
+        idx, self._order = self._order[:len(segments)], self._order[len(segments):]
+        return [dict(self._x[i]) for i in idx], self._labels(self._y[idx])

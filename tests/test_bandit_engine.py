@@ -56,6 +56,78 @@ def test_contextual_labels_follow_their_softmax_and_concepts_share_luck():
     assert np.allclose(other.proba(xs[:5], rows), source.proba(xs[:5], rows))
 
 
+def test_led_posterior_is_calibrated_and_permutations_relabel_it():
+    from lowstakes.multiclass import LED
+
+    rotate = [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+    source = LED([{"noise_percentage": 0.2}, {"noise_percentage": 0.2, "permutation": rotate}],
+                 np.random.SeedSequence(4))
+    n = 30_000
+    xs, labels = source.draw(np.zeros(n, dtype=np.int64))
+    assert np.array_equal(labels[1], np.array(rotate)[labels[0]])
+    for row in (0, 1):
+        p = source.proba(xs, np.full(n, row))
+        gap = (np.eye(10)[labels[row]] - p).mean(axis=0)
+        assert np.all(np.abs(gap) < 5 * np.sqrt(0.25 / n))
+    # Without noise the digit is read exactly off the segments.
+    clean = LED([{"noise_percentage": 0.0}], np.random.SeedSequence(1))
+    xs, labels = clean.draw(np.zeros(200, dtype=np.int64))
+    assert np.array_equal(clean.proba(xs, np.zeros(200, dtype=np.int64)).argmax(axis=1), labels[0])
+
+
+@pytest.mark.parametrize("source, params, classes", [("random_rbf", {"n_classes": 5}, 5),
+                                                      ("image_segments", {}, 7)])
+def test_river_multiclass_sources_relabel_by_permutation(source, params, classes):
+    from lowstakes.streams import SOURCES
+
+    perm = list(range(classes))[::-1]
+    built = SOURCES.get(source)([params, {**params, "permutation": perm}], np.random.SeedSequence(2))
+    xs, labels = built.draw(np.zeros(3000, dtype=np.int64))
+    assert labels.shape == (2, 3000) and set(np.unique(labels[0])) == set(range(classes))
+    assert np.array_equal(labels[1], np.array(perm)[labels[0]])
+    assert SOURCES.get(source).classes(params) == classes
+
+
+def test_multiclass_sources_refuse_what_they_cannot_do():
+    base = {"name": "m", "horizon": 400, "harm": {"matrix": "zero_one"}, "comparator": "hindsight",
+            "learners": {"nb": {"model": "naive_bayes.GaussianNB"}}}
+    cases = [({"source": "led", "shifts": [{"at": 200, "params": {"noise_percentage": 0.3}}]},
+              ("stream", "shifts"), "noise_percentage cannot change at a shift"),
+             ({"source": "led", "params": {"permutation": [0, 1]}}, ("stream", "params", "permutation"),
+              "permutation must list each class 0..9 once"),
+             ({"source": "random_rbf", "params": {"n_classes": 30}}, ("stream", "params", "n_classes"),
+              "n_classes must be a whole number in 2..20")]
+    for stream, path, message in cases:
+        with pytest.raises(ScenarioError) as caught:
+            Scenario.from_dict({**base, "stream": stream})
+        found = dict(caught.value.problems)
+        assert path in found and message in found[path], found
+    with pytest.raises(ScenarioError, match="has no oracle"):
+        Scenario.from_dict({**base, "comparator": "oracle", "stream": {"source": "image_segments"}})
+
+
+def test_a_multiclass_classifier_acts_by_least_expected_cost():
+    from lowstakes.learners import MulticlassPolicy
+
+    # Four actions, three classes: actions 0..2 name a class; action 3 hedges (0.4 whatever
+    # the class), so only a least-expected-cost rule ever takes it, and only when unsure.
+    costs = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.4, 0.4, 0.4]])
+    policy = MulticlassPolicy(build_model("naive_bayes.GaussianNB"), costs)
+    assert policy.act(0, {"a": 0.0}) == 0  # no opinion yet (every p = 0): all cost 0, ties to action 0
+    rng = np.random.default_rng(0)
+    for t in range(600):  # class 0 around a = -1, class 1 around a = 1, class 2 around a = 3
+        c = int(rng.integers(3))
+        policy.learn(t, {"a": float(2 * c - 1 + 0.3 * rng.standard_normal())}, c)
+    assert [policy.act(0, {"a": a}) for a in (-1.0, 1.0, 3.0)] == [0, 1, 2]
+    grid = np.linspace(1.0, 3.0, 401)
+    taken = [policy.act(0, {"a": float(a)}) for a in grid]
+    for a, action in zip(grid, taken, strict=True):
+        proba = policy.model.predict_proba_one({"a": float(a)})
+        p = np.array([proba.get(c, 0.0) for c in range(3)])
+        assert action == int(np.argmin(costs @ p))
+    assert 3 in taken  # where classes 1 and 2 are about equally likely
+
+
 # -- what a bandit learner sees --------------------------------------------------------
 
 @settings(max_examples=40, deadline=None)
