@@ -82,14 +82,12 @@ CLAIMS = {
     "bandit_misaligned": lambda r: all(
         0.25 < (total(r, learner, "stale") - total(r, learner, "aligned")) / after_shift(r) < 0.45
         for learner in ("ucb", "exp3_share")),
-    # Softmax regression relearns the relabelling from the truth (at this horizon the window,
-    # 5,000 decisions, is shorter than its ~5,600-decision recovery, so its regret says it), not
-    # from the stale labels; every learner's stale arm does worse than its aligned arm.
+    # Softmax regression relearns the relabelling from the truth, not from the stale labels;
+    # naive Bayes, which never forgets, pays more on the truth than softmax regression does.
     "multiclass_shift": lambda r: (
         (total(r, "softmax", "misaligned") - total(r, "softmax", "aligned")) / after_shift(r) > 0.3
-        and all(total(r, "softmax", "aligned") < 0.9 * total(r, learner, "aligned")
-                and total(r, learner, "misaligned") > total(r, learner, "aligned")
-                for learner in ("tree", "bayes"))),
+        and total(r, "bayes", "aligned") > 1.3 * total(r, "softmax", "aligned")
+        and total(r, "bayes", "misaligned") > total(r, "bayes", "aligned")),
     # The stale overseer's bandit arms pile up harm (about 0.57 per decision after the shift).
     "contextual_bandit": lambda r: all(
         (total(r, learner, "stale_bandit") - total(r, learner, "full")) / after_shift(r) > 0.4
