@@ -150,7 +150,7 @@ def _mode_problems(scenario, path, learner, source, classes):
         if objective.feedback_mode not in modes:
             yield where, (f"{name} learns from {' or '.join(modes)} feedback; objective {oname!r} gives "
                           f"{objective.feedback_mode} feedback (objectives.{oname}.feedback_mode)")
-    bandit = kind in ("exp3", "river_bandit", "oracle_bandit")
+    bandit = kind in BANDIT_KINDS
     if bandit and source.task == "regression":
         yield where, f"{name} chooses among actions; this stream is regression (its action is a prediction)"
         return
@@ -229,6 +229,9 @@ def _learner_problems(scenario, path, learner, contexts):
             yield path + ("query",), _say(exc)
     task = SOURCES.get(scenario.stream.source).task
     kind = learner_kind(learner)
+    if kind in BANDIT_KINDS and learner.query and learner.query.get("policy") == "uncertainty":
+        yield path + ("query",), ("uncertainty queries need class probabilities; a learner among K actions "
+                                  "has none (use fraction or rate_cap)")
     if kind == "exp3":
         try:
             check_params(BANDIT_ALGORITHMS[learner.algorithm], learner.params,
@@ -258,6 +261,10 @@ def _learner_problems(scenario, path, learner, contexts):
     if task == "regression" and learner.query and learner.query.get("policy") == "uncertainty":
         yield path + ("query",), "uncertainty queries need class probabilities: not for regression"
     yield from _river_problems(path, learner, task, contexts)
+
+
+#: Learner kinds that choose among K actions from costs (lowstakes.bandit_policies).
+BANDIT_KINDS = ("exp3", "river_bandit", "oracle_bandit")
 
 
 def _explore_problems(path, explore):

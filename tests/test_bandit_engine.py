@@ -484,3 +484,26 @@ def test_sweeps_run_over_bandit_scenarios(tmp_path):
     # Only the swept learner changes: the others are the same in both cells, seed by seed.
     other = rows[rows["learner"] == "exp3"].sort_values(["seed", "set.learners.ucb.params.delta"])
     assert other.groupby("seed")["regret"].nunique().eq(1).all()
+
+
+def test_overseers_and_query_policies_apply_to_bandit_feedback_unchanged():
+    scenario = k_armed(seeds=1, horizon=2000, timing={
+        "overseer": {"capacity": 1, "service": {"exponential": 0.8}, "patience": 3.0},
+        "feedback_delay": {"fixed": 2}},
+        learners={"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0},
+                          "query": {"policy": "fraction", "rate": 0.5}},
+                  "exp3": {"algorithm": "exp3_share"}})
+    fast, slow = simulate(scenario, 0), simulate(scenario, 0, fast=False)
+    assert np.array_equal(fast.actions, slow.actions)
+    assert np.array_equal(fast.feedback_time, slow.feedback_time, equal_nan=True)
+    asked = fast.requested.mean(axis=1)
+    assert 0.4 < asked[0] < 0.6 and asked[1] == 1.0  # the fraction policy asks for about half
+    answered = ~np.isnan(fast.feedback_time)
+    assert answered[1].mean() < 1.0  # the overseer (capacity 1, patience 3) drops some
+    assert fast.oversight[1]["dropped"] > 0
+
+
+def test_uncertainty_queries_are_refused_for_learners_among_actions():
+    found = problems_of(learners={"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0},
+                                          "query": {"policy": "uncertainty"}}})
+    assert "need class probabilities" in found["learners.ucb.query"]
