@@ -12,6 +12,9 @@ scaled to [0, 1] by the objective's largest cost. The learners:
   with 1 - cost;
 - :class:`Exp3Policy`: :class:`lowstakes.bandits.Exp3` or its fixed-share variant, whose
   expected regret against the best action has a bound (:mod:`lowstakes.bounds`);
+- :class:`Exp4Policy`: :class:`lowstakes.bandits.Exp4` over experts that each advise an
+  action per decision (:data:`ADVICE`: a fixed action, or a concept's Bayes-optimal action),
+  with a bound against the best expert;
 - :class:`OracleBandit`: a regression-oracle contextual bandit: one River regressor per
   action predicts that action's cost from the context; the learner acts greedily, with
   epsilon-greedy exploration, or by SquareCB's inverse-gap weighting (Foster & Rakhlin
@@ -43,11 +46,13 @@ import math
 
 import numpy as np
 
-from lowstakes.bandits import Exp3, Exp3Share, _draw
+from lowstakes.bandits import Exp3, Exp3Share, Exp4, _draw
+from lowstakes.objectives import least_cost_action
 from lowstakes.protocol import Policy
+from lowstakes.registry import Registry
 
-__all__ = ["BanditPolicy", "RiverBandit", "Exp3Policy", "OracleBandit", "EXPLORATION", "BANDIT_ALGORITHMS",
-           "BINARY_REWARD"]
+__all__ = ["BanditPolicy", "RiverBandit", "Exp3Policy", "Exp4Policy", "OracleBandit", "EXPLORATION",
+           "BANDIT_ALGORITHMS", "BINARY_REWARD", "ADVICE"]
 
 #: How a regression-oracle bandit explores (``explore: {policy: ...}``), with its params.
 EXPLORATION = {"greedy": (), "epsilon_greedy": ("epsilon",), "squarecb": ("gamma",)}
@@ -258,3 +263,82 @@ class OracleBandit(BanditPolicy):
                 model.learn_one(x, c)
         else:
             self.models[action].learn_one(x, cost)
+
+
+ADVICE = Registry("advice rule")
+
+
+@ADVICE.register("action")
+class ActionAdvice:
+    """Always advises ``action``."""
+
+    def __init__(self, action: int = 0):
+        if isinstance(action, bool) or not isinstance(action, int) or action < 0:
+            raise ValueError(f"action must be a whole number >= 0, got {action!r}")
+        self.action = action
+
+    def advise(self, block, costs) -> np.ndarray:
+        if self.action >= costs.shape[0]:
+            raise ValueError(f"action {self.action} does not exist; there are {costs.shape[0]} actions")
+        return np.full(len(block), self.action)
+
+
+@ADVICE.register("concept")
+class ConceptAdvice:
+    """Advises the action of least expected cost under concept row ``concept``'s P(y | x)
+    (0: the first, pre-shift one): what the Bayes-optimal learner of that concept would do."""
+
+    def __init__(self, concept: int = 0):
+        if isinstance(concept, bool) or not isinstance(concept, int) or concept < 0:
+            raise ValueError(f"concept must be a concept index >= 0, got {concept!r}")
+        self.concept = concept
+
+    def advise(self, block, costs) -> np.ndarray:
+        if block.concept_proba is None:
+            raise ValueError("concept advice needs a source that knows P(y | x) (an oracle)")
+        return least_cost_action(costs, block.concept_proba(self.concept))
+
+
+class Exp4Policy(BanditPolicy):
+    """:class:`~lowstakes.bandits.Exp4` as a policy: at the start of each block every expert
+    advises an action per decision (a point mass); the policy plays the weighted advice and
+    charges each expert the importance-weighted cost of what it advised, with the probability
+    the action had when it was drawn. It also keeps each expert's cost on the feedback at
+    every decision (from ``begin_block``'s labels, which it never acts on): the best expert
+    is the comparator of Exp4's bound."""
+
+    def __init__(self, algorithm: Exp4, advisers: dict, costs, mode, rng):
+        super().__init__(costs, mode)
+        if algorithm.k != self.k or algorithm.n != len(advisers):
+            raise ValueError(f"exp4 has {algorithm.k} actions and {algorithm.n} experts; "
+                             f"the costs have {self.k} actions and there are {len(advisers)} experts")
+        self.algorithm, self.rng, self.label = algorithm, rng, "exp4"
+        self.names, self.advisers = list(advisers), list(advisers.values())
+        self._eye = np.eye(self.k)
+        self._advice = np.zeros((0, len(advisers), self.k))
+        self._start = 0
+        #: Each expert's scaled cost on the arm's feedback, summed over every decision so far.
+        self.expert_loss = np.zeros(len(advisers))
+
+    def begin_block(self, block, feedback, truth, stakes):
+        advised = np.stack([a.advise(block, self._costs) for a in self.advisers], axis=1)  # (n, N)
+        self._advice = self._eye[advised]
+        self._start = block.start
+        self.expert_loss += self._costs[advised, np.asarray(feedback)[:, None]].sum(axis=0)
+
+    def choose(self, t, x):
+        advice = self._advice[t - self._start]
+        p = self.algorithm.probabilities(advice)
+        action = int(_draw(p, self.rng)[0])
+        return action, bool(p[0, action] < p[0].max()), (advice, float(p[0, action]))
+
+    def update(self, x, action, cost, moment):
+        advice, probability = moment
+        self.algorithm.update(advice, np.array([action]), np.array([cost]), np.array([probability]))
+
+    def bound_params(self):
+        return {"eta": self.algorithm.eta, "experts": len(self.names)}
+
+    def finish(self):
+        return {**super().finish(), "experts": self.names,
+                "expert_loss": (self.expert_loss * self.scale).tolist()}

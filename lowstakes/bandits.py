@@ -125,10 +125,12 @@ class Exp4:
         """(runs, K) from the experts' advice, an (N, K) matrix of distributions."""
         return self.weights() @ np.asarray(advice, float)
 
-    def update(self, advice: np.ndarray, actions: np.ndarray, losses: np.ndarray) -> None:
-        """Each expert is charged its advice's estimated loss: advice[j, I] l / p_I."""
+    def update(self, advice: np.ndarray, actions: np.ndarray, losses: np.ndarray, probabilities=None) -> None:
+        """Each expert is charged its advice's estimated loss: advice[j, I] l / p_I.
+        ``probabilities``: p_I when the action was drawn (default: now; see :meth:`Exp3.update`)."""
         advice = np.asarray(advice, float)
-        p = self.probabilities(advice)[self._rows, actions]
+        p = (self.probabilities(advice)[self._rows, actions] if probabilities is None
+             else np.asarray(probabilities, float))
         estimate = np.asarray(losses, float) / p  # (runs,)
         charged = estimate[:, None] * advice[:, actions].T  # (runs, N)
         self._log_weights = _normalise(self._log_weights - self.eta * charged)

@@ -134,6 +134,10 @@ def _bandit_learners() -> list[dict]:
     for name, cls in BANDIT_ALGORITHMS.items():
         out.append({"name": name, "params": _params(cls, skip=("self", "k", "horizon", "runs")),
                     "about": _line(cls) + " (algorithm: " + name + "; bandit feedback)"})
+    out.append({"name": "exp4", "params": ["eta=sqrt(2 ln N / (T K))", "experts: rule action (action) or "
+                                                                       "concept (concept)"],
+                "about": "Exp4 over experts that each advise an action (algorithm: exp4; bandit feedback); "
+                         "bound against the best expert."})
     out.append({"name": "explore", "params": [f"policy={p}" + (f" ({', '.join(a)})" if a else "")
                                              for p, a in EXPLORATION.items()],
                 "about": "model: any River regressor, one per action, predicting its cost; "

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lowstakes.bandit_policies import BANDIT_ALGORITHMS, BINARY_REWARD, EXPLORATION
+from lowstakes.bandit_policies import ADVICE, BANDIT_ALGORITHMS, BINARY_REWARD, EXPLORATION
+from lowstakes.bandits import Exp4
 from lowstakes.consensus import IMITATORS
 from lowstakes.consensus import settings as imitation_settings
 from lowstakes.experts import build_algorithm
@@ -240,6 +241,37 @@ def _learner_problems(scenario, path, learner, contexts):
         except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
             yield path + ("params",), f"{learner.algorithm}: {_say(exc)}"
         return
+    if kind == "exp4":
+        try:
+            check_params(Exp4, learner.params, supplied=("k", "n", "horizon", "runs"))
+            Exp4(k=2, n=len(learner.experts), horizon=scenario.horizon, **learner.params)
+        except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
+            yield path + ("params",), f"exp4: {_say(exc)}"
+        source = SOURCES.get(scenario.stream.source)
+        for name, expert in learner.experts.items():
+            where = path + ("experts", name)
+            if expert.rule not in ADVICE.names():
+                yield where, (f"exp4's experts advise actions: rule {' or '.join(ADVICE.names())}, not "
+                              f"{expert.model or expert.rule!r} (a River model cannot learn from bandit "
+                              "feedback)")
+                continue
+            try:
+                ADVICE.get(expert.rule)(**expert.params)
+            except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
+                yield where + ("params",), _say(exc)
+                continue
+            if expert.rule == "concept" and not source.has_oracle:
+                yield where + ("rule",), (f"concept advice needs P(y | x); source {scenario.stream.source!r} "
+                                          "has no oracle")
+            if expert.rule == "action":
+                try:
+                    actions = scenario.harm_matrix().shape[0]
+                except ValueError:
+                    continue  # reported with the matrix
+                if expert.params.get("action", 0) >= actions:
+                    yield where + ("params", "action"), (f"action {expert.params['action']} does not exist; "
+                                                         f"there are {actions} actions (0..{actions - 1})")
+        return
     if kind == "river_bandit":
         if learner.preprocess:
             yield path + ("preprocess",), f"{learner.model} is a bandit policy: it takes no preprocessing"
@@ -264,7 +296,7 @@ def _learner_problems(scenario, path, learner, contexts):
 
 
 #: Learner kinds that choose among K actions from costs (lowstakes.bandit_policies).
-BANDIT_KINDS = ("exp3", "river_bandit", "oracle_bandit")
+BANDIT_KINDS = ("exp3", "exp4", "river_bandit", "oracle_bandit")
 
 
 def _explore_problems(path, explore):

@@ -552,32 +552,36 @@ def pool_table(summary: dict) -> tuple[Table, list[str]] | None:
 
 
 def bandit_table(summary: dict) -> Table | None:
-    """Arms choosing among K actions: regret on their own feedback against the best action and
-    the best action sequence, and each in-expectation bound held against the seeds' mean."""
+    """Arms choosing among K actions: regret on their own feedback against the best action, the
+    best action sequence and (exp4) the best expert, and each in-expectation bound held
+    against the seeds' mean."""
     arms = [a for a in summary["arms"] if "bandit" in a]
     if not arms:
         return None
     m = arms[0]["bandit"]["switches"]
+    experts = any("regret_best_expert" in a["bandit"] for a in arms)
     table = Table(title="K-action arms: regret on their own feedback, and the bounds in expectation",
                   caption="vs best action: against the best single action in hindsight; vs m-switch: against "
-                          f"the best action sequence with at most m = {m} switch(es) (the run's shifts). An "
-                          "expected (E) bound speaks of the mean over runs: held when the seeds' mean is at "
-                          "most the bound, exceeded when the whole 95% interval is above it, else unclear",
+                          f"the best action sequence with at most m = {m} switch(es) (the run's shifts)"
+                          + ("; vs best expert: against exp4's best expert" if experts else "")
+                          + ". An expected (E) bound speaks of the mean over runs: held when the seeds' mean "
+                          "is at most the bound, exceeded when the whole 95% interval is above it, else "
+                          "unclear",
                   caption_justify="left")
-    for column in ("arm", "learner", "vs best action", "E bound", "vs m-switch", "E bound "):
-        table.add_column(column, justify="left" if column in ("arm", "learner") else "right", no_wrap=True)
+    columns = ["arm", "learner", "vs best action", "vs m-switch"] + (["vs best expert"] if experts else [])
+    for column in columns + ["E bounds"]:
+        table.add_column(column, justify="left" if column in ("arm", "learner", "E bounds") else "right",
+                         no_wrap=column != "E bounds")
     for arm in arms:
         b = arm["bandit"]
-        by = {bound["comparator"].startswith("best fixed"): bound for bound in b["bounds"]}
-
-        def cell(fixed, by=by):
-            bound = by.get(fixed)
-            return "-" if bound is None else f"{bound['value']:,.1f} {bound['name']}: {bound['verdict']}"
-
-        fixed, switching = b["regret_best_fixed"], b["regret_best_switching"]
-        table.add_row(f"{arm['learner']} / {arm['objective']}", b["algorithm"],
-                      _pm(fixed["mean"], fixed["ci95"]), cell(True),
-                      _pm(switching["mean"], switching["ci95"]), cell(False))
+        cells = [_pm(b["regret_best_fixed"]["mean"], b["regret_best_fixed"]["ci95"]),
+                 _pm(b["regret_best_switching"]["mean"], b["regret_best_switching"]["ci95"])]
+        if experts:
+            e = b.get("regret_best_expert")
+            cells.append("-" if e is None else _pm(e["mean"], e["ci95"]))
+        bounds = "; ".join(f"{bound['name']} vs {bound['comparator']}: {bound['value']:,.1f}, "
+                           f"{bound['verdict']}" for bound in b["bounds"]) or "none"
+        table.add_row(f"{arm['learner']} / {arm['objective']}", b["algorithm"], *cells, bounds)
     return table
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 import math
 
 from lowstakes import linear
-from lowstakes.bandit_policies import BANDIT_ALGORITHMS, Exp3Policy, OracleBandit, RiverBandit
+from lowstakes.bandit_policies import (
+    ADVICE,
+    BANDIT_ALGORITHMS,
+    Exp3Policy,
+    Exp4Policy,
+    OracleBandit,
+    RiverBandit,
+)
+from lowstakes.bandits import Exp4
 from lowstakes.consensus import IMITATORS, build_imitator
 from lowstakes.learners import RegressionPolicy, RiverPolicy, build_model
 from lowstakes.metrics import transition_spans
@@ -22,7 +30,7 @@ __all__ = ["build_policy", "decisions_of_delay", "learner_kind", "KIND_MODES"]
 
 #: The feedback modes each kind of learner learns from (see :func:`learner_kind`).
 KIND_MODES = {"imitation": ("full",), "pool": ("full",), "river": ("full",), "exp3": ("bandit",),
-              "river_bandit": ("bandit",), "oracle_bandit": ("full", "bandit")}
+              "exp4": ("bandit",), "river_bandit": ("bandit",), "oracle_bandit": ("full", "bandit")}
 
 
 def is_bandit_policy(name: str | None) -> bool:
@@ -40,12 +48,15 @@ def is_bandit_policy(name: str | None) -> bool:
 
 def learner_kind(learner) -> str:
     """What a learner is: ``imitation``, ``pool`` (an expert algorithm), ``exp3`` (exp3 or
-    exp3_share over the actions), ``river_bandit`` (a River bandit policy), ``oracle_bandit``
+    exp3_share over the actions), ``exp4`` (over experts advising actions), ``river_bandit``
+    (a River bandit policy), ``oracle_bandit``
     (River regressors with ``explore``) or ``river`` (a River classifier or regressor)."""
     if learner.algorithm in IMITATORS:
         return "imitation"
     if learner.algorithm in BANDIT_ALGORITHMS:
         return "exp3"
+    if learner.algorithm == "exp4":
+        return "exp4"
     if learner.is_pool:
         return "pool"
     if learner.explore is not None:
@@ -75,6 +86,10 @@ def build_policy(scenario, lname: str, oname: str, rng, model_seeds) -> Policy:
         algorithm = BANDIT_ALGORITHMS[learner.algorithm](k=costs.shape[0], horizon=scenario.horizon,
                                                          **learner.params)
         return Exp3Policy(algorithm, costs, mode, rng)
+    if kind == "exp4":
+        algorithm = Exp4(k=costs.shape[0], n=len(learner.experts), horizon=scenario.horizon, **learner.params)
+        advisers = {name: ADVICE.get(e.rule)(**e.params) for name, e in learner.experts.items()}
+        return Exp4Policy(algorithm, advisers, costs, mode, rng)
     if kind == "river_bandit":
         return RiverBandit(build_model(learner.model, learner.params, task="bandit", seeds=model_seeds),
                            costs, mode)

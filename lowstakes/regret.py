@@ -200,6 +200,11 @@ def bandit_seed_metrics(info: dict, switching, totals: dict, scenario, late: boo
     elif late:
         reason = (f"{info['algorithm']} with labels that come late or not at all: its bound assumes each "
                   "cost is seen before the next decision")
+    elif info["algorithm"] == "exp4":
+        regret_expert = loss - min(info["expert_loss"])
+        bound = bounds.exp4(horizon, k, params["experts"], params["eta"], scale)
+        checks.append({**bound.to_dict(regret_expert),
+                       "comparator": "best expert"})
     elif info["algorithm"] == "exp3":
         checks.append({**bounds.exp3_general(horizon, k, params["eta"], scale).to_dict(regret_fixed),
                        "comparator": "best fixed action"})
@@ -211,6 +216,9 @@ def bandit_seed_metrics(info: dict, switching, totals: dict, scenario, late: boo
                        "comparator": f"best action sequence ({m} switches)"})
     for check in checks:  # an expected bound is held against the seeds' mean, not one run
         del check["holds"]
-    return {"algorithm": info["algorithm"], "actions": k, "feedback_loss": loss,
-            "regret": {"best_fixed": regret_fixed, "best_switching": regret_switching}, "switches": m,
+    regret = {"best_fixed": regret_fixed, "best_switching": regret_switching}
+    if "expert_loss" in info:
+        regret["best_expert"] = loss - min(info["expert_loss"])
+    return {"algorithm": info["algorithm"], "actions": k, "feedback_loss": loss, "regret": regret,
+            "switches": m,
             "bounds": checks, **({"reason": reason} if reason else {})}

@@ -211,6 +211,8 @@ def _bandit_summary(seeds: list[dict]) -> dict:
            "regret_best_fixed": metrics.mean_ci([e["regret"]["best_fixed"] for e in entries]),
            "regret_best_switching": metrics.mean_ci([e["regret"]["best_switching"] for e in entries]),
            "bounds": []}
+    if "best_expert" in first["regret"]:
+        out["regret_best_expert"] = metrics.mean_ci([e["regret"]["best_expert"] for e in entries])
     if "reason" in first:
         out["reason"] = first["reason"]
     for i, bound in enumerate(first["bounds"]):

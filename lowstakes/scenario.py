@@ -338,11 +338,12 @@ class LearnerSpec(_ModelSpec):
     """A River classifier (``model``); a River bandit policy (``model: bandit.UCB`` and the
     like); a River regressor with ``explore`` (a regression-oracle contextual bandit); or an
     ``algorithm``: over ``experts``, an expert algorithm (hedge, hedge_anytime, fixed_share,
-    hedge_interleaved) or an imitator of the overseer (consensus, bayes_mixture, map); over
-    the actions themselves, under bandit feedback, exp3 or exp3_share."""
+    hedge_interleaved) or an imitator of the overseer (consensus, bayes_mixture, map); under
+    bandit feedback, exp3 or exp3_share over the actions themselves, or exp4 over experts that
+    advise actions (rules ``action`` and ``concept``)."""
 
     algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved",
-                       "consensus", "bayes_mixture", "map", "exp3", "exp3_share"] | None = None
+                       "consensus", "bayes_mixture", "map", "exp3", "exp3_share", "exp4"] | None = None
     experts: dict[str, ExpertSpec] = Field(default_factory=dict)
     act: Literal["mixture", "sample"] = "mixture"
     query: dict[str, Any] | None = Field(
@@ -373,8 +374,8 @@ class LearnerSpec(_ModelSpec):
 
     @property
     def is_pool(self) -> bool:
-        """An algorithm over experts (an expert pool or an imitator)."""
-        return self.algorithm is not None and self.algorithm not in ACTION_ALGORITHMS
+        """An algorithm over experts under full feedback (an expert pool or an imitator)."""
+        return self.algorithm is not None and self.algorithm not in (*ACTION_ALGORITHMS, "exp4")
 
 
 class Windows(_Model):

@@ -25,9 +25,10 @@ True
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,6 +75,9 @@ class Block:
     #: An integer drawn once per run-seed: randomness of its own that a rule may draw from
     #: (with the block's start), the same for every arm of the run-seed.
     entropy: int = 0
+    #: ``concept_proba(k)``: P(y | x) of each decision under concept row k, (n, classes), for
+    #: rules that act as a concept's Bayes-optimal action would (None: no oracle).
+    concept_proba: Callable[[int], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -612,7 +616,7 @@ class Stream:
                              + weight[:, None] * self.source.proba(xs, self.source.row(following)))
                 y = labels[row, np.arange(len(steps))]
                 yield Block(start, xs, y, segment, row, labels, np.zeros(len(steps), bool), exact,
-                            entropy=self.entropy)
+                            entropy=self.entropy, concept_proba=functools.partial(self._exact, xs))
                 continue
             flip = self._noise_rng.random(len(steps)) < noise
             y = labels[row, np.arange(len(steps))] ^ flip
@@ -625,4 +629,15 @@ class Stream:
                 p_clean = (1 - weight) * clean + weight * nxt
                 p1 = p_clean * (1 - noise) + (1 - p_clean) * noise
                 p = np.column_stack([1 - p1, p1])
-            yield Block(start, xs, y.astype(np.int8), segment, row, labels, flip, p, entropy=self.entropy)
+            concept_proba = functools.partial(self._binary, labels) if self.source.has_oracle else None
+            yield Block(start, xs, y.astype(np.int8), segment, row, labels, flip, p, entropy=self.entropy,
+                        concept_proba=concept_proba)
+
+    def _exact(self, xs, k: int) -> np.ndarray:
+        return self.source.proba(xs, np.full(len(xs), k))
+
+    def _binary(self, labels, k: int) -> np.ndarray:
+        if not 0 <= k < labels.shape[0]:
+            raise ValueError(f"concept {k} does not exist; this stream has {labels.shape[0]} concept(s)")
+        p1 = labels[k] * (1 - self.label_noise) + (1 - labels[k]) * self.label_noise
+        return np.column_stack([1 - p1, p1])

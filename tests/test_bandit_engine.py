@@ -465,7 +465,7 @@ def test_the_cli_prints_the_bandit_table(tmp_path):
     done = subprocess.run([sys.executable, "-m", "lowstakes", "run", str(path), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "K-action arms" in done.stdout and "exp3_share: held" in done.stdout
+    assert "K-action arms" in done.stdout and "exp3_share vs best fixed action" in done.stdout
     assert "exploration" in done.stdout
 
 
@@ -507,3 +507,96 @@ def test_uncertainty_queries_are_refused_for_learners_among_actions():
     found = problems_of(learners={"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0},
                                           "query": {"policy": "uncertainty"}}})
     assert "need class probabilities" in found["learners.ucb.query"]
+
+
+# -- exp4 ------------------------------------------------------------------------------
+
+def contextual_exp4(**changes):
+    base = {
+        "name": "e4", "horizon": 2400, "seeds": 2, "harm": {"matrix": "zero_one"},
+        "stream": {"source": "contextual", "params": {"n_classes": 3, "n_features": 2},
+                   "shifts": [{"at": 1200, "params": {"concept": 1}}]},
+        "objectives": {"aligned": {"feedback_mode": "bandit"}},
+        "learners": {"exp4": {"algorithm": "exp4", "params": {"eta": 0.05}, "experts": {
+            "old": {"rule": "concept", "params": {"concept": 0}},
+            "new": {"rule": "concept", "params": {"concept": 1}},
+            "two": {"rule": "action", "params": {"action": 2}}}}}}
+    base.update(changes)
+    return Scenario.from_dict(base)
+
+
+def test_concept_advice_is_the_oracles_action_while_its_concept_is_in_force():
+    from lowstakes.bandit_policies import ConceptAdvice
+    from lowstakes.simulation import stream_for
+
+    scenario = contextual_exp4()
+    costs = scenario.costs_of("aligned")
+    for block in stream_for(scenario, 0).blocks(800):
+        run_oracle = np.argmin(block.p @ costs.T, axis=1)
+        for concept in (0, 1):
+            advised = ConceptAdvice(concept).advise(block, costs)
+            in_force = block.segment == concept
+            assert np.array_equal(advised[in_force], run_oracle[in_force])
+        # Where the concepts disagree on the best action the two experts differ.
+        assert (ConceptAdvice(0).advise(block, costs) != ConceptAdvice(1).advise(block, costs)).any()
+
+
+def test_exp4_charges_each_expert_its_advices_cost_and_reports_its_bound():
+    from lowstakes import bounds
+    from lowstakes.bandit_policies import ActionAdvice, ConceptAdvice
+    from lowstakes.seedmetrics import SeedMetrics
+    from lowstakes.simulation import run_seed, stream_for
+
+    scenario = contextual_exp4()
+    records = []
+    info = run_seed(scenario, 1, records.append)
+    metrics = SeedMetrics(scenario, 1, info.arms)
+    for record in records:
+        metrics.add(record)
+    entry = metrics.finish(info)[0]["bandit"]
+    costs = scenario.costs_of("aligned")
+    advisers = [ConceptAdvice(0), ConceptAdvice(1), ActionAdvice(2)]
+    expected = np.zeros(3)
+    feedback = np.concatenate([r.feedback["aligned"] for r in records])
+    start = 0
+    for block in stream_for(scenario, 1).blocks(4096):
+        labels = feedback[start:start + len(block)]
+        for j, adviser in enumerate(advisers):
+            expected[j] += costs[adviser.advise(block, costs), labels].sum()
+        start += len(block)
+    assert info.bandits[0]["expert_loss"] == pytest.approx(expected.tolist())
+    assert entry["regret"]["best_expert"] == pytest.approx(entry["feedback_loss"] - expected.min())
+    (bound,) = entry["bounds"]
+    assert bound["comparator"] == "best expert"
+    assert bound["value"] == pytest.approx(bounds.exp4(2400, 3, 3, 0.05).value)
+
+
+def test_exp4_learns_to_follow_the_expert_in_force():
+    experts = {"oracle": {"rule": "concept"}, "one": {"rule": "action", "params": {"action": 1}},
+               "two": {"rule": "action", "params": {"action": 2}}}
+    run = simulate(contextual_exp4(horizon=6000, stream={
+        "source": "contextual", "params": {"n_classes": 3, "n_features": 2}},
+        learners={"exp4": {"algorithm": "exp4", "experts": experts}}), 0)
+    # One concept throughout: the concept-0 expert is the oracle, and exp4 ends up following it.
+    late = slice(4000, None)
+    assert (run.actions[0, late] == run.comparator[late]).mean() > 0.9
+
+
+def test_exp4_experts_must_advise_actions():
+    def found(**changes):
+        with pytest.raises(ScenarioError) as caught:
+            contextual_exp4(**changes)
+        return {".".join(map(str, path)): message for path, message in caught.value.problems}
+
+    experts = {"old": {"rule": "concept"}, "tree": {"model": "tree.HoeffdingTreeClassifier"}}
+    refused = found(learners={"e": {"algorithm": "exp4", "experts": experts}})
+    assert "cannot learn from bandit feedback" in refused["learners.e.experts.tree"]
+    experts = {"old": {"rule": "concept"}, "far": {"rule": "action", "params": {"action": 3}}}
+    assert "action 3 does not exist" in found(learners={"e": {"algorithm": "exp4", "experts": experts}})[
+        "learners.e.experts.far.params.action"]
+    assert "learns from bandit feedback" in found(objectives={"aligned": {"feedback_mode": "full"}})[
+        "learners.exp4.algorithm"]
+    no_oracle = found(comparator="hindsight", stream={"source": "image_segments"},
+                      learners={"e": {"algorithm": "exp4", "experts": {
+                          "a": {"rule": "concept"}, "b": {"rule": "action"}}}})
+    assert "has no oracle" in no_oracle["learners.e.experts.a.rule"]
