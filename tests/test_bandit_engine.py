@@ -600,3 +600,27 @@ def test_exp4_experts_must_advise_actions():
                       learners={"e": {"algorithm": "exp4", "experts": {
                           "a": {"rule": "concept"}, "b": {"rule": "action"}}}})
     assert "has no oracle" in no_oracle["learners.e.experts.a.rule"]
+
+
+@pytest.mark.parametrize("model, params", [
+    ("bandit.EpsilonGreedy", {"epsilon": 0.1}), ("bandit.UCB", {"delta": 1.0}),
+    ("bandit.ThompsonSampling", {}), ("bandit.Exp3", {"gamma": 0.1}), ("bandit.BayesUCB", {})])
+def test_every_river_bandit_policy_runs_in_the_engine_and_learns(model, params):
+    scenario = k_armed(seeds=1, horizon=2500, learners={"p": {"model": model, "params": params}},
+                       stream={"source": "k_armed", "params": {"means": [0.8, 0.2, 0.6]}})
+    run = simulate(scenario, 0)
+    assert (run.actions[0, -800:] == 1).mean() > 0.5  # mostly the arm that does least harm
+    assert run.records[0]["explored"].dtype == bool
+
+
+def test_linucb_runs_on_a_contextual_source_and_beats_chance():
+    scenario = Scenario.from_dict({
+        "name": "lin", "horizon": 3000, "harm": {"matrix": "zero_one"},
+        "stream": {"source": "contextual", "params": {"n_classes": 3, "n_features": 3}},
+        "objectives": {"aligned": {"feedback_mode": "bandit"}},
+        "learners": {"lin": {"model": "bandit.LinUCBDisjoint", "params": {"alpha": 1.0}}}})
+    run = simulate(scenario, 0)
+    harm = named_matrix("zero_one", 3)
+    late = slice(2000, None)
+    # Measured 0.19 against the oracle's 0.185 on this seed; chance is 2/3.
+    assert harm[run.actions[0, late], run.y[late]].mean() < 0.3
