@@ -371,6 +371,7 @@ def test_bad_exploration_and_algorithm_params_are_named():
     assert "unknown param 'etaa'" in found["learners.d.params"]
 
 
+@pytest.mark.slow
 def test_cli_names_the_field_and_exits_2(tmp_path):
     import subprocess
     import sys
@@ -456,6 +457,7 @@ def test_expected_verdicts():
     assert expected_verdict(6.0, [5.6, 6.4], 5.5) == "exceeded"
 
 
+@pytest.mark.slow
 def test_the_cli_prints_the_bandit_table(tmp_path):
     import subprocess
     import sys
@@ -469,6 +471,7 @@ def test_the_cli_prints_the_bandit_table(tmp_path):
     assert "exploration" in done.stdout
 
 
+@pytest.mark.slow
 def test_sweeps_run_over_bandit_scenarios(tmp_path):
     grid = {"learners.ucb.params.delta": [0.5, 2.0]}
     result = lowstakes.sweep(k_armed(horizon=1600, seeds=2), grid, tmp_path / "sweep", workers=1,
