@@ -190,6 +190,15 @@ class _Relabelled(Source):
     def _labels(self, base: np.ndarray) -> np.ndarray:
         return self._perms[:, base].astype(_label_type(self.classes(self.concepts[0])))
 
+    def draw(self, segments):
+        """The next samples of the River generator ``self._samples``, relabelled per concept."""
+        xs, base = [], np.empty(len(segments), dtype=np.int64)
+        for i in range(len(segments)):
+            x, y = next(self._samples)
+            xs.append(x)
+            base[i] = y
+        return xs, self._labels(base)
+
 
 @SOURCES.register("led")
 class LED(_Relabelled):
@@ -218,14 +227,6 @@ class LED(_Relabelled):
                                        irrelevant_features=irrelevant))
         self._segments = np.array(synth.LED._ORIGINAL_INSTANCES, dtype=np.int64)  # (10 digits, 7)
         self._flip = max(0.0, float(noise) - 0.01)
-
-    def draw(self, segments):
-        xs, digits = [], np.empty(len(segments), dtype=np.int64)
-        for i in range(len(segments)):
-            x, y = next(self._samples)
-            xs.append(x)
-            digits[i] = y
-        return xs, self._labels(digits)
 
     def posterior(self, xs) -> np.ndarray:
         """P(digit | x) for each context, (n, 10)."""
@@ -273,14 +274,6 @@ class RandomRBF(_Relabelled):
     @classmethod
     def classes(cls, params):
         return _whole(params, "n_classes", 4, 2, 20)
-
-    def draw(self, segments):
-        xs, base = [], np.empty(len(segments), dtype=np.int64)
-        for i in range(len(segments)):
-            x, y = next(self._samples)
-            xs.append(x)
-            base[i] = y
-        return xs, self._labels(base)
 
 
 @SOURCES.register("image_segments")

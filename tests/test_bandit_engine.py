@@ -386,6 +386,20 @@ def test_cli_names_the_field_and_exits_2(tmp_path):
 
 # -- comparators and bounds of K-action arms --------------------------------------------
 
+def seed_metrics(scenario, seed=0):
+    """One seed run block by block as ``lowstakes run`` does: its SeedInfo, settled blocks and
+    per-arm metrics."""
+    from lowstakes.seedmetrics import SeedMetrics
+    from lowstakes.simulation import run_seed
+
+    records = []
+    info = run_seed(scenario, seed, records.append)
+    metrics = SeedMetrics(scenario, seed, info.arms)
+    for record in records:
+        metrics.add(record)
+    return info, records, metrics.finish(info)
+
+
 def test_bandit_regret_and_bounds_are_computed_from_the_arms_own_feedback(tmp_path):
     from lowstakes import bounds
     from lowstakes.comparators import best_switching
@@ -422,29 +436,13 @@ def test_exp3_bound_uses_its_own_eta_and_the_costs_scale():
     scenario = k_armed(harm={"matrix": [[0.0, 0.5] * 4, [0.5, 0.0] * 4, [0.25] * 8], "bound": 1.0},
                        learners={"exp3": {"algorithm": "exp3", "params": {"eta": 0.05}}}, seeds=1,
                        horizon=1800)
-    from lowstakes.seedmetrics import SeedMetrics
-    from lowstakes.simulation import run_seed
-
-    records = []
-    info = run_seed(scenario, 0, records.append)
-    metrics = SeedMetrics(scenario, 0, info.arms)
-    for record in records:
-        metrics.add(record)
-    (bound,) = metrics.finish(info)[0]["bandit"]["bounds"]
+    (bound,) = seed_metrics(scenario)[2][0]["bandit"]["bounds"]
     assert bound["value"] == pytest.approx(bounds.exp3_general(1800, 3, 0.05, 0.5).value)
 
 
 def test_no_bandit_bound_when_costs_come_late():
-    from lowstakes.seedmetrics import SeedMetrics
-    from lowstakes.simulation import run_seed
-
     scenario = k_armed(timing={"feedback_delay": {"fixed": 3}}, seeds=1, horizon=1600)
-    records = []
-    info = run_seed(scenario, 0, records.append)
-    metrics = SeedMetrics(scenario, 0, info.arms)
-    for record in records:
-        metrics.add(record)
-    exp3 = metrics.finish(info)[2]["bandit"]
+    exp3 = seed_metrics(scenario)[2][2]["bandit"]
     assert exp3["bounds"] == [] and "late" in exp3["reason"]
 
 
@@ -547,16 +545,11 @@ def test_concept_advice_is_the_oracles_action_while_its_concept_is_in_force():
 def test_exp4_charges_each_expert_its_advices_cost_and_reports_its_bound():
     from lowstakes import bounds
     from lowstakes.bandit_policies import ActionAdvice, ConceptAdvice
-    from lowstakes.seedmetrics import SeedMetrics
-    from lowstakes.simulation import run_seed, stream_for
+    from lowstakes.simulation import stream_for
 
     scenario = contextual_exp4()
-    records = []
-    info = run_seed(scenario, 1, records.append)
-    metrics = SeedMetrics(scenario, 1, info.arms)
-    for record in records:
-        metrics.add(record)
-    entry = metrics.finish(info)[0]["bandit"]
+    info, records, out = seed_metrics(scenario, 1)
+    entry = out[0]["bandit"]
     costs = scenario.costs_of("aligned")
     advisers = [ConceptAdvice(0), ConceptAdvice(1), ActionAdvice(2)]
     expected = np.zeros(3)
