@@ -258,22 +258,24 @@ class RandomRBF(_Relabelled):
     params = {"n_classes": "4 (2..20)", "n_features": "10 (1..50)", "n_centroids": "50 (1..1000)",
               "seed_model": "0 (which centroids)",
               "permutation": "[0, 1, ..., n_classes - 1] (the label each class is reported as)"}
+    #: Each param that configures River's generator: (default, lowest, highest).
+    RANGES = {"n_classes": (4, 2, 20), "n_features": (10, 1, 50), "n_centroids": (50, 1, 1000),
+              "seed_model": (0, 0, 2**31 - 1)}
 
     def __init__(self, concepts, seed):
         from river.datasets import synth
 
         super().__init__(concepts, seed)
-        k = _whole({"n_classes": _fixed(concepts, "n_classes", 4)}, "n_classes", 4, 2, 20)
-        d = _whole({"n_features": _fixed(concepts, "n_features", 10)}, "n_features", 10, 1, 50)
-        centroids = _whole({"n_centroids": _fixed(concepts, "n_centroids", 50)}, "n_centroids", 50, 1, 1000)
-        model = _whole({"seed_model": _fixed(concepts, "seed_model", 0)}, "seed_model", 0, 0, 2**31 - 1)
-        self._perms = _permutations(concepts, k)
-        self._samples = iter(synth.RandomRBF(seed_model=model, seed_sample=int(seed.generate_state(1)[0]),
-                                             n_classes=k, n_features=d, n_centroids=centroids))
+        own = {}
+        for name, (default, low, high) in self.RANGES.items():
+            _fixed(concepts, name, default)
+            own[name] = _whole(concepts[0], name, default, low, high)
+        self._perms = _permutations(concepts, own["n_classes"])
+        self._samples = iter(synth.RandomRBF(seed_sample=int(seed.generate_state(1)[0]), **own))
 
     @classmethod
     def classes(cls, params):
-        return _whole(params, "n_classes", 4, 2, 20)
+        return _whole(params, "n_classes", *cls.RANGES["n_classes"])
 
 
 @SOURCES.register("image_segments")

@@ -3,6 +3,8 @@ learners that see only the cost of what they did, exploration, and the scenarios
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -620,3 +622,42 @@ def test_linucb_runs_on_a_contextual_source_and_beats_chance():
     late = slice(2000, None)
     # Measured 0.19 against the oracle's 0.185 on this seed; chance is 2/3.
     assert harm[run.actions[0, late], run.y[late]].mean() < 0.3
+
+
+@pytest.mark.parametrize("name", ["contextual", "k_armed", "led", "random_rbf", "image_segments"])
+def test_multiclass_sources_are_reproducible_from_their_seed(name):
+    from lowstakes.streams import SOURCES
+
+    def draw(entropy):
+        source = SOURCES.get(name)([{}], np.random.SeedSequence(entropy))
+        xs, labels = source.draw(np.zeros(300, dtype=np.int64))
+        return xs, labels
+
+    (xa, la), (xb, lb), (xc, lc) = draw(3), draw(3), draw(4)
+    assert xa == xb and np.array_equal(la, lb)
+    assert xa != xc or not np.array_equal(la, lc)
+
+
+def test_random_rbf_defaults_and_ranges():
+    from river.datasets import synth
+
+    from lowstakes.multiclass import RandomRBF
+
+    source = RandomRBF([{}], np.random.SeedSequence(0))
+    xs, labels = source.draw(np.zeros(2000, dtype=np.int64))
+    assert len(xs[0]) == 10 and set(np.unique(labels[0])) <= set(range(4)) and RandomRBF.classes({}) == 4
+    # The defaults are River's generator with 4 classes, 10 features, 50 centroids, model seed 0.
+    river = synth.RandomRBF(seed_model=0, seed_sample=int(np.random.SeedSequence(0).generate_state(1)[0]),
+                            n_classes=4, n_features=10, n_centroids=50)
+    first = [x for x, _ in itertools.islice(iter(river), 3)]
+    assert xs[:3] == first
+    for name, low, high in (("n_classes", 2, 20), ("n_features", 1, 50), ("n_centroids", 1, 1000),
+                            ("seed_model", 0, 2**31 - 1)):
+        RandomRBF([{name: low}], np.random.SeedSequence(0))
+        RandomRBF([{name: high}], np.random.SeedSequence(0))
+        for bad in (low - 1, high + 1):
+            with pytest.raises(ValueError, match=name):
+                RandomRBF([{name: bad}], np.random.SeedSequence(0))
+        with pytest.raises(ValueError, match=f"{name} cannot change at a shift"):
+            RandomRBF([{name: low}, {name: high}], np.random.SeedSequence(0))
+    assert RandomRBF.classes({"n_classes": 7}) == 7
