@@ -251,11 +251,23 @@ class OracleBandit(BanditPolicy):
         elif self.explore == "epsilon_greedy":
             action = int(self.rng.integers(self.k)) if self.rng.random() < self.epsilon else best
         else:
-            p = 1.0 / (self.k + self.gamma * (predicted - predicted[best]))
-            p[best] = 0.0
-            p[best] = 1.0 - p.sum()
-            action = int(_draw(p[None, :], self.rng)[0])
+            action = int(_draw(self.inverse_gap(predicted)[None, :], self.rng)[0])
         return action, bool(predicted[action] > predicted[best]), None
+
+    def inverse_gap(self, predicted: np.ndarray) -> np.ndarray:
+        """SquareCB's distribution over the actions given their predicted costs: each action
+        but the best gets 1 / (K + gamma (yhat_a - yhat_best)), the best the rest (the first
+        of equal bests counts as the best).
+
+        >>> policy = OracleBandit([None] * 3, np.ones((3, 3)), "bandit", None, "squarecb", gamma=10.0)
+        >>> (policy.inverse_gap(np.array([0.2, 0.5, 0.3])) * 12).round(6).tolist()
+        [7.0, 2.0, 3.0]
+        """
+        best = int(np.argmin(predicted))
+        p = 1.0 / (self.k + self.gamma * (predicted - predicted[best]))
+        p[best] = 0.0
+        p[best] = 1.0 - p.sum()
+        return p
 
     def update(self, x, action, cost, moment):
         if self.full:

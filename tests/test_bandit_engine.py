@@ -661,3 +661,125 @@ def test_random_rbf_defaults_and_ranges():
         with pytest.raises(ValueError, match=f"{name} cannot change at a shift"):
             RandomRBF([{name: low}, {name: high}], np.random.SeedSequence(0))
     assert RandomRBF.classes({"n_classes": 7}) == 7
+
+
+# -- the regression-oracle bandit, the advice rules and exp4's bookkeeping, one by one ----
+
+def oracle(explore="greedy", k=3, horizon=1, mode="bandit", **kw):
+    models = [build_model("linear_model.LinearRegression", task="regression") for _ in range(k)]
+    return OracleBandit(models, named_matrix("zero_one", k), mode, np.random.default_rng(0), explore,
+                        horizon=horizon, **kw)
+
+
+def test_squarecb_draws_from_its_inverse_gap_distribution():
+    policy = oracle("squarecb", gamma=10.0)
+    predicted = np.array([0.2, 0.5, 0.3])
+    assert policy.inverse_gap(predicted) == pytest.approx([7 / 12, 1 / 6, 1 / 4])
+    assert policy.inverse_gap(np.array([0.4, 0.1, 0.1])) == pytest.approx(
+        [1 / (3 + 10 * 0.3), 1 - 1 / 3.0 - 1 / (3 + 10 * 0.3), 1 / 3])
+    # The learner's draws follow it: bring the regressors' predictions to these values.
+    for model, y in zip(policy.models, predicted, strict=True):
+        for _ in range(3000):
+            model.learn_one({}, float(y))
+    assert policy.predictions({}) == pytest.approx(predicted, abs=1e-3)
+    n = 6000
+    draws = np.array([policy.choose(t, {})[0] for t in range(n)])
+    p = policy.inverse_gap(policy.predictions({}))
+    freq = np.bincount(draws, minlength=3) / n
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / n))
+    # Exploring is taking anything but the best prediction.
+    explored = [policy.act(t, {}) != 0 for t in range(200)]
+    assert policy.end_block(0, 0)["explored"][-200:].tolist() == explored
+
+
+def test_squarecb_gamma_defaults_to_sqrt_k_t_and_its_params_are_checked():
+    assert oracle("squarecb", horizon=400).gamma == pytest.approx(np.sqrt(3 * 400))
+    assert oracle("squarecb", gamma=2).gamma == 2.0
+    assert oracle("epsilon_greedy", epsilon=0.0).epsilon == 0.0
+    assert oracle("epsilon_greedy", epsilon=1.0).epsilon == 1.0
+    for kw, message in (({"epsilon": -0.01}, "epsilon must be in"), ({"epsilon": 1.01}, "epsilon must be in"),
+                        ({"gamma": 0.0}, "gamma must be > 0"), ({"gamma": -1.0}, "gamma must be > 0")):
+        with pytest.raises(ValueError, match=message):
+            oracle("squarecb", **kw)
+    assert oracle("squarecb", gamma=0.5).gamma == 0.5
+    with pytest.raises(ValueError, match="'softmax'; one of: greedy, epsilon_greedy, squarecb"):
+        oracle("softmax")
+    with pytest.raises(ValueError, match=r"need one regressor per action \(3\), got 2"):
+        OracleBandit([build_model("linear_model.LinearRegression", task="regression")] * 2,
+                     named_matrix("zero_one", 3), "bandit", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="learns from full or bandit feedback, not sideways"):
+        oracle(mode="sideways")
+    assert oracle("epsilon_greedy").finish()["algorithm"] == "LinearRegression per action, epsilon_greedy"
+
+
+def test_epsilon_greedy_explores_at_its_rate():
+    policy = oracle("epsilon_greedy", epsilon=0.3)
+    for model, y in zip(policy.models, (0.1, 0.9, 0.9), strict=True):
+        for _ in range(2000):
+            model.learn_one({}, y)
+    n = 6000
+    taken = np.array([policy.choose(t, {})[0] for t in range(n)])
+    # A uniform action 30% of the time: action 0 with 0.7 + 0.3 / 3, each other 0.1.
+    assert abs((taken == 0).mean() - 0.8) < 5 * np.sqrt(0.16 / n)
+
+
+def test_a_bandit_policy_forgets_what_it_will_never_hear_about():
+    policy = oracle()
+    for t in range(5):
+        policy.act(t, {})
+    for t in (1, 3):
+        policy.forget(t)
+    assert sorted(policy._taken) == [0, 2, 4]
+    policy.forget(7)  # never taken: nothing to do
+    assert sorted(policy._taken) == [0, 2, 4]
+
+
+def test_advice_rules_check_and_advise():
+    from lowstakes.bandit_policies import ActionAdvice, ConceptAdvice
+    from lowstakes.simulation import stream_for
+
+    costs = named_matrix("zero_one", 3)
+    block = next(stream_for(contextual_exp4(), 0).blocks(50))
+    assert ActionAdvice(2).advise(block, costs).tolist() == [2] * 50
+    assert ActionAdvice().advise(block, costs).tolist() == [0] * 50
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="action must be a whole number >= 0"):
+            ActionAdvice(bad)
+        with pytest.raises(ValueError, match="concept must be a concept index >= 0"):
+            ConceptAdvice(bad)
+    with pytest.raises(ValueError, match="action 3 does not exist; there are 3 actions"):
+        ActionAdvice(3).advise(block, costs)
+    assert np.array_equal(ConceptAdvice().advise(block, costs), ConceptAdvice(0).advise(block, costs))
+    from lowstakes.streams import Block
+
+    bare = Block(0, block.x, block.y, block.segment, block.row, block.labels, block.flip, None)
+    with pytest.raises(ValueError, match="concept advice needs a source that knows"):
+        ConceptAdvice(0).advise(bare, costs)
+
+
+def test_exp4_policy_checks_its_shape_and_reports_its_experts():
+    from lowstakes.bandit_policies import ActionAdvice, Exp4Policy
+    from lowstakes.bandits import Exp4
+
+    costs = 2.0 * named_matrix("zero_one", 3)  # largest cost 2: reported in the objective's units
+    advisers = {"a": ActionAdvice(0), "b": ActionAdvice(1)}
+    for algorithm in (Exp4(k=2, n=2, eta=0.1), Exp4(k=3, n=3, eta=0.1)):
+        with pytest.raises(ValueError, match="exp4 has"):
+            Exp4Policy(algorithm, advisers, costs, "bandit", np.random.default_rng(0))
+    policy = Exp4Policy(Exp4(k=3, n=2, eta=0.1), advisers, costs, "bandit", np.random.default_rng(0))
+    from lowstakes.simulation import stream_for
+
+    block = next(stream_for(contextual_exp4(), 0).blocks(40))
+    feedback = np.asarray(block.y)
+    policy.begin_block(block, feedback, feedback, None)
+    for t in range(40):
+        action = policy.act(t, block.x[t])
+        policy.learn(t, block.x[t], feedback[t])
+        assert action in (0, 1)  # only what some expert advises
+    report = policy.finish()
+    assert report["experts"] == ["a", "b"] and report["algorithm"] == "exp4"
+    assert report["expert_loss"] == pytest.approx([2.0 * (feedback != 0).sum(), 2.0 * (feedback != 1).sum()])
+    assert report["bound"] == {"eta": 0.1, "experts": 2}
+    # The expert charged more loses weight.
+    worse = int(np.argmax(report["expert_loss"]))
+    assert policy.algorithm.weights()[0, worse] < 0.5
