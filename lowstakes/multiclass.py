@@ -54,6 +54,14 @@ def _whole(params: dict, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _fixed(concepts, name, default):
+    """A param that configures the stream itself and may not change at a shift."""
+    values = [p.get(name, default) for p in concepts]
+    if any(v != values[0] for v in values):
+        raise ValueError(f"{name} cannot change at a shift")
+    return values[0]
+
+
 @SOURCES.register("contextual")
 class Contextual(Source):
     """A contextual decision with ``n_classes`` outcomes: the context has ``n_features``
@@ -68,16 +76,18 @@ class Contextual(Source):
               "concept": "0 (which weights: any whole number >= 0)",
               "sharpness": "4.0 (> 0: how certain the outcome is)"}
 
+    #: Each whole-number param: (default, lowest, highest).
+    RANGES = {"n_classes": (4, 2, 20), "n_features": (5, 1, 50), "concept": (0, 0, 2**31 - 1)}
+
     def __init__(self, concepts, seed):
         super().__init__(concepts, seed)
-        first = concepts[0]
-        self.k = _whole(first, "n_classes", 4, 2, 20)
-        self.d = _whole(first, "n_features", 5, 1, 50)
+        for name in ("n_classes", "n_features"):
+            _fixed(concepts, name, self.RANGES[name][0])
+        self.k = _whole(concepts[0], "n_classes", *self.RANGES["n_classes"])
+        self.d = _whole(concepts[0], "n_features", *self.RANGES["n_features"])
         self._weights = []
         for p in concepts:
-            if (_whole(p, "n_classes", 4, 2, 20), _whole(p, "n_features", 5, 1, 50)) != (self.k, self.d):
-                raise ValueError("n_classes and n_features cannot change at a shift")
-            concept = _whole(p, "concept", 0, 0, 2**31 - 1)
+            concept = _whole(p, "concept", *self.RANGES["concept"])
             sharpness = p.get("sharpness", 4.0)
             if isinstance(sharpness, bool) or not isinstance(sharpness, int | float) or not sharpness > 0:
                 raise ValueError(f"sharpness must be a number > 0, got {sharpness!r}")
@@ -87,7 +97,7 @@ class Contextual(Source):
 
     @classmethod
     def classes(cls, params):
-        return _whole(params, "n_classes", 4, 2, 20)
+        return _whole(params, "n_classes", *cls.RANGES["n_classes"])
 
     def _proba_of(self, f: np.ndarray, row: int) -> np.ndarray:
         logits = f @ self._weights[row].T
@@ -170,14 +180,6 @@ def _permutations(concepts, classes: int) -> np.ndarray:
             raise ValueError(f"permutation must list each class 0..{classes - 1} once, got {perm!r}")
         out.append(perm)
     return np.array(out, dtype=np.int64)
-
-
-def _fixed(concepts, name, default):
-    """A param that configures the stream itself and may not change at a shift."""
-    values = [p.get(name, default) for p in concepts]
-    if any(v != values[0] for v in values):
-        raise ValueError(f"{name} cannot change at a shift (only permutation can)")
-    return values[0]
 
 
 class _Relabelled(Source):

@@ -783,3 +783,83 @@ def test_exp4_policy_checks_its_shape_and_reports_its_experts():
     # The expert charged more loses weight.
     worse = int(np.argmax(report["expert_loss"]))
     assert policy.algorithm.weights()[0, worse] < 0.5
+
+
+def test_contextual_params_defaults_and_edges():
+    from lowstakes.multiclass import Contextual
+
+    seed = np.random.SeedSequence(0)
+    default = Contextual([{}], seed)
+    assert (default.k, default.d) == (4, 5) and Contextual.classes({}) == 4
+    xs, _ = default.draw(np.zeros(4000, dtype=np.int64))
+    f = np.array([list(x.values()) for x in xs])
+    assert f.shape == (4000, 5) and f.min() >= -1.0 and f.max() <= 1.0 and f.min() < -0.99 and f.max() > 0.99
+    rows = np.zeros(5, dtype=np.int64)
+    explicit = Contextual([{"n_classes": 4, "n_features": 5, "concept": 0, "sharpness": 4.0}], seed)
+    assert np.allclose(default.proba(xs[:5], rows), explicit.proba(xs[:5], rows))
+    sharper = Contextual([{"sharpness": 5.0}], seed)
+    assert not np.allclose(default.proba(xs[:5], rows), sharper.proba(xs[:5], rows))
+    # Very sharp: still a distribution (the logits are shifted by their row's largest).
+    extreme = Contextual([{"sharpness": 1e4}], seed).proba(xs, np.zeros(4000, dtype=np.int64))
+    assert np.isfinite(extreme).all() and np.allclose(extreme.sum(axis=1), 1.0)
+    for name, (low, high) in {"n_classes": (2, 20), "n_features": (1, 50), "concept": (0, 2**31 - 1)}.items():
+        Contextual([{name: low}], seed)
+        Contextual([{name: high}], seed)
+        for bad in (low - 1, high + 1, True, 2.5):
+            with pytest.raises(ValueError, match=f"{name} must be a whole number in {low}..{high}"):
+                Contextual([{name: bad}], seed)
+    for name in ("n_classes", "n_features"):
+        with pytest.raises(ValueError, match=f"{name} cannot change at a shift"):
+            Contextual([{}, {name: 3}], seed)
+    Contextual([{"sharpness": 0.5}], seed)
+    for bad in (0, -1.0, True, "4"):
+        with pytest.raises(ValueError, match="sharpness must be a number > 0"):
+            Contextual([{"sharpness": bad}], seed)
+
+
+def test_led_posterior_by_hand():
+    from lowstakes.multiclass import LED
+
+    # The seven-segment patterns, written out here (not read from River).
+    patterns = {0: "1110111", 1: "0010010", 2: "1011101", 3: "1011011", 4: "0111010",
+                5: "1101011", 6: "1101111", 7: "1010010", 8: "1111111", 9: "1111011"}
+    q = 0.1 - 0.01  # River flips a segment when 0.01 + U <= noise_percentage
+    led = LED([{"noise_percentage": 0.1}], np.random.SeedSequence(0))
+    default = LED([{}], np.random.SeedSequence(0))
+    for shown in ("1111111", "0010010", "1011011", "0000000"):
+        x = {i: int(c) for i, c in enumerate(shown)}
+        differ = np.array([sum(a != b for a, b in zip(shown, patterns[d], strict=True)) for d in range(10)])
+        likelihood = q ** differ * (1 - q) ** (7 - differ)
+        expected = likelihood / likelihood.sum()
+        assert led.posterior([x]) == pytest.approx(expected[None, :], rel=1e-12)
+        assert default.posterior([x]) == pytest.approx(expected[None, :], rel=1e-12)
+    # A relabelled concept moves each digit's probability to its new label.
+    rotate = [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+    both = LED([{}, {"permutation": rotate}], np.random.SeedSequence(0))
+    x = [{i: int(c) for i, c in enumerate("1111111")}]
+    p0, p1 = both.proba(x, np.array([0])), both.proba(x, np.array([1]))
+    assert p1[0, rotate] == pytest.approx(p0[0])
+    # Without noise only the exact pattern is possible.
+    clean = LED([{"noise_percentage": 0.0}], np.random.SeedSequence(0)).posterior(x)
+    assert clean[0].tolist() == [0.0] * 8 + [1.0, 0.0]
+
+
+def test_led_params():
+    from lowstakes.multiclass import LED
+
+    seed = np.random.SeedSequence(0)
+    one = np.zeros(1, dtype=np.int64)
+    assert len(LED([{}], seed).draw(one)[0][0]) == 24  # 7 segments and 17 irrelevant bits
+    assert len(LED([{"irrelevant_features": False}], seed).draw(one)[0][0]) == 7
+    LED([{"noise_percentage": 0.5}], seed)
+    for bad in (-0.01, 0.51, True, "0.1"):
+        with pytest.raises(ValueError, match="noise_percentage must be a number in"):
+            LED([{"noise_percentage": bad}], seed)
+    with pytest.raises(ValueError, match="irrelevant_features must be true or false"):
+        LED([{"irrelevant_features": 1}], seed)
+    with pytest.raises(ValueError, match="irrelevant_features cannot change at a shift"):
+        LED([{}, {"irrelevant_features": False}], seed)
+    rest = list(range(2, 10))
+    for bad in ([1.0, 0.0] + rest, [True, False] + rest, list(range(9)), "0123456789"):
+        with pytest.raises(ValueError, match="permutation must list each class 0..9 once"):
+            LED([{"permutation": bad}], seed)
