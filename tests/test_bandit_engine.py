@@ -432,20 +432,32 @@ def test_bandit_regret_and_bounds_are_computed_from_the_arms_own_feedback(tmp_pa
         np.mean([s["bandit"]["bounds"][1]["measured"] for s in by_arm["exp3"]["seeds"]]))
 
 
-def test_exp3_bound_uses_its_own_eta_and_the_costs_scale():
+def test_bandit_bounds_use_the_algorithms_own_rates_and_the_costs_scale():
     from lowstakes import bounds
 
-    scenario = k_armed(harm={"matrix": [[0.0, 0.5] * 4, [0.5, 0.0] * 4, [0.25] * 8], "bound": 1.0},
-                       learners={"exp3": {"algorithm": "exp3", "params": {"eta": 0.05}}}, seeds=1,
-                       horizon=1800)
-    (bound,) = seed_metrics(scenario)[2][0]["bandit"]["bounds"]
-    assert bound["value"] == pytest.approx(bounds.exp3_general(1800, 3, 0.05, 0.5).value)
+    half = {"matrix": [[0.0, 0.5] * 4, [0.5, 0.0] * 4, [0.25] * 8], "bound": 1.0}  # largest cost 0.5
+    scenario = k_armed(harm=half, seeds=1, horizon=1800, learners={
+        "exp3": {"algorithm": "exp3", "params": {"eta": 0.05}},
+        "share": {"algorithm": "exp3_share", "params": {"eta": 0.04, "alpha": 0.01}},
+        "exp4": {"algorithm": "exp4", "params": {"eta": 0.03}, "experts": {
+            "a": {"rule": "action", "params": {"action": 0}},
+            "b": {"rule": "action", "params": {"action": 2}}}}})
+    exp3, share, exp4 = (out["bandit"] for out in seed_metrics(scenario)[2])
+    assert [(b["name"], b["comparator"]) for b in exp3["bounds"]] == [("exp3_general", "best fixed action")]
+    assert exp3["bounds"][0]["value"] == pytest.approx(bounds.exp3_general(1800, 3, 0.05, 0.5).value)
+    assert [b["value"] for b in share["bounds"]] == pytest.approx(
+        [bounds.exp3_share(1800, 3, m, 0.01, 0.04, 0.5).value for m in (0, 1)])
+    assert exp4["bounds"][0]["value"] == pytest.approx(bounds.exp4(1800, 3, 2, 0.03, 0.5).value)
+    for entry in (exp3, share, exp4):  # a bound applies: no reason why not
+        assert "reason" not in entry and all("holds" not in b for b in entry["bounds"])
 
 
 def test_no_bandit_bound_when_costs_come_late():
     scenario = k_armed(timing={"feedback_delay": {"fixed": 3}}, seeds=1, horizon=1600)
     exp3 = seed_metrics(scenario)[2][2]["bandit"]
-    assert exp3["bounds"] == [] and "late" in exp3["reason"]
+    assert exp3["bounds"] == [] and exp3["reason"] == (
+        "exp3_share with labels that come late or not at all: its bound assumes each cost is seen before "
+        "the next decision")
 
 
 def test_expected_verdicts():
