@@ -719,7 +719,8 @@ def test_squarecb_gamma_defaults_to_sqrt_k_t_and_its_params_are_checked():
     with pytest.raises(ValueError, match=r"need one regressor per action \(3\), got 2"):
         OracleBandit([build_model("linear_model.LinearRegression", task="regression")] * 2,
                      named_matrix("zero_one", 3), "bandit", np.random.default_rng(0))
-    with pytest.raises(ValueError, match="learns from full or bandit feedback, not sideways"):
+    with pytest.raises(ValueError, match="^OracleBandit learns from full or bandit feedback, "
+                                         "not sideways$"):
         oracle(mode="sideways")
     assert oracle("epsilon_greedy").finish()["algorithm"] == "LinearRegression per action, epsilon_greedy"
 
@@ -875,3 +876,107 @@ def test_led_params():
     for bad in ([1.0, 0.0] + rest, [True, False] + rest, list(range(9)), "0123456789"):
         with pytest.raises(ValueError, match="permutation must list each class 0..9 once"):
             LED([{"permutation": bad}], seed)
+
+
+def test_river_policies_estimates_and_exploration_flags():
+    from river import bandit, proba
+
+    from lowstakes.bandit_policies import _estimate
+
+    costs = named_matrix("zero_one", 3)
+    ts = RiverBandit(bandit.ThompsonSampling(reward_obj=proba.Beta(), seed=1), costs, "bandit")
+    assert ts.finish()["algorithm"] == "bandit.ThompsonSampling"
+    assert ts.act(0, {}) is not None and not ts.end_block(0, 1)["explored"][0]  # nothing known yet
+    for t, outcome in enumerate([0, 0, 1, 2, 0, 1]):
+        action = ts.act(t, {})
+        ts.learn(t, {}, outcome)
+    for arm in range(3):
+        posterior = ts.policy._rewards[arm]
+        mean = posterior.alpha / (posterior.alpha + posterior.beta)
+        expected = mean if ts.policy._counts[arm] else None
+        assert _estimate(ts.policy, arm, {}) == expected
+        assert ts._estimates[arm] == expected
+    bayes = bandit.BayesUCB(seed=1)
+    for arm, reward in ((0, 1.0), (0, 0.0), (1, 1.0)):
+        bayes.update(arm, reward)
+    assert _estimate(bayes, 0, {}) == pytest.approx(bayes._posteriors[0].alpha / (
+        bayes._posteriors[0].alpha + bayes._posteriors[0].beta))
+    assert _estimate(bayes, 2, {}) is None
+    lin = RiverBandit(bandit.LinUCBDisjoint(seed=2), costs, "bandit")
+    rng = np.random.default_rng(3)
+    flags = []
+    for t in range(300):
+        x = {"a": float(rng.random()), "b": float(rng.random())}
+        # Each arm's posterior mean at x (None before its first pull), as the flag reads it.
+        means = [lin.policy._bayes_lin_regs[a].predict_one(x) if lin.policy._counts[a] else None
+                 for a in range(3)]
+        assert [_estimate(lin.policy, a, x) for a in range(3)] == means
+        action = lin.act(t, x)
+        known = [m for m in means if m is not None]
+        flags.append(bool(known) and (means[action] is None or means[action] < max(known)))
+        lin.learn(t, x, int(x["a"] > 0.5) * 2)
+    explored = lin.end_block(0, 300)["explored"]
+    assert explored.tolist() == flags and explored.any() and not explored.all()
+
+
+def test_exp4_policy_across_blocks_and_with_late_costs():
+    from lowstakes.bandit_policies import ActionAdvice, Exp4Policy
+    from lowstakes.bandits import Exp4
+    from lowstakes.simulation import stream_for
+
+    costs = named_matrix("zero_one", 3)
+    same = {"a": ActionAdvice(1), "b": ActionAdvice(1)}
+    policy = Exp4Policy(Exp4(k=3, n=2, eta=0.1), same, costs, "bandit", np.random.default_rng(0))
+    blocks = list(stream_for(contextual_exp4(), 0).blocks(30))[:2]
+    total = 0.0
+    for block in blocks:
+        feedback = np.asarray(block.y)
+        policy.begin_block(block, feedback, feedback, None)
+        total += (feedback != 1).sum()
+        for t in range(block.start, block.start + len(block)):
+            assert policy.act(t, {}) == 1  # both experts advise action 1: p = 1, no exploration
+            policy.learn(t, {}, feedback[t - block.start])
+        assert not policy.end_block(0, 0)["explored"].any()
+    assert policy.finish()["expert_loss"] == pytest.approx([total, total])  # summed over both blocks
+    # A cost that arrives after the next draw is weighted by the chance at its own draw.
+    two = {"a": ActionAdvice(0), "b": ActionAdvice(2)}
+    policy = Exp4Policy(Exp4(k=3, n=2, eta=0.5), two, costs, "bandit", np.random.default_rng(1))
+    block = blocks[0]
+    policy.begin_block(block, np.asarray(block.y), np.asarray(block.y), None)
+    first = policy.act(0, {})
+    p_first = policy.algorithm.probabilities(policy._advice[0])[0, first]
+    second = policy.act(1, {})
+    p_second = policy.algorithm.probabilities(policy._advice[1])[0, second]
+    policy.learn(1, {}, (second + 1) % 3)  # cost 1
+    policy.learn(0, {}, (first + 1) % 3)
+    reference = Exp4(k=3, n=2, eta=0.5)
+    advice = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    reference.update(advice, np.array([second]), np.array([1.0]), np.array([p_second]))
+    reference.update(advice, np.array([first]), np.array([1.0]), np.array([p_first]))
+    assert np.allclose(policy.algorithm.weights(), reference.weights())
+    late = Exp4(k=3, n=2, eta=0.5)
+    late.update(advice, np.array([second]), np.array([1.0]))
+    late.update(advice, np.array([first]), np.array([1.0]))
+    assert first == second or not np.allclose(late.weights(), reference.weights())
+
+
+def test_bandit_policy_edges():
+    from lowstakes.bandit_policies import ActionAdvice, ConceptAdvice
+    from lowstakes.simulation import stream_for
+    from lowstakes.streams import Block
+
+    free = Exp3Policy(Exp3(k=2, eta=0.5), np.zeros((2, 2)), "bandit", np.random.default_rng(0))
+    assert free.scale == 1.0 and free.finish()["scale"] == 1.0
+    free.act(0, {})
+    free.learn(0, {}, 1)
+    assert np.isfinite(free.algorithm.probabilities()).all()
+    with pytest.raises(ValueError, match=r"^exp3 has 3 actions, the costs 2$"):
+        Exp3Policy(Exp3(k=3, eta=0.5), np.ones((2, 2)), "bandit", np.random.default_rng(0))
+    block = next(stream_for(contextual_exp4(), 0).blocks(10))
+    wide = np.ones((2, 3))  # two actions, three classes
+    with pytest.raises(ValueError, match=r"^action 2 does not exist; there are 2 actions$"):
+        ActionAdvice(2).advise(block, wide)
+    bare = Block(0, block.x, block.y, block.segment, block.row, block.labels, block.flip, None)
+    with pytest.raises(ValueError, match=r"^concept advice needs a source that knows "
+                                         r"P\(y \| x\) \(an oracle\)$"):
+        ConceptAdvice(0).advise(bare, wide)
