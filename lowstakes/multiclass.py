@@ -136,9 +136,10 @@ class KArmed(Source):
 
     def __init__(self, concepts, seed):
         super().__init__(concepts, seed)
-        self._means = np.array([self._checked(p) for p in concepts])
-        if len({len(m) for m in self._means}) != 1:
+        means = [self._checked(p) for p in concepts]
+        if len({len(m) for m in means}) != 1:
             raise ValueError("the number of arms (the length of means) cannot change at a shift")
+        self._means = np.array(means)
         self.k = self._means.shape[1]
         outcomes = np.arange(1 << self.k)
         bits = (outcomes[None, :] >> np.arange(self.k)[:, None]) & 1  # (K, 2^K)
@@ -234,10 +235,8 @@ class LED(_Relabelled):
         """P(digit | x) for each context, (n, 10)."""
         shown = np.array([[x[i] for i in range(7)] for x in xs], dtype=np.int64).reshape(len(xs), 7)
         differ = (shown[:, None, :] != self._segments[None, :, :]).sum(axis=2)  # (n, 10)
-        if self._flip == 0.0:
-            likelihood = (differ == 0).astype(float)
-        else:
-            likelihood = self._flip ** differ * (1 - self._flip) ** (7 - differ)
+        # With no noise 0.0 ** 0 = 1: only the exact pattern keeps any likelihood.
+        likelihood = self._flip ** differ * (1 - self._flip) ** (7 - differ)
         return likelihood / likelihood.sum(axis=1, keepdims=True)
 
     def proba(self, xs, rows):

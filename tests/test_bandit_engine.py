@@ -980,3 +980,53 @@ def test_bandit_policy_edges():
     with pytest.raises(ValueError, match=r"^concept advice needs a source that knows "
                                          r"P\(y \| x\) \(an oracle\)$"):
         ConceptAdvice(0).advise(bare, wide)
+
+
+def test_k_armed_params_and_label_types():
+    seed = np.random.SeedSequence(0)
+    eight = KArmed([{"means": [0.5] * 8}], seed)
+    xs, labels = eight.draw(np.zeros(3000, dtype=np.int64))
+    assert labels.dtype == np.int16 and labels.max() > 200  # 256 outcomes do not fit an int8
+    assert labels.min() >= 0 and KArmed.classes({"means": [0.5] * 8}) == 256
+    assert KArmed([{"means": [0.5] * 6}], seed).draw(np.zeros(5, dtype=np.int64))[1].dtype == np.int8
+    assert Contextual([{}], seed).draw(np.zeros(5, dtype=np.int64))[1].dtype == np.int8
+    for means in ([0.0, 1.0], [0.5] * 8):
+        KArmed([{"means": means}], seed)
+    for bad in ([0.5], [0.5] * 9, [-0.1, 0.5], [0.5, 1.1], [True, 0.5], "0.5, 0.5", [0.5, "0.5"]):
+        with pytest.raises(ValueError, match=r"^means must be a list of 2 to 8 numbers in \[0, 1\], got "):
+            KArmed([{"means": bad}], seed)
+    with pytest.raises(ValueError, match=r"^the number of arms \(the length of means\) cannot change"):
+        KArmed([{"means": [0.1, 0.2]}, {"means": [0.1, 0.2, 0.3]}], seed)
+    # Through a scenario, at the shift that changes it (it was a numpy error about shapes).
+    with pytest.raises(ScenarioError, match=r"stream\.shifts: k_armed: the number of arms"):
+        k_armed(stream={"source": "k_armed", "params": {"means": [0.2, 0.5, 0.8]},
+                        "shifts": [{"at": 100, "params": {"means": [0.2, 0.5]}}]})
+
+
+def test_a_shift_to_a_fixed_params_default_written_out_is_no_change():
+    from lowstakes.multiclass import RandomRBF
+
+    seed = np.random.SeedSequence(0)
+    Contextual([{}, {"n_classes": 4, "n_features": 5, "concept": 1}], seed)
+    RandomRBF([{}, {"n_classes": 4, "n_features": 10, "n_centroids": 50, "seed_model": 0}], seed)
+
+
+@pytest.mark.parametrize("source, params, shifted", [
+    ("k_armed", {"means": [0.1, 0.9]}, {"means": [0.9, 0.1]}),
+    ("contextual", {"n_classes": 3, "n_features": 2}, {"concept": 1})])
+def test_a_gradual_shift_mixes_the_known_probabilities(source, params, shifted):
+    from lowstakes.streams import Shift, Stream
+
+    stream = Stream(source, params, [Shift(at=100, params=shifted, width=200)], 0.0, 400,
+                    np.random.SeedSequence(5))
+    (block,) = list(stream.blocks(400))
+    before = block.concept_proba(0)
+    after = block.concept_proba(1)
+    weight = np.clip((np.arange(400) - 100 + 1) / 200, 0, 1)
+    weight[weight >= 1] = 0  # past the ramp the next concept is in force by itself
+    inside = (np.arange(400) >= 100) & (np.arange(400) < 299)
+    expected = (1 - weight)[:, None] * before + weight[:, None] * after
+    assert np.allclose(block.p[inside], expected[inside])
+    assert np.allclose(block.p[:100], before[:100]) and np.allclose(block.p[300:], after[300:])
+    # Each decision's truth is its drawn concept's label.
+    assert np.array_equal(block.y, block.labels[block.row, np.arange(400)])
