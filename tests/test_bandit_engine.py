@@ -579,6 +579,7 @@ def test_exp4_charges_each_expert_its_advices_cost_and_reports_its_bound():
     (bound,) = entry["bounds"]
     assert bound["comparator"] == "best expert"
     assert bound["value"] == pytest.approx(bounds.exp4(2400, 3, 3, 0.05).value)
+    assert bound["measured"] == pytest.approx(entry["feedback_loss"] - expected.min())
 
 
 def test_exp4_learns_to_follow_the_expert_in_force():
@@ -897,8 +898,9 @@ def test_river_policies_estimates_and_exploration_flags():
         assert _estimate(ts.policy, arm, {}) == expected
         assert ts._estimates[arm] == expected
     bayes = bandit.BayesUCB(seed=1)
-    for arm, reward in ((0, 1.0), (0, 0.0), (1, 1.0)):
+    for arm, reward in ((0, 1.0), (0, 1.0), (1, 1.0)):  # posterior mean 3/4, not the rewards' mean 1
         bayes.update(arm, reward)
+    assert _estimate(bayes, 0, {}) == pytest.approx(0.75)
     assert _estimate(bayes, 0, {}) == pytest.approx(bayes._posteriors[0].alpha / (
         bayes._posteriors[0].alpha + bayes._posteriors[0].beta))
     assert _estimate(bayes, 2, {}) is None
@@ -1030,3 +1032,32 @@ def test_a_gradual_shift_mixes_the_known_probabilities(source, params, shifted):
     assert np.allclose(block.p[:100], before[:100]) and np.allclose(block.p[300:], after[300:])
     # Each decision's truth is its drawn concept's label.
     assert np.array_equal(block.y, block.labels[block.row, np.arange(400)])
+
+
+def test_exp4_explores_when_it_takes_an_action_fewer_experts_advise():
+    from lowstakes.bandit_policies import ActionAdvice, Exp4Policy
+    from lowstakes.bandits import Exp4
+    from lowstakes.simulation import stream_for
+
+    advisers = {"a": ActionAdvice(0), "b": ActionAdvice(0), "c": ActionAdvice(1)}  # p = (2/3, 1/3, 0)
+    policy = Exp4Policy(Exp4(k=3, n=3, eta=1e-9), advisers, named_matrix("zero_one", 3), "bandit",
+                        np.random.default_rng(4))
+    block = next(stream_for(contextual_exp4(), 0).blocks(300))
+    policy.begin_block(block, np.asarray(block.y), np.asarray(block.y), None)
+    taken = [policy.act(t, {}) for t in range(300)]
+    assert policy.end_block(0, 300)["explored"].tolist() == [a == 1 for a in taken]
+    assert 60 < taken.count(1) < 140
+
+
+def test_led_draws_carry_the_noise_its_posterior_assumes():
+    from lowstakes.multiclass import LED
+
+    written = ("1110111", "0010010", "1011101", "1011011", "0111010", "1101011", "1101111", "1010010",
+               "1111111", "1111011")
+    patterns = np.array([[int(c) for c in p] for p in written])
+    for noise in (0.1, 0.3):
+        led = LED([{"noise_percentage": noise, "irrelevant_features": False}], np.random.SeedSequence(2))
+        xs, labels = led.draw(np.zeros(20000, dtype=np.int64))
+        shown = np.array([[x[i] for i in range(7)] for x in xs])
+        flipped = (shown != patterns[labels[0]]).mean()
+        assert abs(flipped - (noise - 0.01)) < 5 * np.sqrt(0.25 / (7 * 20000))
