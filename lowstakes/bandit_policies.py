@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from lowstakes.bandits import Exp3, Exp3Share, Exp4, _draw
+from lowstakes.bandits import Exp3, Exp3Share, Exp4, draw
 from lowstakes.objectives import least_cost_action
 from lowstakes.protocol import Policy
 from lowstakes.registry import Registry
@@ -201,7 +201,7 @@ class Exp3Policy(BanditPolicy):
 
     def choose(self, t, x):
         p = self.algorithm.probabilities()
-        action = int(_draw(p, self.rng)[0])
+        action = int(draw(p, self.rng)[0])
         return action, bool(p[0, action] < p[0].max()), float(p[0, action])
 
     def update(self, x, action, cost, probability):
@@ -251,7 +251,7 @@ class OracleBandit(BanditPolicy):
         elif self.explore == "epsilon_greedy":
             action = int(self.rng.integers(self.k)) if self.rng.random() < self.epsilon else best
         else:
-            action = int(_draw(self.inverse_gap(predicted)[None, :], self.rng)[0])
+            action = int(draw(self.inverse_gap(predicted)[None, :], self.rng)[0])
         return action, bool(predicted[action] > predicted[best]), None
 
     def inverse_gap(self, predicted: np.ndarray) -> np.ndarray:
@@ -341,7 +341,7 @@ class Exp4Policy(BanditPolicy):
     def choose(self, t, x):
         advice = self._advice[t - self._start]
         p = self.algorithm.probabilities(advice)
-        action = int(_draw(p, self.rng)[0])
+        action = int(draw(p, self.rng)[0])
         return action, bool(p[0, action] < p[0].max()), (advice, float(p[0, action]))
 
     def update(self, x, action, cost, moment):

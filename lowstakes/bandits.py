@@ -34,7 +34,7 @@ import numpy as np
 from lowstakes import bounds
 from lowstakes.experts import learning_rate
 
-__all__ = ["Exp3", "Exp3Share", "Exp4", "play_bandit"]
+__all__ = ["Exp3", "Exp3Share", "Exp4", "play_bandit", "draw"]
 
 
 def _normalise(log_weights: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ class Exp3:
 
     def act(self, rng: np.random.Generator) -> np.ndarray:
         """Each copy's action, drawn from its distribution."""
-        return _draw(self.probabilities(), rng)
+        return draw(self.probabilities(), rng)
 
     def update(self, actions: np.ndarray, losses: np.ndarray, probabilities=None) -> None:
         """Each copy saw the loss of its own action only. ``probabilities``: the chance each
@@ -145,17 +145,17 @@ def play_bandit(algorithm, losses: np.ndarray, rng: np.random.Generator, advice=
     for t, row in enumerate(np.asarray(losses, float)):
         if advice is None:
             p = algorithm.probabilities()
-            actions = _draw(p, rng)
+            actions = draw(p, rng)
             algorithm.update(actions, row[actions])
         else:
             p = algorithm.probabilities(advice[t])
-            actions = _draw(p, rng)
+            actions = draw(p, rng)
             algorithm.update(advice[t], actions, row[actions])
         out[:, t] = p @ row
     return out
 
 
-def _draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def draw(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One action per row of probabilities (inverse transform of one uniform draw)."""
     cumulative = np.cumsum(p, axis=1)
     u = rng.random((len(p), 1)) * cumulative[:, -1:]
