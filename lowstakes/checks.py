@@ -177,8 +177,8 @@ def _mode_problems(scenario, path, learner, source, classes):
             except ValueError:
                 continue  # reported with the matrix
             if not np.isin(costs / costs.max(), (0.0, 1.0)).all():
-                yield where, (f"{name} learns from rewards of 0 or 1 (a Beta posterior); objective "
-                              f"{oname!r}'s costs take other values")
+                yield where, (f"{name} learns from rewards of 0 or 1 (a Beta posterior); the costs of "
+                              f"objective {oname!r} take other values")
                 break
 
 

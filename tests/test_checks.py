@@ -60,6 +60,28 @@ def expert(rule, **params):
 POOL_A = ("learners", "pool", "experts", "a")
 
 
+KARMED = {"name": "k", "horizon": 1000, "harm": {"matrix": "arms"},
+          "stream": {"source": "k_armed", "params": {"means": [0.2, 0.5, 0.8]}},
+          "objectives": {"aligned": {"feedback_mode": "bandit"}},
+          "learners": {"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0}}}}
+CONTEXTUAL = {"name": "c", "horizon": 1000, "harm": {"matrix": "zero_one"},
+              "stream": {"source": "contextual", "params": {"n_classes": 3}},
+              "objectives": {"aligned": {"feedback_mode": "bandit"}},
+              "learners": {"o": {"model": "linear_model.LinearRegression", "explore": {"policy": "squarecb"}}}}
+
+
+def k_action(base, **fields):
+    """A K-action scenario (KARMED or CONTEXTUAL) with fields replaced, as :func:`scenario`."""
+    data = copy.deepcopy(base)
+    for path, value in fields.items():
+        *parents, last = path.split("__")
+        target = data
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return data
+
+
 class TwoTasks:
     """A user's feedback rule (``test_checks:TwoTasks``) made for two other kinds of stream."""
 
@@ -278,6 +300,80 @@ CASES = {
     "a shift's focus outside the features": (
         scenario(stream__shifts=[{"at": 500, "params": {"focus": {"z": [0, 1]}}}]), [
             (("stream", "shifts", 0, "params", "focus"), f"sea: focus: 'z' is not a feature of this stream; {FEATURES}")]),
+    # K actions and bandit feedback (lowstakes.checks: _matrix_problems, _mode_problems, the bandit learners)
+    'bandit learner, full feedback': (k_action(KARMED, objectives={"aligned": {}}), [
+        (('learners', 'ucb', 'model'), "bandit.UCB learns from bandit feedback; objective 'aligned' gives full feedback (objectives.aligned.feedback_mode)"),
+    ]),
+    'classifier, bandit feedback': (k_action(KARMED, learners={"t": {"model": "tree.HoeffdingTreeClassifier"}}), [
+        (('learners', 't', 'model'), "tree.HoeffdingTreeClassifier learns from full feedback; objective 'aligned' gives bandit feedback (objectives.aligned.feedback_mode)"),
+    ]),
+    'contextual policy without contexts': (k_action(KARMED, learners={"l": {"model": "bandit.LinUCBDisjoint"}}), [
+        (('learners', 'l', 'model'), "bandit.LinUCBDisjoint learns from contexts; source 'k_armed' has none (use a non-contextual policy: bandit.UCB, exp3, ...)"),
+    ]),
+    'oracle bandit without contexts': (k_action(KARMED, learners={"o": {"model": "linear_model.LinearRegression", "explore": {}}}), [
+        (('learners', 'o', 'model'), "linear_model.LinearRegression learns from contexts; source 'k_armed' has none (use a non-contextual policy: bandit.UCB, exp3, ...)"),
+    ]),
+    'matrix columns': (k_action(KARMED, harm={"matrix": [[0, 1], [1, 0]]}), [
+        (('harm', 'matrix'), "has 2 columns; source 'k_armed' has 8 classes (one column each)"),
+    ]),
+    'matrix rows differ': (k_action(CONTEXTUAL, objectives={"aligned": {"feedback_mode": "bandit", "costs": {"matrix": [[0, 1, 1], [1, 0, 1]]}}}), [
+        (('objectives', 'aligned', 'costs', 'matrix'), 'has 2 rows (actions); the harm has 3: every objective chooses among the same actions'),
+    ]),
+    'arms on contextual': (k_action(CONTEXTUAL, harm={"matrix": "arms"}), [
+        (('harm', 'matrix'), "the 'arms' matrix is for a k_armed source, whose outcomes say which arms do harm; source 'contextual' is not one"),
+    ]),
+    'named binary costs, 3 classes': (k_action(CONTEXTUAL, harm={"false_positive": 1.0}), [
+        (('harm',), "source 'contextual' has 3 classes: give a cost 'matrix' with 3 columns (or zero_one, arms)"),
+    ]),
+    'label noise, 3 classes': (k_action(CONTEXTUAL, stream__label_noise=0.1), [
+        (('stream', 'label_noise'), "label noise flips a binary label; source 'contextual' has 3 classes (its P(y | x) is its noise)"),
+    ]),
+    'binary feedback rule, 3 classes': (k_action(CONTEXTUAL, objectives={"aligned": {"feedback": "noise", "feedback_mode": "bandit"}}), [
+        (('objectives', 'aligned', 'feedback'), "noise gives binary labels; source 'contextual' has 3 classes"),
+    ]),
+    'pool, 3 classes': (k_action(CONTEXTUAL, objectives={"aligned": {}}, learners={"p": {"algorithm": "hedge", "experts": {"a": {"rule": "constant"}, "b": {"rule": "constant"}}}}), [
+        (('learners', 'p', 'algorithm'), "hedge is for binary decisions; source 'contextual' has 3 classes"),
+    ]),
+    'binary classifier, 3 classes': (k_action(CONTEXTUAL, objectives={"aligned": {}}, learners={"lr": {"model": "linear_model.LogisticRegression"}}), [
+        (('learners', 'lr', 'model'), "linear_model.LogisticRegression is a binary classifier; source 'contextual' has 3 classes (use a multi-class model, or wrap it in multiclass.OneVsRestClassifier)"),
+    ]),
+    'thompson, fractional costs': (k_action(CONTEXTUAL, harm={"matrix": [[0, 0.5, 1], [1, 0, 1], [1, 1, 0]]}, learners={"ts": {"model": "bandit.ThompsonSampling"}}), [
+        (('learners', 'ts', 'model'), "bandit.ThompsonSampling learns from rewards of 0 or 1 (a Beta posterior); the costs of objective 'aligned' take other values"),
+    ]),
+    'uncertainty query': (k_action(KARMED, learners={"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0}, "query": {"policy": "uncertainty"}}}), [
+        (('learners', 'ucb', 'query'), 'uncertainty queries need class probabilities; a learner among K actions has none (use fraction or rate_cap)'),
+    ]),
+    'bandit policy with preprocessing': (k_action(KARMED, learners={"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0}, "preprocess": ["preprocessing.StandardScaler"]}}), [
+        (('learners', 'ucb', 'preprocess'), 'bandit.UCB is a bandit policy: it takes no preprocessing'),
+    ]),
+    'bandit policy bad param': (k_action(KARMED, learners={"ucb": {"model": "bandit.UCB", "params": {"delt": 1.0}}}), [
+        (('learners', 'ucb', 'params'), "unknown param 'delt' (did you mean 'delta'?); UCB takes: delta, reward_obj, reward_scaler, burn_in, seed"),
+    ]),
+    'exp3 bad param': (k_action(KARMED, learners={"e": {"algorithm": "exp3", "params": {"etaa": 1.0}}}), [
+        (('learners', 'e', 'params'), "exp3: unknown param 'etaa' (did you mean 'eta'?); Exp3 takes: eta"),
+    ]),
+    'exploration': (k_action(CONTEXTUAL, learners={"a": {"model": "linear_model.LinearRegression", "explore": {"policy": "softmax"}}, "b": {"model": "linear_model.LinearRegression", "explore": {"policy": "squarecb", "epsilon": 0.1}}, "c": {"model": "linear_model.LinearRegression", "explore": {"policy": "epsilon_greedy", "epsilon": 2}}, "d": {"model": "linear_model.LinearRegression", "explore": {"policy": "squarecb", "gamma": 0}}, "e": {"model": "linear_model.LinearRegression", "explore": {"policy": "squarecb", "gamma": "big"}}}), [
+        (('learners', 'a', 'explore', 'policy'), "unknown exploration 'softmax'; one of: greedy, epsilon_greedy, squarecb"),
+        (('learners', 'b', 'explore', 'epsilon'), "squarecb does not take 'epsilon'; it takes: gamma"),
+        (('learners', 'c', 'explore', 'epsilon'), 'must be in [0, 1], got 2'),
+        (('learners', 'd', 'explore', 'gamma'), 'must be > 0, got 0'),
+        (('learners', 'e', 'explore', 'gamma'), "expected a number, got 'big'"),
+    ]),
+    'bandit on regression': ({"name": "r", "horizon": 100, "stream": {"source": "friedman"}, "objectives": {"a": {"feedback_mode": "bandit"}}, "learners": {"e": {"algorithm": "exp3"}}}, [
+        (('learners', 'e', 'algorithm'), 'exp3 chooses among actions; this stream is regression (its action is a prediction)'),
+    ]),
+    'matrix on regression': ({"name": "r", "horizon": 100, "harm": {"matrix": [[0, 1], [1, 0]]}, "stream": {"source": "friedman"}, "learners": {"r": {"model": "linear_model.LinearRegression"}}}, [
+        (('harm', 'matrix'), 'a regression source has no classes: its harm is the absolute error'),
+    ]),
+    'exp4 experts': (k_action(CONTEXTUAL, learners={"e": {"algorithm": "exp4", "experts": {"m": {"model": "tree.HoeffdingTreeClassifier"}, "far": {"rule": "action", "params": {"action": 3}}, "bad": {"rule": "action", "params": {"action": -1}}, "ok": {"rule": "concept"}}, "params": {"etaa": 1}}}), [
+        (('learners', 'e', 'params'), "exp4: unknown param 'etaa' (did you mean 'eta'?); Exp4 takes: eta"),
+        (('learners', 'e', 'experts', 'm'), "exp4's experts advise actions: rule action or concept, not 'tree.HoeffdingTreeClassifier' (a River model cannot learn from bandit feedback)"),
+        (('learners', 'e', 'experts', 'far', 'params', 'action'), 'action 3 does not exist; there are 3 actions (0..2)'),
+        (('learners', 'e', 'experts', 'bad', 'params'), 'action must be a whole number >= 0, got -1'),
+    ]),
+    'exp4 concept advice without an oracle': ({"name": "i", "horizon": 100, "comparator": "hindsight", "harm": {"matrix": "zero_one"}, "stream": {"source": "image_segments"}, "objectives": {"a": {"feedback_mode": "bandit"}}, "learners": {"e": {"algorithm": "exp4", "experts": {"a": {"rule": "concept"}, "b": {"rule": "action"}}}}}, [
+        (('learners', 'e', 'experts', 'a', 'rule'), "concept advice needs P(y | x); source 'image_segments' has no oracle"),
+    ]),
     # shifts against each other and the horizon
     "overlapping shifts": (scenario(stream__shifts=[{"at": 300, "width": 200}, {"at": 499, "params": {"variant": 1}}]), [
         (("stream", "shifts", 1, "at"), "shift starts at 499, before the previous shift has finished (step 500); "
