@@ -374,6 +374,37 @@ CASES = {
     'exp4 concept advice without an oracle': ({"name": "i", "horizon": 100, "comparator": "hindsight", "harm": {"matrix": "zero_one"}, "stream": {"source": "image_segments"}, "objectives": {"a": {"feedback_mode": "bandit"}}, "learners": {"e": {"algorithm": "exp4", "experts": {"a": {"rule": "concept"}, "b": {"rule": "action"}}}}}, [
         (('learners', 'e', 'experts', 'a', 'rule'), "concept advice needs P(y | x); source 'image_segments' has no oracle"),
     ]),
+    # the edges a K-action check must let through, and checks that must report every item
+    "exploration edges that validate": (k_action(CONTEXTUAL, learners={
+        "a": {"model": "linear_model.LinearRegression", "explore": {"policy": "epsilon_greedy", "epsilon": 0}},
+        "b": {"model": "linear_model.LinearRegression", "explore": {"policy": "epsilon_greedy", "epsilon": 1}},
+        "c": {"model": "linear_model.LinearRegression", "explore": {"policy": "squarecb", "gamma": 0.5}}}), []),
+    "greedy takes no params": (k_action(CONTEXTUAL, learners={
+        "g": {"model": "linear_model.LinearRegression", "explore": {"policy": "greedy", "gamma": 1}}}), [
+        (("learners", "g", "explore", "gamma"), "greedy does not take 'gamma'; it takes: no params")]),
+    "an imitator on several classes": (k_action(CONTEXTUAL, objectives={"aligned": {}}, learners={
+        "c": {"algorithm": "consensus", "experts": {"a": {"rule": "constant"}, "b": {"rule": "constant"}}}}), [
+        (("learners", "c", "algorithm"), "consensus is for binary decisions; source 'contextual' has 3 classes")]),
+    "two objectives with bad costs, both reported": (k_action(CONTEXTUAL, objectives={
+        "a": {"feedback_mode": "bandit", "costs": {"matrix": [[0, 1], [1, 0]]}},
+        "b": {"feedback_mode": "bandit", "costs": {"matrix": [[0, 1, 1], [1, 0, 1]]}},
+        "c": {"feedback_mode": "bandit", "costs": {"matrix": "arms"}},
+        "d": {"feedback_mode": "bandit", "costs": {"false_positive": 0.5}}}), [
+        (("objectives", "a", "costs", "matrix"), "has 2 columns; source 'contextual' has 3 classes (one column each)"),
+        (("objectives", "b", "costs", "matrix"), "has 2 rows (actions); the harm has 3: every objective chooses among the same actions"),
+        (("objectives", "c", "costs", "matrix"), "the 'arms' matrix is for a k_armed source, whose outcomes say which arms do harm; source 'contextual' is not one"),
+        (("objectives", "d", "costs"), "source 'contextual' has 3 classes: give a cost 'matrix' with 3 columns (or zero_one, arms)")]),
+    "two binary feedback rules, both reported": (k_action(CONTEXTUAL, objectives={
+        "a": {"feedback": "noise", "feedback_mode": "bandit"},
+        "b": {"feedback": "region_flip", "params": {"region": {0: [0, 1]}}, "feedback_mode": "bandit"}}), [
+        (("objectives", "a", "feedback"), "noise gives binary labels; source 'contextual' has 3 classes"),
+        (("objectives", "b", "feedback"), "region_flip gives binary labels; source 'contextual' has 3 classes")]),
+    "advice beyond two actions of three classes": (k_action(CONTEXTUAL, harm={"matrix": [[0, 1, 1], [1, 0, 1]]}, learners={
+        "e": {"algorithm": "exp4", "experts": {"a": {"rule": "action", "params": {"action": 2}},
+                                              "b": {"rule": "action", "params": {"action": 1}},
+                                              "c": {"rule": "action", "params": {"action": 5}}}}}), [
+        (("learners", "e", "experts", "a", "params", "action"), "action 2 does not exist; there are 2 actions (0..1)"),
+        (("learners", "e", "experts", "c", "params", "action"), "action 5 does not exist; there are 2 actions (0..1)")]),
     # shifts against each other and the horizon
     "overlapping shifts": (scenario(stream__shifts=[{"at": 300, "width": 200}, {"at": 499, "params": {"variant": 1}}]), [
         (("stream", "shifts", 1, "at"), "shift starts at 499, before the previous shift has finished (step 500); "
