@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from lowstakes import bounds
-from lowstakes.experts import learning_rate
+from lowstakes.experts import learning_rate, share_rates
 
 __all__ = ["Exp3", "Exp3Share", "Exp4", "play_bandit", "draw"]
 
@@ -87,12 +87,7 @@ class Exp3Share(Exp3):
 
     def __init__(self, k: int, eta: float | None = None, alpha: float | None = None,
                  switches: int = 1, horizon: int | None = None, runs: int = 1):
-        if eta is None or alpha is None:
-            if horizon is None:
-                raise ValueError("give eta and alpha, or the horizon to tune them to")
-            tuned_alpha, tuned_eta = bounds.exp3_share_tuned(horizon, k, switches)
-            alpha = tuned_alpha if alpha is None else alpha
-            eta = tuned_eta if eta is None else eta
+        alpha, eta = share_rates(eta, alpha, horizon, lambda T: bounds.exp3_share_tuned(T, k, switches))
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1), got {alpha}")
         super().__init__(k, eta, horizon, runs)

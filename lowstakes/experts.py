@@ -44,6 +44,18 @@ def learning_rate(eta: float | None, horizon: int | None, tuned) -> float:
     return float(eta)
 
 
+def share_rates(eta: float | None, alpha: float | None, horizon: int | None, tuned) -> tuple[float, float]:
+    """(alpha, eta): each as given, or from ``tuned(horizon)`` (an (alpha, eta) pair) when it is
+    missing: the rates a fixed-share bound assumes for that horizon."""
+    if eta is None or alpha is None:
+        if horizon is None:
+            raise ValueError("give eta and alpha, or the horizon to tune them to")
+        tuned_alpha, tuned_eta = tuned(horizon)
+        alpha = tuned_alpha if alpha is None else alpha
+        eta = tuned_eta if eta is None else eta
+    return alpha, eta
+
+
 def _normalise(log_weights: np.ndarray) -> np.ndarray:
     top = log_weights.max()
     return log_weights - (top + math.log(np.exp(log_weights - top).sum()))
@@ -97,12 +109,7 @@ class FixedShare:
 
     def __init__(self, n: int, eta: float | None = None, alpha: float | None = None,
                  horizon: int | None = None, switches: int = 1):
-        if eta is None or alpha is None:
-            if horizon is None:
-                raise ValueError("give eta and alpha, or the horizon to tune them to")
-            tuned_alpha, tuned_eta = bounds.fixed_share_tuned(horizon, n, switches)
-            alpha = tuned_alpha if alpha is None else alpha
-            eta = tuned_eta if eta is None else eta
+        alpha, eta = share_rates(eta, alpha, horizon, lambda T: bounds.fixed_share_tuned(T, n, switches))
         if not 0 < alpha < 1 or eta <= 0:
             raise ValueError(f"need 0 < alpha < 1 and eta > 0, got alpha={alpha}, eta={eta}")
         self.n, self.eta, self.alpha = n, float(eta), float(alpha)
