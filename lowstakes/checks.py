@@ -143,6 +143,8 @@ def _all_costs(scenario):
 
 def _mode_problems(scenario, path, learner, source, classes):
     """Each learner against every objective's feedback mode and against the source."""
+    if learner.model is not None and learner.algorithm is None and not _resolves(learner.model):
+        return  # an unknown model is reported by its own checks; what it learns from is unknown
     kind = learner_kind(learner)
     where = path + (("model",) if learner.algorithm is None else ("algorithm",))
     name = learner.model or learner.algorithm
@@ -183,12 +185,18 @@ def _mode_problems(scenario, path, learner, source, classes):
 
 
 def _is_contextual(model: str) -> bool:
+    """Whether a River bandit policy (a name that resolves: its kind says so) reads contexts."""
     from river.bandit.base import ContextualPolicy
 
+    return issubclass(resolve_river(model), ContextualPolicy)
+
+
+def _resolves(model: str) -> bool:
     try:
-        return issubclass(resolve_river(model), ContextualPolicy)
-    except Exception:  # noqa: BLE001 - an unknown name is reported by the model's own checks
+        resolve_river(model)
+    except Exception:  # noqa: BLE001 - whatever the complaint, the name does not give a class
         return False
+    return True
 
 
 PROBE = 5  # contexts a River model learns and predicts on when its scenario is checked

@@ -164,7 +164,7 @@ class Source:
         return segments
 
     def draw(self, segments: np.ndarray) -> tuple[list, np.ndarray]:
-        raise NotImplementedError
+        raise NotImplementedError(f"source {type(self).__name__} does not define draw(segments)")
 
     @classmethod
     def check(cls, concepts: list[dict]) -> None:

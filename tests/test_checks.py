@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 
 from lowstakes import ScenarioError
 from lowstakes.scenario import Scenario
+from lowstakes.streams import Source
 
 BASE = {
     "name": "checks", "horizon": 1000,
@@ -405,6 +407,64 @@ CASES = {
                                               "c": {"rule": "action", "params": {"action": 5}}}}}), [
         (("learners", "e", "experts", "a", "params", "action"), "action 2 does not exist; there are 2 actions (0..1)"),
         (("learners", "e", "experts", "c", "params", "action"), "action 5 does not exist; there are 2 actions (0..1)")]),
+    "an unknown bandit model, reported once": (k_action(KARMED, learners={"x": {"model": "bandit.NoSuch"}}), [
+        (("learners", "x", "model"), "unknown River class 'bandit.NoSuch' (did you mean 'bandit.UCB'?); write it as "
+                                     "'submodule.Class' (e.g. 'linear_model.LogisticRegression') or "
+                                     "'module:attribute' for your own")]),
+    "a missing matrix, then a bad one": (k_action(CONTEXTUAL, harm={"false_positive": 1.0}, objectives={
+        "a": {"feedback_mode": "bandit", "costs": {"matrix": [[0, 1], [1, 0]]}}}), [
+        (("harm",), "source 'contextual' has 3 classes: give a cost 'matrix' with 3 columns (or zero_one, arms)"),
+        (("objectives", "a", "costs", "matrix"), "has 2 columns; source 'contextual' has 3 classes (one column each)")]),
+    "an arms matrix a source's outcomes cannot give, then a bad one": (k_action(
+        KARMED, stream={"source": "test_checks:ArmsOfThree"},
+        objectives={"a": {"feedback_mode": "bandit", "costs": {"matrix": [[0, 1], [1, 0]]}}}), [
+        (("harm", "matrix"), "the 'arms' matrix needs a k_armed source (2^K outcomes), not 3 classes"),
+        (("objectives", "a", "costs", "matrix"), "has 2 columns; source 'test_checks:ArmsOfThree' has 3 classes "
+                                                 "(one column each)")]),
+    "the same 2 x 3 matrix for harm and objective validates": (k_action(
+        CONTEXTUAL, harm={"matrix": [[0, 1, 1], [1, 0, 1]]},
+        objectives={"aligned": {"feedback_mode": "bandit", "costs": {"matrix": [[0, 1, 1], [1, 0, 1]]}}}), []),
+    "an unknown feedback rule, then a binary one": (k_action(CONTEXTUAL, objectives={
+        "a": {"feedback": "nosuch", "feedback_mode": "bandit"}, "b": {"feedback": "noise", "feedback_mode": "bandit"}}), [
+        (("objectives", "a", "feedback"), "unknown feedback 'nosuch'; known: noise, region_flip, stale, truth "
+                                          "(or 'module:attribute' for your own)"),
+        (("objectives", "b", "feedback"), "noise gives binary labels; source 'contextual' has 3 classes")]),
+    "thompson on costs of 0 and B = 2 validates": (k_action(CONTEXTUAL, harm={
+        "matrix": [[0, 2, 2], [2, 0, 2], [2, 2, 0]], "bound": 2}, learners={"ts": {"model": "bandit.ThompsonSampling"}}), []),
+    "thompson: a matrix that cannot be built, then fractional costs": (k_action(CONTEXTUAL, objectives={
+        "a": {"feedback_mode": "bandit", "costs": {"matrix": "arms"}},
+        "b": {"feedback_mode": "bandit", "costs": {"matrix": [[0, 0.5, 1], [1, 0, 1], [1, 1, 0]]}}},
+        learners={"ts": {"model": "bandit.ThompsonSampling"}}), [
+        (("objectives", "a", "costs", "matrix"), "the 'arms' matrix is for a k_armed source, whose outcomes say "
+                                                 "which arms do harm; source 'contextual' is not one"),
+        (("learners", "ts", "model"), "bandit.ThompsonSampling learns from rewards of 0 or 1 (a Beta posterior); "
+                                      "the costs of objective 'b' take other values")]),
+    "exp4: bad advice params, then an action that does not exist": (k_action(CONTEXTUAL, learners={
+        "e": {"algorithm": "exp4", "experts": {"a": {"rule": "action", "params": {"action": -1}},
+                                              "b": {"rule": "action", "params": {"action": 7}}}}}), [
+        (("learners", "e", "experts", "a", "params"), "action must be a whole number >= 0, got -1"),
+        (("learners", "e", "experts", "b", "params", "action"), "action 7 does not exist; there are 3 actions (0..2)")]),
+    "exp4 under a harm matrix that cannot be built still checks every expert": (k_action(
+        CONTEXTUAL, harm={"matrix": "arms"}, learners={
+            "e": {"algorithm": "exp4", "experts": {"a": {"rule": "action", "params": {"action": 1}},
+                                                  "b": {"rule": "action", "params": {"action": -1}}}}}), [
+        (("harm", "matrix"), "the 'arms' matrix is for a k_armed source, whose outcomes say which arms do harm; "
+                             "source 'contextual' is not one"),
+        (("learners", "e", "experts", "b", "params"), "action must be a whole number >= 0, got -1")]),
+    "a classifier whose params are wrong gets no second message": (k_action(CONTEXTUAL, objectives={"aligned": {}},
+        learners={"lr": {"model": "linear_model.LogisticRegression", "params": {"l22": 1}}}), [
+        (("learners", "lr", "params"), "unknown param 'l22' (did you mean 'l2'?); LogisticRegression takes: "
+                                       "optimizer, loss, l2, l1, intercept_init, intercept_lr, clip_gradient, "
+                                       "initializer")]),
+    "features given to a rule that takes none are not read as features": (
+        scenario(learners=expert("constant", label=0, features=["zz"])), [
+            (POOL_A, "unknown param 'features'; ConstantRule takes: label")]),
+    "exp3 and exp4 are built with the user's params": (k_action(CONTEXTUAL, learners={
+        "e3": {"algorithm": "exp3", "params": {"eta": -1}},
+        "e4": {"algorithm": "exp4", "params": {"eta": -1}, "experts": {"a": {"rule": "action", "params": {"action": 1}},
+                                                                        "b": {"rule": "concept"}}}}), [
+        (("learners", "e3", "params"), "exp3: eta must be positive, got -1"),
+        (("learners", "e4", "params"), "exp4: eta must be positive, got -1")]),
     # shifts against each other and the horizon
     "overlapping shifts": (scenario(stream__shifts=[{"at": 300, "width": 200}, {"at": 499, "params": {"variant": 1}}]), [
         (("stream", "shifts", 1, "at"), "shift starts at 499, before the previous shift has finished (step 500); "
@@ -418,6 +478,17 @@ CASES = {
         (("sweep", "stream.label_noise"), "must be below 0.5 (the chance that a label is the other class), got 0.7 "
                                           "(in the cell stream.label_noise=0.7)")]),
 }
+
+
+class ArmsOfThree(Source):
+    """A user's source that says its outcomes are arms but has 3 of them, not 2^K."""
+
+    n_classes = 3
+    arms = True
+    contextual = False
+
+    def draw(self, segments):
+        return [{} for _ in segments], np.zeros((self.n_rows, len(segments)), dtype=np.int64)
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
