@@ -1,0 +1,321 @@
+"""One seed's metrics, folded block by block, are the numbers its whole arrays give, wherever
+the blocks are cut.
+
+Each scenario below is simulated once; its seed is then cut into pieces at points hypothesis
+chooses (across shifts, window edges, the curves' steps) and fed to
+:class:`~lowstakes.seedmetrics.SeedMetrics` piece by piece. Every number of the result is
+held to a reference computed here from the whole arrays: harm from the cost matrix (or the
+user's harm function) times the stakes, totals by numpy, windows and audits by the
+whole-array functions of :mod:`lowstakes.metrics` and :mod:`lowstakes.audit`, curves by
+cumulative sums and trailing means, oversight and deception counts from the records. What
+only other modules compute from the seed's end (pool regret, bandit comparators, the
+linear guarantee) is held to the same seed fed as one block.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_golden import differences
+
+from lowstakes import audit, metrics
+from lowstakes.errors import HarmBoundError
+from lowstakes.scenario import Scenario
+from lowstakes.seedmetrics import CURVE_POINTS, SeedMetrics, block_arrays, curve_steps
+from lowstakes.simulation import BlockRecord, assemble, run_seed
+
+ROOT = Path(__file__).parent.parent
+
+
+def doubled_misses(actions, truth, block):
+    """A user harm function: a missed positive costs 2, a false alarm 0.5."""
+    return 2.0 * ((actions == 0) & (truth == 1)) + 0.5 * ((actions == 1) & (truth == 0))
+
+
+SEA = {"source": "sea", "params": {"variant": 0}, "label_noise": 0.1,
+       "shifts": [{"at": 700, "params": {"variant": 3}},
+                  {"at": 1500, "width": 200, "params": {"variant": 1}}]}
+EXPERTS = {"a": {"rule": "concept", "params": {"concept": 0}},
+           "b": {"rule": "concept", "params": {"concept": 1}},
+           "zero": {"rule": "constant", "params": {"label": 0}}}
+SCENARIOS = {
+    # Stakes, an overseer that queues, drops and asks at a rate, a linear arm, a pool, a stale proxy.
+    "binary": {
+        "name": "binary", "horizon": 2300, "seeds": 1, "stream": SEA,
+        "harm": {"bound": 2.0, "stakes": {"region": {0: [0.0, 3.0]}, "factor": 2.0}},
+        "timing": {"overseer": {"capacity": 1, "service": {"exponential": 1.4}, "patience": 15.0}},
+        "objectives": {"aligned": {"feedback": "truth"}, "stale": {"feedback": "stale"}},
+        "learners": {"logreg": {"model": "linear_model.LogisticRegression",
+                                "preprocess": ["preprocessing.StandardScaler"],
+                                "query": {"policy": "fraction", "rate": 0.6}},
+                     "fixed_share": {"algorithm": "fixed_share", "experts": EXPERTS}},
+        "windows": {"length": 500, "smoothing": 60, "tolerance": 0.05}, "audit": {"catastrophe": 1.5}},
+    "delayed_best_constant": {
+        "name": "constant", "horizon": 1900, "seeds": 1, "stream": SEA, "comparator": "best_constant",
+        "timing": {"feedback_delay": {"exponential": 40}},
+        "learners": {"nb": {"model": "naive_bayes.GaussianNB"}},
+        "windows": {"length": 400, "smoothing": 50}},
+    "user_harm": {
+        "name": "user", "horizon": 1700, "seeds": 1, "stream": SEA,
+        "harm": {"bound": 2.0, "function": "test_seedmetrics:doubled_misses"},
+        "learners": {"tree": {"model": "tree.HoeffdingTreeClassifier"}},
+        "windows": {"length": 300, "smoothing": 40}},
+    "regression": {
+        "name": "reg", "horizon": 1600, "seeds": 1, "harm": {"bound": 3.0},
+        "stream": {"source": "friedman", "label_noise": 1.0,
+                   "shifts": [{"at": 800, "params": {"roles": [3, 4, 0, 1, 2]}}]},
+        "objectives": {"aligned": {"feedback": "truth"}, "stale": {"feedback": "stale"}},
+        "learners": {"lin": {"model": "linear_model.LinearRegression",
+                             "preprocess": ["preprocessing.StandardScaler"]}},
+        "windows": {"length": 400, "smoothing": 50}},
+    # K actions: an exploring regression-oracle arm and exp3 under bandit feedback.
+    "bandit": {
+        "name": "bandit", "horizon": 2100, "seeds": 1, "harm": {"matrix": "zero_one"},
+        "stream": {"source": "contextual", "params": {"n_classes": 3},
+                   "shifts": [{"at": 1000, "params": {"concept": 1}}]},
+        "objectives": {"aligned": {"feedback_mode": "bandit"}},
+        "learners": {"greedy": {"model": "linear_model.LinearRegression",
+                                "explore": {"policy": "epsilon_greedy", "epsilon": 0.2}},
+                     "exp3": {"algorithm": "exp3"}},
+        "windows": {"length": 500, "smoothing": 50}},
+}
+
+
+@functools.cache
+def seed_of(name: str):
+    """A scenario, its seed 0 end to end, and what the seed knew only at its end."""
+    if name == "deception":  # the bundled file's models, turning at decision 1,200 of 2,400
+        data = yaml.safe_load((ROOT / "scenarios" / "deception.yaml").read_text())
+        for learner in data["learners"].values():
+            for expert in learner["experts"].values():
+                if expert["rule"] == "deceptive":
+                    expert["params"] = {**expert["params"], "after": 1200}
+        scenario = Scenario.from_dict({**data, "horizon": 2400, "seeds": 1})
+    else:
+        scenario = Scenario.from_dict(SCENARIOS[name])
+    blocks: list[BlockRecord] = []
+    info = run_seed(scenario, 0, blocks.append)
+    return scenario, assemble(blocks, info), info
+
+
+def piece(run, a: int, b: int) -> BlockRecord:
+    """Decisions [a, b) of a whole seed, as the block the engine would hand on."""
+    def cut(x, axis=0):
+        return None if x is None else (x[a:b] if axis == 0 else x[:, a:b]).copy()
+
+    return BlockRecord(
+        seed=run.seed, arms=run.arms, task=run.task, time=cut(run.time),
+        feedback_time=cut(run.feedback_time, 1),
+        y=cut(run.y), segment=cut(run.segment), comparator=cut(run.comparator), actions=cut(run.actions, 1),
+        feedback={k: cut(v) for k, v in run.feedback.items()}, stakes=cut(run.stakes),
+        harm=cut(run.harm, 1), comparator_harm=cut(run.comparator_harm), requested=cut(run.requested, 1),
+        wait=cut(run.wait, 1), queue=cut(run.queue, 1),
+        records={j: {k: cut(v) for k, v in r.items()} for j, r in run.records.items()}, start=a)
+
+
+def fold(scenario, run, info, cuts):
+    """SeedMetrics fed the seed in pieces cut at ``cuts``: (accumulator, finish, curves)."""
+    edges = [0, *sorted({c for c in cuts if 0 < c < scenario.horizon}), scenario.horizon]
+    accumulator = SeedMetrics(scenario, run.seed, run.arms, constant=info.constant)
+    for a, b in zip(edges, edges[1:], strict=False):
+        accumulator.add(piece(run, a, b))
+    return accumulator, accumulator.finish(info), accumulator.curves().to_pandas()
+
+
+def reference(scenario, run, j: int) -> dict:
+    """Arm j's per-decision harm, comparator harm and feedback loss, by hand."""
+    learner, objective = run.arms[j]
+    bound = scenario.harm.bound
+    stakes = np.ones(len(run.y)) if run.stakes is None else run.stakes
+    actions, feedback = run.actions[j], run.feedback[objective]
+    if run.harm is not None:
+        harm, comparator = run.harm[j] * stakes, run.comparator_harm * stakes
+        loss = scenario.costs_of(objective)[actions, feedback]
+    elif run.task == "regression":
+        harm = np.minimum(np.abs(actions - run.y), bound) * stakes
+        comparator = np.minimum(np.abs(run.comparator - run.y), bound) * stakes
+        loss = np.minimum(np.abs(actions - feedback), bound)
+    else:
+        matrix = scenario.harm_matrix()
+        harm = np.array([matrix[a, y] for a, y in zip(actions, run.y, strict=True)]) * stakes
+        comparator = np.array([matrix[a, y] for a, y in zip(run.comparator, run.y, strict=True)]) * stakes
+        loss = scenario.costs_of(objective)[actions, feedback]
+    worst = (np.full(len(run.y), bound) if run.task == "regression"
+             else scenario.harm_matrix()[:, run.y].max(axis=0))
+    return {"harm": harm, "comparator": comparator, "loss": loss, "worst": worst * stakes}
+
+
+def close(got, want) -> bool:
+    return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) -> None:
+    shifts = [s.at for s in scenario.stream.shifts]
+    w, bound = scenario.windows, scenario.harm.bound
+    spans = metrics.transition_spans(shifts, scenario.horizon, w.length)
+    steps = curve_steps(scenario.horizon)
+    for j, arm in enumerate(out):
+        learner, objective = run.arms[j]
+        r = reference(scenario, run, j)
+        excess = r["harm"] - r["comparator"]
+        assert arm["seed"] == run.seed
+        for key, want in (("harm", r["harm"]), ("comparator_harm", r["comparator"]), ("regret", excess),
+                          ("feedback_loss", r["loss"])):
+            assert close(arm[key], float(want.sum())), (key, arm[key], float(want.sum()))
+        # Transition windows, and the queries in and before each.
+        expected = metrics.windows(excess, shifts, scenario.horizon, w.length, w.smoothing, w.tolerance,
+                                   bound)
+        got = [{k: v for k, v in window.items() if not k.startswith("queries")} for window in arm["windows"]]
+        assert not differences(got, expected), differences(got, expected)
+        requested = run.requested[j]
+        for window, (a, b) in zip(arm["windows"], spans, strict=True):
+            assert window["queries"] == int(requested[a:b].sum())
+            assert window["queries_before"] == int(requested[max(0, a - (b - a)):a].sum())
+        # The audit, from the whole harm array.
+        typical = None if run.harm is not None else float(np.median(r["worst"]))
+        assert accumulator.typical_worst() == typical
+        cost = sum(float(excess[a:b].sum()) for a, b in spans) if spans else None
+        whole = audit.seed_audit(r["harm"], bound, scenario.audit, audit.reaction_time(scenario, learner),
+                                 cost, typical)
+        assert not differences(arm["audit"], whole), differences(arm["audit"], whole)
+        # Labels asked for and received; the overseer's queue.
+        assert arm["queries"] == int(requested.sum())
+        assert arm["labels"] == int((~np.isnan(run.feedback_time[j])).sum())
+        stats = info.oversight.get(j)
+        if stats:
+            waits = run.wait[j][~np.isnan(run.wait[j])]
+            assert arm["dropped"] == stats["dropped"]
+            assert close(arm["utilisation"], stats["busy_time"] / (stats["capacity"] * float(run.time[-1])))
+            assert arm["mean_wait"] is not None and close(arm["mean_wait"], float(waits.astype(float).mean()))
+            assert arm["max_queue"] == int(run.queue[j].max())
+        else:
+            assert "utilisation" not in arm and "max_queue" not in arm
+        records = run.records.get(j, {})
+        if j in info.consensus:
+            assert close(arm["mean_query_probability"], float(records["query_prob"].mean()))
+        if "explored" in records:
+            explored = records["explored"]
+            assert arm["exploration"]["decisions"] == int(explored.sum())
+            assert close(arm["exploration"]["harm"], float(r["harm"][explored].sum()))
+        else:
+            assert "exploration" not in arm
+        if info.consensus.get(j, {}).get("deceptive"):
+            check_deception(arm["deception"], records, run.actions[j], r["harm"])
+        else:
+            assert "deception" not in arm
+        # The linear guarantee's true cost at each window's checkpoints: excess summed from the start.
+        true_cost = accumulator.per_arm[j].true_cost
+        for (a, b), marks, values in zip(spans, true_cost.checkpoints, true_cost.values, strict=True):
+            partial = np.r_[0.0, np.cumsum(excess[a:b])]
+            np.testing.assert_allclose(values, partial[marks - a], rtol=1e-9, atol=1e-9)
+        # The curves: cumulative regret, trailing query rate and queue, trailing excess around each shift.
+        mine = curves[(curves["learner"] == learner) & (curves["objective"] == objective)]
+
+        def curve(name, mine=mine):
+            c = mine[mine["curve"] == name]
+            return c["step"].to_numpy(), c["value"].to_numpy()
+
+        at, values = curve("regret")
+        np.testing.assert_array_equal(at, steps)
+        np.testing.assert_allclose(values, np.cumsum(excess)[steps], rtol=1e-9, atol=1e-9)
+        for name, series in (("query_rate", requested.astype(float)), ("queue", run.queue[j].astype(float))):
+            at, values = curve(name)
+            np.testing.assert_array_equal(at, steps)
+            np.testing.assert_allclose(values, metrics.rolling_mean(series, w.smoothing)[steps], rtol=1e-9,
+                                       atol=1e-9)
+        for k, (shift, (_, end)) in enumerate(zip(shifts, spans, strict=True)):
+            at, values = curve(f"transition_{k}")
+            lo = max(0, shift - max(w.smoothing, (end - shift) // 4))
+            assert at[0] == lo and at[-1] == end - 1 and len(at) == min(CURVE_POINTS, end - lo)
+            assert np.all(np.diff(at) > 0)
+            np.testing.assert_allclose(values, metrics.rolling_mean(excess, w.smoothing)[at], rtol=1e-9,
+                                       atol=1e-9)
+        transitions = {f"transition_{k}" for k in range(len(shifts))}
+        assert set(mine["curve"]) == {"regret", "query_rate", "queue", *transitions}
+        assert set(mine["seed"]) == {run.seed}
+
+
+def check_deception(report, records, actions, harm) -> None:
+    defection = records["defection"]
+    at = defection >= 0
+    took = at & (actions == defection)
+    assert report["defections"] == int(at.sum()) > 0
+    assert report["deceptive_actions"] == int(took.sum())
+    assert close(report["deceptive_harm"], float(harm[took].sum()))
+    assert report["asked_at_defections"] == int(records["asked"][at].sum())
+    assert close(report["query_probability_at_defections"], float(records["query_prob"][at].mean()))
+    first = int(np.argmax(at))
+    assert report["first_defection"] == first
+    assert report["query_probability_at_first_defection"] == float(records["query_prob"][first])
+
+
+NAMES = [*SCENARIOS, "deception"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_blocks_cut_anywhere_give_the_whole_arrays_numbers(name, data):
+    scenario, run, info = seed_of(name)
+    edges = sorted({s.at for s in scenario.stream.shifts} | {s.at + s.width for s in scenario.stream.shifts}
+                   | {1, scenario.horizon // 2, scenario.horizon - 1})
+    anywhere = st.integers(1, scenario.horizon - 1)
+    at_edges = st.sampled_from(edges)
+    cuts = data.draw(st.lists(st.one_of(anywhere, at_edges, at_edges.map(lambda e: e + 1)), max_size=8),
+                     label="cuts")
+    accumulator, out, curves = fold(scenario, run, info, cuts)
+    check_against_whole_arrays(scenario, run, info, accumulator, out, curves)
+    # What other modules compute at the end (pool regret, bandit comparators, the guarantee)
+    # is what the seed fed as one block gives.
+    _, whole, whole_curves = fold(scenario, run, info, [])
+    assert not differences(out, whole), differences(out, whole)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_scenario_reaches_what_it_is_here_for(name):
+    """The scenarios exercise what the fold must get right; if one stops doing so (a changed
+    default, a quieter overseer), the test above would pass without checking it."""
+    scenario, run, info = seed_of(name)
+    _, out, _ = fold(scenario, run, info, [])
+    kinds = {
+        "binary": lambda: (info.oversight and all(out[j]["dropped"] > 0 for j in info.oversight)
+                           and "pool" in out[2] and out[0]["guarantee"] is not None
+                           and 0 < out[0]["queries"] < scenario.horizon and len(set(run.stakes)) == 2),
+        "delayed_best_constant": lambda: (info.constant is not None
+                                          and np.any(run.feedback_time[0] > run.time)),
+        "user_harm": lambda: run.harm is not None and out[0]["audit"]["typical_worst"] is None,
+        "regression": lambda: (run.task == "regression"  # some errors clipped at B, some not
+                               and 0 < int((reference(scenario, run, 0)["harm"] == 3.0).sum())
+                               < scenario.horizon / 2),
+        "bandit": lambda: out[0]["exploration"]["decisions"] > 0 and "bandit" in out[1],
+        "deception": lambda: all(out[j]["deception"]["defections"] > 0 for j in info.consensus),
+    }
+    assert kinds[name](), name
+
+
+def test_blocks_out_of_order_are_refused():
+    scenario, run, info = seed_of("user_harm")
+    accumulator = SeedMetrics(scenario, run.seed, run.arms)
+    accumulator.add(piece(run, 0, 100))
+    with pytest.raises(ValueError, match="blocks out of order: expected decision 100, got 200"):
+        accumulator.add(piece(run, 200, 300))
+
+
+def test_a_harm_outside_the_bound_names_the_arm_seed_and_decision():
+    scenario, run, _ = seed_of("binary")
+    block = piece(run, 1000, 1200)
+    block.stakes = block.stakes.copy()
+    harmful = np.flatnonzero(reference(scenario, run, 0)["harm"][1000:1200] > 0)
+    block.stakes[harmful[1:]] = 5.0  # two harms of 5 or 10 > B = 2, the first at the second harmful decision
+    with pytest.raises(HarmBoundError) as caught:
+        block_arrays(block, scenario, 0)
+    first = 1000 + int(harmful[1])
+    assert str(caught.value).startswith(f"arm logreg/aligned, seed 0: decision {first} did harm ")
+    assert f"outside [0, B=2.0] ({len(harmful) - 1} such decisions)" in str(caught.value)
