@@ -92,7 +92,7 @@ class _AtSteps:
         cumulative = np.cumsum(np.r_[self.total, values])[1:]
         lo, hi = np.searchsorted(self.steps, [start, start + len(values)])
         self.values += cumulative[self.steps[lo:hi] - start].tolist()
-        self.total = float(cumulative[-1]) if len(values) else self.total
+        self.total = float(cumulative[-1])  # blocks are never empty
 
 
 class _Trailing:
@@ -148,7 +148,7 @@ class _WindowCheckpoints:
         stop = start + len(excess)
         for k, ((a, b), steps) in enumerate(zip(self.spans, self.checkpoints, strict=True)):
             lo, hi = max(a, start), min(b, stop)
-            if lo >= hi and not (a == b == start):
+            if lo >= hi:  # the window is not in this block (windows are never empty)
                 continue
             cumulative = np.cumsum(np.r_[self.carry[k], excess[lo - start:hi - start]])
             # cumulative[i] is the sum over [a, lo + i); record each checkpoint once.
@@ -389,9 +389,7 @@ class SeedMetrics:
         finished = info.consensus.get(arm.j)
         if finished is None or not finished.get("deceptive"):
             return {}
-        d = arm.deception or {"defections": 0, "deceptive_actions": 0, "deceptive_harm": 0.0,
-                              "asked_at_defections": 0, "query_probability_sum": 0.0, "first": None,
-                              "first_query_probability": None}
+        d = arm.deception  # every block of a pool with deceptive models records their defections
         return {"deception": {
             "defections": d["defections"], "deceptive_actions": d["deceptive_actions"],
             "deceptive_harm": d["deceptive_harm"], "algorithm": finished["algorithm"],

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_golden import differences
 
-from lowstakes import audit, metrics
+from lowstakes import audit, comparators, guarantees, linear, metrics, regret
 from lowstakes.errors import HarmBoundError
 from lowstakes.scenario import Scenario
-from lowstakes.seedmetrics import CURVE_POINTS, SeedMetrics, block_arrays, curve_steps
+from lowstakes.seedmetrics import CURVE_POINTS, CURVES_SCHEMA, SeedMetrics, _Median, block_arrays, curve_steps
 from lowstakes.simulation import BlockRecord, assemble, run_seed
 
 ROOT = Path(__file__).parent.parent
@@ -39,17 +39,27 @@ def doubled_misses(actions, truth, block):
     return 2.0 * ((actions == 0) & (truth == 1)) + 0.5 * ((actions == 1) & (truth == 0))
 
 
+def half_error(actions, truth, block):
+    """A user harm function for regression: half the absolute error, at most 3."""
+    return np.minimum(np.abs(np.asarray(actions) - np.asarray(truth)) / 2, 3.0)
+
+
 SEA = {"source": "sea", "params": {"variant": 0}, "label_noise": 0.1,
        "shifts": [{"at": 700, "params": {"variant": 3}},
                   {"at": 1500, "width": 200, "params": {"variant": 1}}]}
 EXPERTS = {"a": {"rule": "concept", "params": {"concept": 0}},
            "b": {"rule": "concept", "params": {"concept": 1}},
            "zero": {"rule": "constant", "params": {"label": 0}}}
+FRIEDMAN = {"source": "friedman", "label_noise": 1.0,  # a shift early enough that windows reach decision 0
+            "shifts": [{"at": 100, "params": {"roles": [3, 4, 0, 1, 2]}}]}
+LOW_STAKES = {"region": {0: [0.0, 0.7]}, "factor": 0.5}  # friedman's features are uniform on [0, 1]
 SCENARIOS = {
-    # Stakes, an overseer that queues, drops and asks at a rate, a linear arm, a pool, a stale proxy.
+    # Asymmetric costs times stakes that cover most decisions; an overseer that queues, drops
+    # and is asked at a rate; a linear arm; a pool; a stale proxy.
     "binary": {
         "name": "binary", "horizon": 2300, "seeds": 1, "stream": SEA,
-        "harm": {"bound": 2.0, "stakes": {"region": {0: [0.0, 3.0]}, "factor": 2.0}},
+        "harm": {"bound": 4.0, "false_positive": 1.0, "false_negative": 2.0,
+                 "stakes": {"region": {0: [0.0, 7.0]}, "factor": 2.0}},
         "timing": {"overseer": {"capacity": 1, "service": {"exponential": 1.4}, "patience": 15.0}},
         "objectives": {"aligned": {"feedback": "truth"}, "stale": {"feedback": "stale"}},
         "learners": {"logreg": {"model": "linear_model.LogisticRegression",
@@ -57,20 +67,32 @@ SCENARIOS = {
                                 "query": {"policy": "fraction", "rate": 0.6}},
                      "fixed_share": {"algorithm": "fixed_share", "experts": EXPERTS}},
         "windows": {"length": 500, "smoothing": 60, "tolerance": 0.05}, "audit": {"catastrophe": 1.5}},
+    # Labels late, through an overseer so fast that no request ever waits; a pool under delay.
     "delayed_best_constant": {
         "name": "constant", "horizon": 1900, "seeds": 1, "stream": SEA, "comparator": "best_constant",
-        "timing": {"feedback_delay": {"exponential": 40}},
-        "learners": {"nb": {"model": "naive_bayes.GaussianNB"}},
+        "timing": {"feedback_delay": {"exponential": 40},
+                   "overseer": {"capacity": 50, "service": {"fixed": 0.01}}},
+        "learners": {"nb": {"model": "naive_bayes.GaussianNB"},
+                     "hedge": {"algorithm": "hedge", "experts": EXPERTS}},
         "windows": {"length": 400, "smoothing": 50}},
+    # A user harm function times stakes; an audit reaction time as long as the run.
     "user_harm": {
         "name": "user", "horizon": 1700, "seeds": 1, "stream": SEA,
-        "harm": {"bound": 2.0, "function": "test_seedmetrics:doubled_misses"},
+        "harm": {"bound": 2.0, "function": "test_seedmetrics:doubled_misses",
+                 "stakes": {"region": {0: [0.0, 7.0]}, "factor": 0.5}},
         "learners": {"tree": {"model": "tree.HoeffdingTreeClassifier"}},
-        "windows": {"length": 300, "smoothing": 40}},
+        "windows": {"length": 300, "smoothing": 40}, "audit": {"reaction": 1700}},
     "regression": {
-        "name": "reg", "horizon": 1600, "seeds": 1, "harm": {"bound": 3.0},
-        "stream": {"source": "friedman", "label_noise": 1.0,
-                   "shifts": [{"at": 800, "params": {"roles": [3, 4, 0, 1, 2]}}]},
+        "name": "reg", "horizon": 1600, "seeds": 1, "harm": {"bound": 3.0, "stakes": LOW_STAKES},
+        "stream": FRIEDMAN,
+        "objectives": {"aligned": {"feedback": "truth"}, "stale": {"feedback": "stale"}},
+        "learners": {"lin": {"model": "linear_model.LinearRegression",
+                             "preprocess": ["preprocessing.StandardScaler"]}},
+        "windows": {"length": 400, "smoothing": 50}},
+    # A user harm function on a regression stream, over an odd number of decisions.
+    "user_harm_regression": {
+        "name": "user_reg", "horizon": 1501, "seeds": 1,
+        "harm": {"bound": 3.0, "function": "test_seedmetrics:half_error"}, "stream": FRIEDMAN,
         "objectives": {"aligned": {"feedback": "truth"}, "stale": {"feedback": "stale"}},
         "learners": {"lin": {"model": "linear_model.LinearRegression",
                              "preprocess": ["preprocessing.StandardScaler"]}},
@@ -85,19 +107,36 @@ SCENARIOS = {
                                 "explore": {"policy": "epsilon_greedy", "epsilon": 0.2}},
                      "exp3": {"algorithm": "exp3"}},
         "windows": {"length": 500, "smoothing": 50}},
+    # Three arms whose outcomes are 2^3 = 8 classes: a cost matrix of 3 rows and 8 columns.
+    "k_armed": {
+        "name": "arms", "horizon": 1800, "seeds": 1, "harm": {"matrix": "arms"},
+        "stream": {"source": "k_armed", "params": {"means": [0.2, 0.5, 0.7]},
+                   "shifts": [{"at": 600, "params": {"means": [0.7, 0.5, 0.2]}},
+                              {"at": 1200, "params": {"means": [0.5, 0.2, 0.7]}}]},
+        "objectives": {"aligned": {"feedback_mode": "bandit"}},
+        "learners": {"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0}},
+                     "exp3_share": {"algorithm": "exp3_share"}},
+        "windows": {"length": 300, "smoothing": 50}},
 }
+
+
+def deceptive(after: int) -> Scenario:
+    """The bundled deception scenario's models, turning at decision ``after`` of 2,400."""
+    data = yaml.safe_load((ROOT / "scenarios" / "deception.yaml").read_text())
+    for learner in data["learners"].values():
+        for expert in learner["experts"].values():
+            if expert["rule"] == "deceptive":
+                expert["params"] = {**expert["params"], "after": after}
+    return Scenario.from_dict({**data, "horizon": 2400, "seeds": 1})
 
 
 @functools.cache
 def seed_of(name: str):
     """A scenario, its seed 0 end to end, and what the seed knew only at its end."""
-    if name == "deception":  # the bundled file's models, turning at decision 1,200 of 2,400
-        data = yaml.safe_load((ROOT / "scenarios" / "deception.yaml").read_text())
-        for learner in data["learners"].values():
-            for expert in learner["experts"].values():
-                if expert["rule"] == "deceptive":
-                    expert["params"] = {**expert["params"], "after": 1200}
-        scenario = Scenario.from_dict({**data, "horizon": 2400, "seeds": 1})
+    if name == "deception":
+        scenario = deceptive(1200)
+    elif name == "deception_never":  # deceptive models that never turn within the run
+        scenario = deceptive(10_000)
     else:
         scenario = Scenario.from_dict(SCENARIOS[name])
     blocks: list[BlockRecord] = []
@@ -125,8 +164,14 @@ def fold(scenario, run, info, cuts):
     edges = [0, *sorted({c for c in cuts if 0 < c < scenario.horizon}), scenario.horizon]
     accumulator = SeedMetrics(scenario, run.seed, run.arms, constant=info.constant)
     for a, b in zip(edges, edges[1:], strict=False):
-        accumulator.add(piece(run, a, b))
-    return accumulator, accumulator.finish(info), accumulator.curves().to_pandas()
+        block = piece(run, a, b)
+        if info.constant is not None:  # the engine's blocks do not know the best constant yet
+            block.comparator[:] = 1 - info.constant
+        accumulator.add(block)
+    out = accumulator.finish(info)
+    curves = accumulator.curves()
+    assert curves.schema == CURVES_SCHEMA
+    return accumulator, out, curves.to_pandas()
 
 
 def reference(scenario, run, j: int) -> dict:
@@ -137,7 +182,8 @@ def reference(scenario, run, j: int) -> dict:
     actions, feedback = run.actions[j], run.feedback[objective]
     if run.harm is not None:
         harm, comparator = run.harm[j] * stakes, run.comparator_harm * stakes
-        loss = scenario.costs_of(objective)[actions, feedback]
+        loss = (scenario.costs_of(objective)[actions, feedback] if run.task == "classification"
+                else np.minimum(np.abs(actions - feedback), bound))
     elif run.task == "regression":
         harm = np.minimum(np.abs(actions - run.y), bound) * stakes
         comparator = np.minimum(np.abs(run.comparator - run.y), bound) * stakes
@@ -160,11 +206,16 @@ def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) ->
     shifts = [s.at for s in scenario.stream.shifts]
     w, bound = scenario.windows, scenario.harm.bound
     spans = metrics.transition_spans(shifts, scenario.horizon, w.length)
-    steps = curve_steps(scenario.horizon)
+    horizon = scenario.horizon
+    steps = curve_steps(horizon)
+    assert steps[0] == 0 and steps[-1] == horizon - 1 and len(steps) == min(CURVE_POINTS, horizon)
+    assert np.all(np.diff(steps) > 0)
     for j, arm in enumerate(out):
         learner, objective = run.arms[j]
         r = reference(scenario, run, j)
         excess = r["harm"] - r["comparator"]
+        delayed = bool(np.any(run.feedback_time[j] != run.time))
+        assert accumulator.per_arm[j].delayed == delayed
         assert arm["seed"] == run.seed
         for key, want in (("harm", r["harm"]), ("comparator_harm", r["comparator"]), ("regret", excess),
                           ("feedback_loss", r["loss"])):
@@ -207,14 +258,36 @@ def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) ->
         else:
             assert "exploration" not in arm
         if info.consensus.get(j, {}).get("deceptive"):
-            check_deception(arm["deception"], records, run.actions[j], r["harm"])
+            check_deception(arm["deception"], records, run.actions[j], r["harm"],
+                            info.consensus[j]["algorithm"])
         else:
             assert "deception" not in arm
-        # The linear guarantee's true cost at each window's checkpoints: excess summed from the start.
-        true_cost = accumulator.per_arm[j].true_cost
-        for (a, b), marks, values in zip(spans, true_cost.checkpoints, true_cost.values, strict=True):
-            partial = np.r_[0.0, np.cumsum(excess[a:b])]
-            np.testing.assert_allclose(values, partial[marks - a], rtol=1e-9, atol=1e-9)
+        # What is computed at the end from what the seed reported and the arm's own numbers,
+        # given those numbers from the whole arrays: the linear guarantee (from the excess
+        # summed from each window's start to its checkpoints), pool regret, bandit comparators.
+        true_cost = [np.r_[0.0, np.cumsum(excess[a:b])][marks - a].tolist()
+                     for (a, b), marks in zip(spans, linear.checkpoints(spans), strict=True)]
+        for values, want in zip(accumulator.per_arm[j].true_cost.values, true_cost, strict=True):
+            np.testing.assert_allclose(values, want, rtol=1e-9, atol=1e-9)
+        pool = regret.pool_seed_metrics(info.pools[j], scenario, spans, delayed) if j in info.pools else None
+        assert not differences(arm.get("pool"), pool), differences(arm.get("pool"), pool)
+        guarantee, guarantee_curves = guarantees.seed_guarantee(info, j, spans, horizon, true_cost, pool,
+                                                                delayed)
+        assert not differences(arm["guarantee"], guarantee), differences(arm["guarantee"], guarantee)
+        assert not differences(accumulator.guarantee_curves.get(j), guarantee_curves)
+        if j in info.bandits:
+            costs = scenario.costs_of(objective)
+            m = max(1, len(shifts))
+            switching = comparators.Switching(costs.shape[0], m)
+            switching.add(costs[:, run.feedback[objective]].T)
+            assert accumulator.per_arm[j].actions[1].state.shape == (m + 1, costs.shape[0])
+            totals = {"harm": float(r["harm"].sum()), "comparator_harm": float(r["comparator"].sum()),
+                      "regret": float(excess.sum()), "feedback_loss": float(r["loss"].sum())}
+            late = delayed or int((~np.isnan(run.feedback_time[j])).sum()) < horizon
+            bandit = regret.bandit_seed_metrics(info.bandits[j], switching, totals, scenario, late)
+            assert not differences(arm["bandit"], bandit), differences(arm["bandit"], bandit)
+        else:
+            assert "bandit" not in arm
         # The curves: cumulative regret, trailing query rate and queue, trailing excess around each shift.
         mine = curves[(curves["learner"] == learner) & (curves["objective"] == objective)]
 
@@ -242,21 +315,26 @@ def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) ->
         assert set(mine["seed"]) == {run.seed}
 
 
-def check_deception(report, records, actions, harm) -> None:
+def check_deception(report, records, actions, harm, algorithm) -> None:
     defection = records["defection"]
     at = defection >= 0
     took = at & (actions == defection)
-    assert report["defections"] == int(at.sum()) > 0
+    assert report["algorithm"] == algorithm
+    assert report["defections"] == int(at.sum())
     assert report["deceptive_actions"] == int(took.sum())
     assert close(report["deceptive_harm"], float(harm[took].sum()))
     assert report["asked_at_defections"] == int(records["asked"][at].sum())
+    if not at.any():
+        assert report["query_probability_at_defections"] is None
+        assert report["first_defection"] is report["query_probability_at_first_defection"] is None
+        return
     assert close(report["query_probability_at_defections"], float(records["query_prob"][at].mean()))
     first = int(np.argmax(at))
     assert report["first_defection"] == first
     assert report["query_probability_at_first_defection"] == float(records["query_prob"][first])
 
 
-NAMES = [*SCENARIOS, "deception"]
+NAMES = [*SCENARIOS, "deception", "deception_never"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -264,7 +342,9 @@ NAMES = [*SCENARIOS, "deception"]
 @given(data=st.data())
 def test_blocks_cut_anywhere_give_the_whole_arrays_numbers(name, data):
     scenario, run, info = seed_of(name)
-    edges = sorted({s.at for s in scenario.stream.shifts} | {s.at + s.width for s in scenario.stream.shifts}
+    shifts = scenario.stream.shifts
+    spans = metrics.transition_spans([s.at for s in shifts], scenario.horizon, scenario.windows.length)
+    edges = sorted({s.at + s.width for s in shifts} | {x for span in spans for x in span}
                    | {1, scenario.horizon // 2, scenario.horizon - 1})
     anywhere = st.integers(1, scenario.horizon - 1)
     at_edges = st.sampled_from(edges)
@@ -284,18 +364,32 @@ def test_each_scenario_reaches_what_it_is_here_for(name):
     default, a quieter overseer), the test above would pass without checking it."""
     scenario, run, info = seed_of(name)
     _, out, _ = fold(scenario, run, info, [])
+    two_stakes = run.stakes is not None and len(set(run.stakes.tolist())) == 2
     kinds = {
-        "binary": lambda: (info.oversight and all(out[j]["dropped"] > 0 for j in info.oversight)
+        "binary": lambda: (all(out[j]["dropped"] > 0 for j in info.oversight) and len(info.oversight) == 4
                            and "pool" in out[2] and out[0]["guarantee"] is not None
-                           and 0 < out[0]["queries"] < scenario.horizon and len(set(run.stakes)) == 2),
+                           and 0 < out[0]["queries"] < scenario.horizon and two_stakes
+                           # the median decision's worst harm is neither the largest cost nor B
+                           and out[0]["audit"]["typical_worst"] == 2.0),
         "delayed_best_constant": lambda: (info.constant is not None
-                                          and np.any(run.feedback_time[0] > run.time)),
-        "user_harm": lambda: run.harm is not None and out[0]["audit"]["typical_worst"] is None,
-        "regression": lambda: (run.task == "regression"  # some errors clipped at B, some not
-                               and 0 < int((reference(scenario, run, 0)["harm"] == 3.0).sum())
-                               < scenario.horizon / 2),
+                                          and np.any(run.feedback_time[0] > run.time)
+                                          and all(out[j]["max_queue"] == 0 for j in range(len(out)))
+                                          and "pool" in out[1]),
+        "user_harm": lambda: (run.harm is not None and out[0]["audit"]["typical_worst"] is None and two_stakes
+                              and out[0]["audit"]["burst"]["k"] == scenario.horizon),
+        "regression": lambda: (run.task == "regression" and two_stakes
+                               # some errors clipped at B, some not
+                               and int((reference(scenario, run, 0)["harm"] == 1.5).sum()) > 0
+                               and int((reference(scenario, run, 0)["harm"] == 3.0).sum()) > 0
+                               # the window's "before" span and its transition curve reach decision 0
+                               and out[0]["windows"][0]["queries_before"] == 100),
+        "user_harm_regression": lambda: (run.harm is not None and run.task == "regression"
+                                         and scenario.horizon % 2),
         "bandit": lambda: out[0]["exploration"]["decisions"] > 0 and "bandit" in out[1],
+        "k_armed": lambda: all("bandit" in arm for arm in out) and scenario.harm_matrix().shape == (3, 8),
         "deception": lambda: all(out[j]["deception"]["defections"] > 0 for j in info.consensus),
+        "deception_never": lambda: info.consensus and all(out[j]["deception"]["defections"] == 0
+                                                          for j in info.consensus),
     }
     assert kinds[name](), name
 
@@ -313,9 +407,22 @@ def test_a_harm_outside_the_bound_names_the_arm_seed_and_decision():
     block = piece(run, 1000, 1200)
     block.stakes = block.stakes.copy()
     harmful = np.flatnonzero(reference(scenario, run, 0)["harm"][1000:1200] > 0)
-    block.stakes[harmful[1:]] = 5.0  # two harms of 5 or 10 > B = 2, the first at the second harmful decision
+    block.stakes[harmful[1:]] = 5.0  # harms of 5 or 10 > B = 4, the first at the second harmful decision
     with pytest.raises(HarmBoundError) as caught:
         block_arrays(block, scenario, 0)
     first = 1000 + int(harmful[1])
-    assert str(caught.value).startswith(f"arm logreg/aligned, seed 0: decision {first} did harm ")
-    assert f"outside [0, B=2.0] ({len(harmful) - 1} such decisions)" in str(caught.value)
+    cost = float(scenario.harm_matrix()[run.actions[0][first], run.y[first]])
+    assert str(caught.value) == (f"arm logreg/aligned, seed 0: decision {first} did harm {cost * 5.0}, "
+                                 f"outside [0, B=4.0] ({len(harmful) - 1} such decisions); "
+                                 "the run is not low-stakes as declared")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0.0, 0.25, 1.0, 2.0, 4.0]), min_size=1, max_size=9), min_size=1,
+                max_size=4))
+def test_the_median_from_value_counts_is_numpys(pieces):
+    """The typical decision's worst harm: an odd or even number of values, in pieces."""
+    median = _Median()
+    for values in pieces:
+        median.add(np.array(values))
+    assert median.result() == float(np.median(np.concatenate(pieces)))
