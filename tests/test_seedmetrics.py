@@ -67,13 +67,16 @@ SCENARIOS = {
                                 "query": {"policy": "fraction", "rate": 0.6}},
                      "fixed_share": {"algorithm": "fixed_share", "experts": EXPERTS}},
         "windows": {"length": 500, "smoothing": 60, "tolerance": 0.05}, "audit": {"catastrophe": 1.5}},
-    # Labels late, through an overseer so fast that no request ever waits; a pool under delay.
+    # Labels late, through an overseer so fast that no request ever waits; a pool under delay;
+    # an arm that never asks.
     "delayed_best_constant": {
         "name": "constant", "horizon": 1900, "seeds": 1, "stream": SEA, "comparator": "best_constant",
         "timing": {"feedback_delay": {"exponential": 40},
                    "overseer": {"capacity": 50, "service": {"fixed": 0.01}}},
         "learners": {"nb": {"model": "naive_bayes.GaussianNB"},
-                     "hedge": {"algorithm": "hedge", "experts": EXPERTS}},
+                     "hedge": {"algorithm": "hedge", "experts": EXPERTS},
+                     "blind": {"model": "naive_bayes.GaussianNB",
+                               "query": {"policy": "fraction", "rate": 0}}},
         "windows": {"length": 400, "smoothing": 50}},
     # A user harm function times stakes; an audit reaction time as long as the run.
     "user_harm": {
@@ -244,7 +247,10 @@ def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) ->
             waits = run.wait[j][~np.isnan(run.wait[j])]
             assert arm["dropped"] == stats["dropped"]
             assert close(arm["utilisation"], stats["busy_time"] / (stats["capacity"] * float(run.time[-1])))
-            assert arm["mean_wait"] is not None and close(arm["mean_wait"], float(waits.astype(float).mean()))
+            if len(waits):
+                assert close(arm["mean_wait"], float(waits.astype(float).mean()))
+            else:
+                assert arm["mean_wait"] is None
             assert arm["max_queue"] == int(run.queue[j].max())
         else:
             assert "utilisation" not in arm and "max_queue" not in arm
@@ -374,7 +380,7 @@ def test_each_scenario_reaches_what_it_is_here_for(name):
         "delayed_best_constant": lambda: (info.constant is not None
                                           and np.any(run.feedback_time[0] > run.time)
                                           and all(out[j]["max_queue"] == 0 for j in range(len(out)))
-                                          and "pool" in out[1]),
+                                          and "pool" in out[1] and out[2]["labels"] == 0),
         "user_harm": lambda: (run.harm is not None and out[0]["audit"]["typical_worst"] is None and two_stakes
                               and out[0]["audit"]["burst"]["k"] == scenario.horizon),
         "regression": lambda: (run.task == "regression" and two_stakes
