@@ -339,9 +339,11 @@ class SeedMetrics:
             windows = arm.windows.result()
             pool = ({"pool": regret.pool_seed_metrics(info.pools[j], scenario, self.spans, arm.delayed)}
                     if j in info.pools else {})
+            # A label never learned counts as late (its feedback time is NaN); every arm among K
+            # actions records whether it explored, so it has its comparators.
             bandit = ({"bandit": regret.bandit_seed_metrics(info.bandits[j], arm.actions[1], arm.totals,
-                                                            scenario, arm.delayed or arm.labels < horizon)}
-                      if j in info.bandits and arm.actions is not None else {})
+                                                            scenario, arm.delayed)}
+                      if j in info.bandits else {})
             guarantee, curves = guarantees.seed_guarantee(info, j, self.spans, horizon, arm.true_cost.values,
                                                           pool.get("pool"), arm.delayed)
             if curves is not None:
