@@ -287,6 +287,16 @@ def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) ->
                                                                 delayed)
         assert not differences(arm["guarantee"], guarantee), differences(arm["guarantee"], guarantee)
         assert not differences(accumulator.guarantee_curves.get(j), guarantee_curves)
+        if j in info.linear and guarantee["applies"]:
+            assert guarantee["name"] == "ogd_window" and guarantee["kind"] == "guaranteed"
+            assert guarantee["loss"] == info.linear[j]["kind"] and guarantee["l2"] == info.linear[j]["l2"]
+            records = info.linear[j]
+            assert guarantee["eta"] == {"weights": records["eta_w"], "intercept": records["eta_b"]}
+            assert [c["window"] for c in guarantee_curves] == list(range(len(spans)))
+            for curve, cost in zip(guarantee_curves, true_cost, strict=True):
+                assert curve["true_cost"] == cost and "curve" not in guarantee["windows"][curve["window"]]
+        elif j not in info.linear:
+            assert guarantee == guarantee_by_hand(info, j, pool, delayed) and guarantee_curves is None
         if j in info.bandits:
             costs = scenario.costs_of(objective)
             m = max(1, len(shifts))
@@ -325,6 +335,32 @@ def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) ->
         transitions = {f"transition_{k}" for k in range(len(shifts))}
         assert set(mine["curve"]) == {"regret", "query_rate", "queue", *transitions}
         assert set(mine["seed"]) == {run.seed}
+
+
+def guarantee_by_hand(info, j: int, pool, delayed: bool) -> dict:
+    """What an arm that is not linear gets as its guarantee on one seed."""
+    if pool is not None:
+        window_bounds = [b for b in pool["bounds"] if b["name"] == "fixed_share_window"]
+        if window_bounds:
+            return {"applies": True, "name": "fixed_share_window", "kind": "guaranteed",
+                    "source": window_bounds[0]["source"],
+                    "comparator": "the best single expert in the window, on the arm's feedback",
+                    "windows": [{"shift": k, "regret": b["measured"], "bound": b["value"],
+                                 "holds": b["holds"]} for k, b in enumerate(window_bounds)], "run": None}
+        algorithm = pool["algorithm"]
+        if delayed and algorithm in ("fixed_share", "hedge_anytime"):
+            return {"applies": False, "reason": f"{algorithm} under delayed feedback: its theorems assume "
+                                                "immediate feedback"}
+        return {"applies": False, "reason": f"{algorithm}'s guarantee is against the best fixed expert over "
+                                            "the whole run (see the expert table), not per window; Fixed "
+                                            "Share has one per window"}
+    if j in info.consensus:
+        return {"applies": False, "reason": guarantees.CONSENSUS_REASON}
+    if j in info.bandits:
+        return {"applies": False, "reason": guarantees.BANDIT_REASON}
+    reason = info.no_guarantee[j]
+    return {"applies": False,
+            "reason": reason + (f"; {guarantees.REMEDY}" if "no regret bound applies" in reason else "")}
 
 
 def check_deception(report, records, actions, harm, algorithm) -> None:
