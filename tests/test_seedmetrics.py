@@ -50,6 +50,9 @@ SEA = {"source": "sea", "params": {"variant": 0}, "label_noise": 0.1,
 EXPERTS = {"a": {"rule": "concept", "params": {"concept": 0}},
            "b": {"rule": "concept", "params": {"concept": 1}},
            "zero": {"rule": "constant", "params": {"label": 0}}}
+ADVICE = {"a0": {"rule": "action", "params": {"action": 0}},
+          "c0": {"rule": "concept", "params": {"concept": 0}},
+          "c1": {"rule": "concept", "params": {"concept": 1}}}
 FRIEDMAN = {"source": "friedman", "label_noise": 1.0,  # a shift early enough that windows reach decision 0
             "shifts": [{"at": 100, "params": {"roles": [3, 4, 0, 1, 2]}}]}
 LOW_STAKES = {"region": {0: [0.0, 0.7]}, "factor": 0.5}  # friedman's features are uniform on [0, 1]
@@ -104,7 +107,7 @@ SCENARIOS = {
         "learners": {"lin": {"model": "linear_model.LinearRegression",
                              "preprocess": ["preprocessing.StandardScaler"]}},
         "windows": {"length": 400, "smoothing": 50}},
-    # K actions: an exploring regression-oracle arm and exp3 under bandit feedback.
+    # K actions: an exploring regression-oracle arm, exp3 and exp4 under bandit feedback.
     "bandit": {
         "name": "bandit", "horizon": 2100, "seeds": 1, "harm": {"matrix": "zero_one"},
         "stream": {"source": "contextual", "params": {"n_classes": 3},
@@ -112,7 +115,8 @@ SCENARIOS = {
         "objectives": {"aligned": {"feedback_mode": "bandit"}},
         "learners": {"greedy": {"model": "linear_model.LinearRegression",
                                 "explore": {"policy": "epsilon_greedy", "epsilon": 0.2}},
-                     "exp3": {"algorithm": "exp3"}},
+                     "exp3": {"algorithm": "exp3"},
+                     "exp4": {"algorithm": "exp4", "experts": ADVICE}},
         "windows": {"length": 500, "smoothing": 50}},
     # Three arms whose outcomes are 2^3 = 8 classes (a cost matrix of 3 rows and 8 columns),
     # their costs a few decisions late.

@@ -20,19 +20,27 @@ from test_seedmetrics import SCENARIOS, deceptive
 
 from lowstakes import audit
 from lowstakes.metrics import mean_ci
-from lowstakes.results import COMPARATOR_TEXT, expected_verdict, summarize
+from lowstakes.results import (
+    COMPARATOR_TEXT,
+    _bandit_summary,
+    _exploration_summary,
+    _pool_summary,
+    expected_verdict,
+    summarize,
+)
 from lowstakes.runner import seed_result
 from lowstakes.scenario import Scenario
 
 SEEDS = 3
-NAMES = ["binary", "bandit", "deception", "delayed_best_constant", "user_harm"]
+NAMES = ["binary", "bandit", "deception", "deception_never", "delayed_best_constant", "user_harm"]
 
 
 @functools.cache
 def seeds_of(name: str):
     """A scenario over three seeds, every seed's metrics (per seed, per arm), and its arms."""
-    if name == "deception":
-        scenario = Scenario.from_dict({**deceptive(1200).to_dict(), "seeds": SEEDS})
+    if name.startswith("deception"):
+        scenario = Scenario.from_dict({**deceptive(1200 if name == "deception" else 10_000).to_dict(),
+                                       "seeds": SEEDS})
     else:
         scenario = Scenario.from_dict({**SCENARIOS[name], "seeds": SEEDS})
     per_seed, arms = [], None
@@ -237,11 +245,14 @@ def test_the_scenarios_reach_every_part_of_the_summary():
             parts |= {"unrecovered"} if any(w["recovered"] < SEEDS for w in arm["windows"]) else set()
             parts |= {"bandit bound"} if arm.get("bandit", {}).get("bounds") else set()
             parts |= {"pool bound"} if arm.get("pool", {}).get("bounds") else set()
+            parts |= {"best expert"} if "regret_best_expert" in arm.get("bandit", {}) else set()
+            defections = arm.get("deception", {}).get("defections", {})
+            parts |= {"no defections"} if defections.get("mean") == 0 else set()
             parts |= {f"guarantee {arm['guarantee'].get('name')}"} if arm["guarantee"]["applies"] else set()
         parts |= {f"paired by {p['varies']}" for p in summary["paired"]}
     assert parts == {"pool", "bandit", "deception", "exploration", "recovered", "unrecovered", "bandit bound",
                      "pool bound", "paired by objective", "paired by learner", "guarantee ogd_window",
-                     "guarantee fixed_share_window"}
+                     "guarantee fixed_share_window", "best expert", "no defections"}
 
 
 def test_an_expected_bound_is_held_exceeded_or_unclear_at_its_edges():
@@ -249,3 +260,46 @@ def test_an_expected_bound_is_held_exceeded_or_unclear_at_its_edges():
     assert expected_verdict(5.5, [5.0, 6.0], 5.0) == "unclear"           # the interval touches it
     assert expected_verdict(5.5, [5.0 + 1e-9, 6.0], 5.0) == "exceeded"
     assert expected_verdict(5.5, [None, None], 5.0) == "unclear"         # one seed: no interval
+
+
+def bound_entry(name, value, measured, holds=True, comparator="best fixed"):
+    return {"name": name, "kind": "expected", "comparator": comparator, "source": "a theorem", "value": value,
+            "measured": measured, "holds": holds}
+
+
+def test_bandit_bounds_get_their_verdicts_from_the_seeds_interval():
+    """Seeds made by hand: one bound held, one exceeded (the whole interval above it), one unclear."""
+    def seed(shift):
+        return {"bandit": {"algorithm": "exp3", "actions": 3, "switches": 1,
+                           "regret": {"best_fixed": 1.0 + shift, "best_switching": 2.0 + shift},
+                           "bounds": [bound_entry("a", 10.0, 5.0 + shift),
+                                      bound_entry("b", 10.0, 20.0 + shift),
+                                      bound_entry("c", 10.0, 10.5 + 30 * shift)]}}
+
+    summary = _bandit_summary([seed(0.0), seed(0.1), seed(-0.1)])
+    assert [b["verdict"] for b in summary["bounds"]] == ["held", "exceeded", "unclear"]
+    assert summary["bounds"][1]["measured"]["ci95"][0] > 10.0
+    assert "regret_best_expert" not in summary and "reason" not in summary
+
+
+def test_a_pool_keeps_each_bound_apart_and_counts_where_it_held():
+    seeds = [{"harm": 10.0, "pool": {"algorithm": "fixed_share", "experts": ["a", "b"], "switches": 1,
+                                     "mixture_harm": 9.0,
+                                     "proxy_regret": {"best_fixed": 1.0, "best_switching": 0.5},
+                                     "true_regret": {"best_fixed": 2.0, "best_switching": 1.0},
+                                     "bounds": [bound_entry("fixed_share", 5.0, 1.0, holds=True),
+                                                bound_entry("fixed_share_window", 3.0, 4.0 - k, holds=k > 0,
+                                                            comparator="window")]}}
+             for k in range(2)]
+    bounds = _pool_summary(seeds)["bounds"]
+    assert [(b["name"], b["held"], b["seeds"], b["value"]) for b in bounds] == [
+        ("fixed_share", 2, 2, 5.0), ("fixed_share_window", 1, 2, 3.0)]
+    assert bounds[1]["measured"]["mean"] == 3.5
+
+
+@pytest.mark.parametrize("harms", [[0.0, 0.0], [0.25, 0.25], [2.0, 3.0]])
+def test_the_share_of_harm_done_exploring_needs_some_harm(harms):
+    """A fifth of each seed's harm was done exploring; with no harm at all there is no share."""
+    seeds = [{"harm": h, "exploration": {"harm": h / 5, "decisions": 3}} for h in harms]
+    share = _exploration_summary(seeds)["share_of_harm"]
+    assert share is None if sum(harms) == 0 else share == pytest.approx(0.2)
