@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from lowstakes import Scenario
 
@@ -12,7 +12,16 @@ from lowstakes import Scenario
 # the database in .hypothesis/, which git ignores).
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
+settings.register_profile("mutation", parent=settings.get_profile("ci"),
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config):
+    # Under mutation testing (mutmut names the mutant in MUTANT_UNDER_TEST, set in each of its
+    # runs) a failing example is all that counts: shrinking it can take minutes per mutant.
+    if os.environ.get("MUTANT_UNDER_TEST") not in (None, "", "stats", "fail", "list_all_tests"):
+        settings.load_profile("mutation")
 
 LOGREG = {"model": "linear_model.LogisticRegression", "preprocess": ["preprocessing.StandardScaler"]}
 
