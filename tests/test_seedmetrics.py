@@ -293,6 +293,9 @@ def check_against_whole_arrays(scenario, run, info, accumulator, out, curves) ->
         assert not differences(accumulator.guarantee_curves.get(j), guarantee_curves)
         if j in info.linear and guarantee["applies"]:
             assert guarantee["name"] == "ogd_window" and guarantee["kind"] == "guaranteed"
+            assert guarantee["source"] == linear.SOURCE
+            assert guarantee["comparator"] == ("u*: the best fixed linear model on the window's learning "
+                                               "events")
             assert guarantee["loss"] == info.linear[j]["kind"] and guarantee["l2"] == info.linear[j]["l2"]
             records = info.linear[j]
             assert guarantee["eta"] == {"weights": records["eta_w"], "intercept": records["eta_b"]}

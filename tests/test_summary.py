@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from test_golden import differences
 from test_seedmetrics import SCENARIOS, deceptive
 
 from lowstakes import audit
+from lowstakes.guarantees import seed_guarantee, summarize_guarantee
 from lowstakes.metrics import mean_ci
 from lowstakes.results import (
     COMPARATOR_TEXT,
@@ -303,3 +305,49 @@ def test_the_share_of_harm_done_exploring_needs_some_harm(harms):
     seeds = [{"harm": h, "exploration": {"harm": h / 5, "decisions": 3}} for h in harms]
     share = _exploration_summary(seeds)["share_of_harm"]
     assert share is None if sum(harms) == 0 else share == pytest.approx(0.2)
+
+
+def linear_seed(regret, applies=True, reason="clipping triggered"):
+    """A seed whose linear arm's guarantee applied (one window and the run) or not."""
+    if not applies:
+        return {"windows": [{"cost": 99.0}], "guarantee": {"applies": False, "reason": reason}}
+    window = {"regret": regret, "bound": 10.0, "holds": regret <= 10.0, "distance": 1.0, "step": 2.0,
+              "comparator": {"converged": regret < 5.0}}
+    return {"windows": [{"cost": regret + 1.0}],
+            "guarantee": {"applies": True, "name": "ogd_window", "kind": "guaranteed", "loss": "log",
+                          "windows": [window], "run": dict(window), "replay_error": 0.0}}
+
+
+def test_a_guarantee_applied_in_some_seeds_names_the_others():
+    summary = summarize_guarantee([linear_seed(3.0), linear_seed(0.0, applies=False), linear_seed(12.0)])
+    assert summary["seeds"] == 3 and summary["not_in_seeds"] == ["clipping triggered"]
+    assert {k: summary[k] for k in ("applies", "name", "kind", "loss")} == {
+        "applies": True, "name": "ogd_window", "kind": "guaranteed", "loss": "log"}
+    window = summary["windows"][0]
+    assert [window[k] for k in ("shift", "regret", "bound", "held", "seeds")] == [0, 7.5, 10.0, 1, 2]
+    assert [window[k] for k in ("distance", "step", "comparator_unconverged", "cost")] == [1.0, 2.0, 1, 8.5]
+    assert summary["run"]["regret"] == 7.5 and "cost" not in summary["run"] and "shift" not in summary["run"]
+    assert "replay_error" not in summary
+    one = summarize_guarantee([linear_seed(4.0, applies=False, reason="a"), linear_seed(4.0)])
+    assert one["not_in_seeds"] == ["a"] and one["windows"][0]["seeds"] == 1
+    assert "not_in_seeds" not in summarize_guarantee([linear_seed(4.0)])
+
+
+def test_a_guarantee_that_applied_nowhere_gives_each_reason_once():
+    reasons = ("clipping triggered", "no events", "clipping triggered")
+    seeds = [linear_seed(0, applies=False, reason=r) for r in reasons]
+    assert summarize_guarantee(seeds) == {"applies": False, "reason": "clipping triggered; no events"}
+
+
+def test_why_an_arm_has_no_guarantee():
+    info = SimpleNamespace(linear={}, consensus={}, bandits={}, no_guarantee={})
+    pool = {"algorithm": "fixed_share", "bounds": []}
+    assert seed_guarantee(info, 0, [], 100, pool=pool) == (
+        {"applies": False, "reason": "no transition window in this run"}, None)
+    assert seed_guarantee(info, 0, [], 100, pool=pool, delayed=True)[0]["reason"] == (
+        "fixed_share under delayed feedback: its theorems assume immediate feedback")
+    anytime = {"algorithm": "hedge_anytime", "bounds": []}
+    assert seed_guarantee(info, 0, [], 100, pool=anytime, delayed=True)[0]["reason"] == (
+        "hedge_anytime under delayed feedback: its theorems assume immediate feedback")
+    assert seed_guarantee(info, 0, [], 100)[0] == {"applies": False,
+                                                   "reason": "no guarantee is computed for this arm"}
