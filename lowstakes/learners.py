@@ -232,19 +232,27 @@ class RegressionPolicy(Policy):
 
 
 class _Recorded:
-    """A policy whose linear model records its learning events for the OGD bound."""
+    """A policy whose linear model records its learning events for the OGD bound.
+
+    ``_plain`` is the policy class it records (its act and learn are called directly: this
+    runs twice per decision, and ``super()`` costs more than the call).
+    """
+
+    _plain: type
 
     def act(self, t: int, x: dict):
         recorder = self.recorder
         if t in recorder.marks:
             recorder.decide(t)
-        else:  # what decide() does at any other decision, without the call
-            recorder.acting, recorder.decided = t, t + 1
-        return super().act(t, x)
+        action = self._plain.act(self, t, x)
+        # The decision is taken, with River's last margin (what LinearRecorder.acted does).
+        recorder.decided = t + 1
+        recorder.pending[t] = recorder.z
+        return action
 
     def learn(self, t: int, x: dict, label) -> None:
-        self.recorder.learning = t
-        super().learn(t, x, label)
+        self._plain.learn(self, t, x, label)
+        self.recorder.learned(t, label)
 
     def forget(self, t: int) -> None:
         """Decision t's label will never come (not asked for, or dropped)."""
@@ -257,6 +265,8 @@ class _Recorded:
 class RecordedRiverPolicy(_Recorded, RiverPolicy):
     """:class:`RiverPolicy` of a linear model, recording what its regret bound needs."""
 
+    _plain = RiverPolicy
+
     def __init__(self, model, costs, marks=()):
         super().__init__(model, costs)
         self.recorder = LinearRecorder(model, marks)
@@ -264,6 +274,8 @@ class RecordedRiverPolicy(_Recorded, RiverPolicy):
 
 class RecordedRegressionPolicy(_Recorded, RegressionPolicy):
     """:class:`RegressionPolicy` of a linear model, recording what its regret bound needs."""
+
+    _plain = RegressionPolicy
 
     def __init__(self, model, marks=()):
         super().__init__(model)

@@ -20,12 +20,13 @@ coordinate-wise, and convexity gives f_k(theta_k) - f_k(u) <= <grad f_k(theta_k)
 The last term is zero except where River's loss gradient is not the exact one: its log
 loss uses exp(-z) in place of 1 / (1 + exp(z)) for |z| > 18, a difference below 1e-8.
 
-:class:`LinearRecorder` records what the bound needs while the arm runs (hooks on the
-final estimator's ``learn_one`` and prediction: no second model, no change to what River
-computes); :func:`window_guarantees` computes, for every transition window and the whole
-run, the comparator u* (the best fixed linear model on the window's learning events), the
-arm's regret on its own feedback against it, the bound with its terms, the a-priori form
-D^2/(2 eta) + eta G^2 tau / 2, and the decision-time shift sum |z(decision) - z(learning)|.
+:class:`LinearRecorder` records what the bound needs while the arm runs (a hook on the
+final estimator's margin, which its prediction and its step both compute: no second model,
+no change to what River computes); :func:`window_guarantees` computes, for every transition
+window and the whole run, the comparator u* (the best fixed linear model on the window's
+learning events), the arm's regret on its own feedback against it, the bound with its terms,
+the a-priori form D^2/(2 eta) + eta G^2 tau / 2, and the decision-time shift
+sum |z(decision) - z(learning)|.
 
 Examples
 --------
@@ -245,17 +246,24 @@ class Events:
 class LinearRecorder:
     """Records the learning events of one River GLM (behind its pipeline, if any).
 
-    Hooks the final estimator's ``learn_one`` and its prediction method on the instance:
-    River still does all the computing; the hooks note the features it learns on, the label,
-    the margin z = w.x + b at that moment, and the margin each decision was taken with.
-    River's loss gradient at each event is a function of (y, z) and is computed for all
-    events at once at the end (the replay check then confirms that it reproduces River's
-    weights). The arm's policy calls :meth:`decide` before each decision (to snapshot the
-    weights at ``marks``) and sets :attr:`learning` to the decision whose feedback it is
-    learning. Events are packed into arrays every :attr:`CHUNK` events.
+    One hook, on the final estimator's instance: its ``_raw_dot_one`` (River's margin
+    z = w.x + b, which both its prediction and its gradient step compute) is replaced by the
+    same computation that also notes the features and the margin. River still does all the
+    computing and computes nothing twice. The arm's policy (``learners._Recorded``) calls
+    :meth:`decide` before each decision (to snapshot the weights at ``marks``),
+    :meth:`acted` after it (the margin the decision was taken with) and :meth:`learned`
+    after each ``learn_one`` (the event: the features River learned on, the label, the
+    margin before the step). River's loss gradient at each event is a function of (y, z)
+    and is computed for all events at once at the end (the replay check then confirms that
+    it reproduces River's weights). Events are packed into arrays every :attr:`CHUNK`
+    events; until then they are kept as plain floats, so that recording allocates nothing
+    the garbage collector has to walk.
     """
 
     CHUNK = 4096
+    #: Columns of an event kept as floats until packed: decisions taken, the decision
+    #: learned, label, margin at learning, margin at the decision.
+    FIELDS = 5
 
     def __init__(self, model, marks=()):
         self.model = model
@@ -268,65 +276,65 @@ class LinearRecorder:
         self.intercept_init = float(est.intercept_init)
         self.marks = {int(m) for m in marks}
         self.keys: list = []
-        self._keys: tuple = ()
+        self._keys: tuple = ()    # the keys of the last event, in their order
         self.decided = 0          # decisions taken so far
-        self.learning = -1        # the decision whose feedback is being learned
-        self.acting = -1
-        self._pending: dict[int, float] = {}
-        self._events: list[tuple] = []   # (c, t, y, z, z at decision) per event, not yet packed
+        #: The margin of each decision taken whose label is not learned yet.
+        self.pending: dict[int, float] = {}
+        self._flat: list[float] = []     # FIELDS floats per event, not yet packed
         self._rows: list = []            # the features of each event, not yet packed
         self.store = Events()
         #: Per marked decision: how many learning events happened before it was taken.
         self.events_before: dict[int, int] = {}
+        # With L2, the weights' norm enters the loss and the gradient: each event's weights
+        # on its own features (River's L2 acts on those alone), noted with its margin.
         self._extra: list[tuple] | None = [] if self.l2 else None
         self.snapshots: dict[int, tuple[dict, float]] = {}
         self.varying_keys = False
-        self._dot = est._raw_dot_one
-        self._learn = est.learn_one
-        est.learn_one = self._learn_one
-        if hasattr(est, "predict_proba_one") and self.kind != "squared":
-            est.predict_proba_one = self._predict_proba_one
-        else:
-            est.predict_one = self._predict_one
+        #: River's last margin and the features it was computed on.
+        self.x: dict = {}
+        self.z = 0.0
+        self.weights_at: tuple = ()
+        est._raw_dot_one = self._raw_dot_l2 if self.l2 else self._raw_dot
 
     # -- hooks ---------------------------------------------------------------------------
 
+    def _raw_dot(self, x):
+        # River's GLM._raw_dot_one, with x and z kept.
+        est = self.estimator
+        self.x = x
+        z = self.z = est._weights.dot(x) + est.intercept
+        return z
+
+    def _raw_dot_l2(self, x):
+        weights = self.estimator._weights
+        self.weights_at = tuple(weights.get(k, 0.0) for k in x)
+        return self._raw_dot(x)
+
     def decide(self, t: int) -> None:
-        """Decision t is about to be taken."""
+        """Decision t is about to be taken: at a mark, snapshot the weights."""
         if t in self.marks:
             est = self.estimator
             self.snapshots[t] = (est._weights.to_dict(), float(est.intercept))
-            self.events_before[t] = len(self.store) + len(self._events)
-        self.acting = t
+            self.events_before[t] = len(self.store) + len(self._rows)
+
+    def acted(self, t: int) -> None:
+        """Decision t was just taken, with River's last margin."""
         self.decided = t + 1
+        self.pending[t] = self.z
+
+    def learned(self, t: int, y) -> None:
+        """River just learned decision t's feedback ``y``: its last margin was this event's."""
+        z = self.z
+        self._flat += (self.decided, t, y, z, self.pending.pop(t, z))
+        self._rows.append(self.x)
+        if self._extra is not None:
+            self._extra.append(self.weights_at)
+        if len(self._rows) >= self.CHUNK:
+            self._pack()
 
     def forget(self, t: int) -> None:
         """Decision t's label will never be learned."""
-        self._pending.pop(t, None)
-
-    def _predict_proba_one(self, x):
-        # River's LogisticRegression.predict_proba_one, with the margin kept.
-        z = self._pending[self.acting] = self._dot(x)
-        p = self.estimator.loss.mean_func(z)
-        return {False: 1.0 - p, True: p}
-
-    def _predict_one(self, x):
-        # River's LinearRegression.predict_one, with the margin kept.
-        z = self._pending[self.acting] = self._dot(x)
-        return self.estimator.loss.mean_func(z)
-
-    def _learn_one(self, x, y, w=1.0):
-        z = self._dot(x)
-        if tuple(x) != self._keys:
-            self._see_keys(x)
-        self._rows.append(x)
-        self._events.append((self.decided, self.learning, y, z, self._pending.pop(self.learning, z), w))
-        if self._extra is not None:  # with L2, the weights' norm enters the loss and the gradient
-            weights = self.estimator._weights
-            self._extra.append(tuple(weights.get(k, 0.0) for k in x))
-        if len(self._events) >= self.CHUNK:
-            self._pack()
-        self._learn(x, y, w)
+        self.pending.pop(t, None)
 
     def _see_keys(self, x):
         if self._keys:
@@ -335,28 +343,42 @@ class LinearRecorder:
         self.keys += [k for k in x if k not in known]
         self._keys = tuple(x)
 
+    def _same_keys(self, rows) -> bool:
+        """Whether every row has the keys of the last event before them, in that order."""
+        keys = self._keys
+        return (bool(keys) and set(map(len, rows)) == {len(keys)}
+                and list(itertools.chain.from_iterable(rows)) == list(keys) * len(rows))
+
     def _pack(self):
         """Move the pending events into arrays (features aligned to :attr:`keys`)."""
-        if not self._events:
+        rows = self._rows
+        if not rows:
             return
-        c, t, y, z, zd, w = (np.array(column, dtype=float) for column in zip(*self._events, strict=True))
+        n = len(rows)
+        c, t, y, z, zd = np.array(self._flat, dtype=float).reshape(n, self.FIELDS).T
+        if self.kind != "squared":  # a classifier learns on bool(label)
+            y = (y != 0).astype(float)
+        if not self._same_keys(rows):
+            for row in rows:
+                if tuple(row) != self._keys:
+                    self._see_keys(row)
         keys = self.keys
         if self.varying_keys:
-            X = np.array([[row.get(k, 0.0) for k in keys] for row in self._rows], dtype=float)
+            X = np.array([[row.get(k, 0.0) for k in keys] for row in rows], dtype=float)
         else:  # every row's keys were checked to be `keys`, in this order
-            X = np.fromiter(itertools.chain.from_iterable(row.values() for row in self._rows), float,
-                            count=len(self._rows) * len(keys)).reshape(len(self._rows), len(keys))
-        chunk = {"c": c.astype(np.int64), "t": t.astype(np.int64), "y": y, "z": z, "zd": zd, "w": w, "X": X}
+            X = np.fromiter(itertools.chain.from_iterable(row.values() for row in rows), float,
+                            count=n * len(keys)).reshape(n, len(keys))
+        chunk = {"c": c.astype(np.int64), "t": t.astype(np.int64), "y": y, "z": z, "zd": zd,
+                 "w": np.ones(n), "X": X}
         if self._extra is not None:
-            # Each event's weights, on its own features (River's L2 acts on those alone).
             W = np.zeros_like(X)
             index = {k: i for i, k in enumerate(keys)}
-            for r, (row, weights) in enumerate(zip(self._rows, self._extra, strict=True)):
+            for r, (row, weights) in enumerate(zip(rows, self._extra, strict=True)):
                 W[r, [index[k] for k in row]] = weights
             chunk["W"] = W
             self._extra = []
         self.store.append(chunk)
-        self._events, self._rows = [], []
+        self._flat, self._rows = [], []
 
     # -- results -------------------------------------------------------------------------
 

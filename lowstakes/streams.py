@@ -179,10 +179,12 @@ class Source:
 
 
 def _focused(samples, focus: dict | None, patience: int = 10_000):
-    """Only the samples whose context lies in the box ``focus`` (rejection sampling)."""
-    if not focus:
-        yield from samples
-        return
+    """Only the samples whose context lies in the box ``focus`` (rejection sampling); the
+    samples themselves, with no generator in between, when there is no box."""
+    return _in_box(samples, focus, patience) if focus else samples
+
+
+def _in_box(samples, focus: dict, patience: int):
     box = {(int(k) if isinstance(k, str) and k.isdigit() else k): v for k, v in focus.items()}
     misses = 0
     for x, y in samples:
@@ -247,16 +249,36 @@ class RiverGenerator(Source):
         return self.label(params, features)
 
     def features(self, xs: list) -> np.ndarray:
+        width = len(xs[0]) if xs else 0
+        if set(map(len, xs)) == {width}:  # one pass in C, no list per context
+            values = itertools.chain.from_iterable(x.values() for x in xs)
+            return np.fromiter(values, float, count=len(xs) * width).reshape(len(xs), width)
         return np.array([list(x.values()) for x in xs], dtype=float).reshape(len(xs), -1)
 
-    def draw(self, segments):
+    def take(self, segments: np.ndarray, dtype) -> tuple[list, np.ndarray]:
+        """The next context of each decision from its segment's generator, in the order of
+        ``segments``, and the label River's generator gave it."""
         xs = [None] * len(segments)
-        generated = np.empty(len(segments), dtype=np.int8)
+        generated = np.empty(len(segments), dtype=dtype)
         for k in np.unique(segments):
             idx = np.flatnonzero(segments == k)
-            for i, (x, y) in zip(idx, itertools.islice(self._iterators[k], len(idx)), strict=True):
-                xs[i] = x
-                generated[i] = y
+            contexts, labels = [], []
+            for x, y in itertools.islice(self._iterators[k], len(idx)):
+                contexts.append(x)
+                labels.append(y)
+            if len(contexts) < len(idx):
+                raise RuntimeError(f"{type(self).__name__}: River's generator ran out of contexts "
+                                   f"after {len(contexts)} of the {len(idx)} asked for")
+            if len(idx) == len(segments):
+                xs = contexts
+            else:
+                for i, x in zip(idx.tolist(), contexts, strict=True):
+                    xs[i] = x
+            generated[idx] = labels
+        return xs, generated
+
+    def draw(self, segments):
+        xs, generated = self.take(segments, np.int8)
         f = self.features(xs)
         labels = np.stack([self.label(p, f) for p in self.concepts]).astype(np.int8)
         # Our concept function must agree with River's on the concepts River itself draws.
@@ -480,12 +502,7 @@ class Friedman(RiverGenerator):
                 + 10 * f[:, d] + 5 * f[:, e])
 
     def draw(self, segments):
-        xs = [None] * len(segments)
-        generated = np.empty(len(segments))
-        for k in np.unique(segments):
-            idx = np.flatnonzero(segments == k)
-            for i, (x, y) in zip(idx, itertools.islice(self._iterators[k], len(idx)), strict=True):
-                xs[i], generated[i] = x, y
+        xs, generated = self.take(segments, float)
         f = self.features(xs)
         residual = generated - self.label({}, f)
         if np.abs(residual).max() > 6.0:
