@@ -49,6 +49,14 @@ class Switching:
     def __init__(self, n: int, switches: int):
         self.state = np.full((switches + 1, n), np.inf)
         self.state[0] = 0.0
+        # Two (block, N) work arrays, kept from one block to the next: a fresh pair per
+        # block cost more (allocation, first touch) than the passes that fill them.
+        self._buffers = (np.empty((0, n)), np.empty((0, n)))
+
+    def _work_arrays(self, shape) -> tuple[np.ndarray, np.ndarray]:
+        if self._buffers[0].shape != shape:
+            self._buffers = (np.empty(shape), np.empty(shape))
+        return self._buffers
 
     def add(self, losses: np.ndarray, record=()) -> list[float]:
         """Fold in more decisions; return the best value after each row index in ``record``
@@ -63,8 +71,9 @@ class Switching:
             return [], []
         marks = sorted(set(record))
         state = self.state
-        cumulative = np.cumsum(losses, axis=0)
-        level = state[0] + cumulative
+        cumulative, level = self._work_arrays(losses.shape)
+        np.cumsum(losses, axis=0, out=cumulative)
+        np.add(state[0], cumulative, out=level)
         fixed = level.min(axis=1)
         # best[u + 1]: the least value over the levels so far after decision u (u = -1: before).
         best = np.concatenate([[state[0].min()], fixed])

@@ -73,8 +73,9 @@ class Hedge:
         self.n, self.eta = n, learning_rate(eta, horizon, lambda T: bounds.hedge_fixed_eta(T, n))
         self._log_weights = np.full(n, -math.log(n))
 
-    def weights(self, t: int) -> np.ndarray:
-        return np.exp(self._log_weights)
+    def weights(self, t: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The weights at decision t (written into ``out`` if given)."""
+        return np.exp(self._log_weights, out=out)
 
     def update(self, losses: np.ndarray, t: int) -> None:
         self._log_weights = _normalise(self._log_weights - self.eta * losses)
@@ -93,8 +94,8 @@ class AnytimeHedge:
     def eta(self, t: int) -> float:
         return bounds.hedge_anytime_eta(t + 1, self.n)
 
-    def weights(self, t: int) -> np.ndarray:
-        return np.exp(_normalise(-self.eta(t) * self._cumulative))
+    def weights(self, t: int, out: np.ndarray | None = None) -> np.ndarray:
+        return np.exp(_normalise(-self.eta(t) * self._cumulative), out=out)
 
     def update(self, losses: np.ndarray, t: int) -> None:
         self._cumulative = self._cumulative + losses
@@ -117,8 +118,9 @@ class FixedShare:
         self._share = math.log(alpha / n)
         self._log_weights = np.full(n, -math.log(n))
 
-    def weights(self, t: int) -> np.ndarray:
-        return np.exp(self._log_weights)
+    def weights(self, t: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The weights at decision t (written into ``out`` if given)."""
+        return np.exp(self._log_weights, out=out)
 
     def update(self, losses: np.ndarray, t: int) -> None:
         v = _normalise(self._log_weights - self.eta * losses)
@@ -137,8 +139,8 @@ class Interleaved:
                        for k in range(delay + 1)]
         self.n, self.delay = n, delay
 
-    def weights(self, t: int) -> np.ndarray:
-        return self.copies[t % len(self.copies)].weights(t)
+    def weights(self, t: int, out: np.ndarray | None = None) -> np.ndarray:
+        return self.copies[t % len(self.copies)].weights(t, out)
 
     def update(self, losses: np.ndarray, t: int) -> None:
         self.copies[t % len(self.copies)].update(losses, t)

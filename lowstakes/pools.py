@@ -166,6 +166,14 @@ def build_experts(experts: dict, seeds=None) -> tuple[dict, dict]:
     return rules, models
 
 
+def _cost_of(costs: np.ndarray, chosen: np.ndarray, labels: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``costs[action, label]`` for every (decision, expert), action 1 where ``chosen``: the
+    same numbers as indexing ``costs`` with the actions, written into ``out``."""
+    np.copyto(out, costs[0, labels][:, None])
+    np.copyto(out, costs[1, labels][:, None], where=chosen)
+    return out
+
+
 class ExpertPolicy(Policy):
     """One arm whose learner is an expert algorithm over a pool of experts."""
 
@@ -185,18 +193,20 @@ class ExpertPolicy(Policy):
         self.rng = seed_rng
         self.costs = objective_costs
         self.scale = float(objective_costs.max()) or 1.0
-        self._scaled_costs = objective_costs / self.scale  # the algorithm's losses, in [0, 1]
         self.harm_costs = harm_costs
         self.switches = params.get("switches", max(1, len(shifts)))
         # Per decision: each expert's action, and the mixture's loss and harm.
         # The current block's expert actions; rows still awaiting feedback are kept apart.
         self._block_actions = np.zeros((0, n), np.int8)
+        self._buffers: dict | None = None
+        # Whether every block so far had the same losses on the feedback and on the harm.
+        self._same_so_far = bool(np.array_equal(objective_costs, harm_costs))
         self._pending: dict[int, np.ndarray] = {}
         # Unrevealed losses: m_t = t - (labels learned before decision t), for the delayed
         # bound; folded in per block (the penalty sum_t expm1(eta m_t) and its prefix sums
         # at the checkpoints), never kept per decision.
         self.learned = 0
-        self._m = np.zeros(0, np.int64)
+        self._m: list[int] = []
         self.unrevealed = {"max": 0, "sum": 0, "penalty": 0.0}
         self._p1 = np.zeros((0, n))
         self._start = 0
@@ -220,16 +230,43 @@ class ExpertPolicy(Policy):
 
     # -- the engine's interface -----------------------------------------------------------
 
+    def _arrays(self, n: int) -> dict:
+        """(n, N) work arrays for a block of n decisions, kept from one block to the next: a
+        fresh set per block cost more (allocation, first touch) than the passes filling them.
+        Nothing outside a block's begin_block .. end_block holds on to them."""
+        if self._buffers is None or len(self._buffers["p1"]) != n:
+            shape = (n, len(self.names))
+            self._buffers = {name: np.empty(shape) for name in ("p1", "proxy", "true", "weights", "spare")}
+            self._buffers["chosen"] = np.empty(shape, bool)
+        return self._buffers
+
     def begin_block(self, block, feedback, truth, stakes=None) -> None:
         """Precompute the rules' predictions and keep the block's labels for the records."""
-        p1 = np.zeros((len(block), len(self.names)))
-        self._m = np.zeros(len(block), np.int64)
+        arrays = self._arrays(len(block))
+        p1 = arrays["p1"]
+        for k in self.models:  # filled in as each decision is taken
+            p1[:, k] = 0.0
         for i, rule in self.rules.items():
             p1[:, i] = np.clip(rule.predict(block), 0.0, 1.0)
         self._p1, self._start = p1, block.start
-        self._weights = np.empty_like(p1)
-        self._block_actions = self._actions(p1)
+        self._m = []
+        self._weights = arrays["weights"]  # row i: the mixture's weights at decision i
+        # Action 1 where p1 C[0,1]-side outweighs (1 - p1) C[1,0]-side: _actions, in place.
+        chosen, scratch = arrays["chosen"], arrays["spare"]
+        np.greater(np.multiply(p1, self._miss[0], out=arrays["proxy"]),
+                   np.multiply(np.subtract(1, p1, out=scratch), self._miss[1], out=scratch), out=chosen)
+        self._block_actions = chosen.view(np.int8)
         self._feedback, self._truth = feedback, truth
+        # Every expert's loss on the feedback, per decision: the algorithm's losses (scaled
+        # to [0, 1]) once the label comes, and the comparators' after the block. The label
+        # an arm learns for decision t is the feedback the block was given for t (delayed or
+        # asked through an overseer, never changed), so these are computed here at once
+        # rather than one decision at a time; nothing reaches the algorithm before learn().
+        self._proxy = _cost_of(self.costs, chosen, feedback, out=arrays["proxy"])
+        # x / 1.0 == x: with costs already in [0, 1] the losses are the proxy itself. Rows
+        # of it wait in _pending for their labels; end_block copies those still waiting.
+        self._losses = (self._proxy if self.scale == 1.0
+                        else np.divide(self._proxy, self.scale, out=arrays["spare"]))
         # Harm multipliers of 1 (no high-stakes region in this block) change no number.
         self._stakes = None if stakes is None or (stakes == 1).all() else stakes
 
@@ -242,10 +279,12 @@ class ExpertPolicy(Policy):
         if self.models:
             for k, model in self.models.items():
                 row[k] = model.predict_proba_one(x).get(True, 0.0)
-            self._block_actions[i] = self._actions(row)
-        self._pending[t] = self._block_actions[i]
-        self._m[i] = t - self.learned
-        w = self._weights[i] = self.algorithm.weights(t)
+            actions = self._block_actions[i] = self._actions(row)
+            self._proxy[i] = self.costs[actions, self._feedback[i]]
+            self._losses[i] = self._proxy[i] / self.scale
+        self._pending[t] = self._losses[i]
+        self._m.append(t - self.learned)
+        w = self.algorithm.weights(t, out=self._weights[i])
         if self.sample:
             return int(self._block_actions[i, self.rng.choice(len(w), p=w)])
         p = float(w @ row)
@@ -257,7 +296,7 @@ class ExpertPolicy(Policy):
         self._pending.pop(t, None)
 
     def learn(self, t: int, x: dict, label: int) -> None:
-        self.algorithm.update(self._scaled_costs[self._pending.pop(t), label], t)
+        self.algorithm.update(self._pending.pop(t), t)
         self.learned += 1
         for model in self.models.values():
             model.learn_one(x, bool(label))
@@ -266,13 +305,22 @@ class ExpertPolicy(Policy):
         """Fold the block's expert losses into the comparators (they never see the future
         at decision time; this is bookkeeping after the block's decisions); return the
         mixture's expected loss and harm per decision."""
-        actions = self._block_actions
-        proxy = self.costs[actions, self._feedback[:, None]]
-        true = self.harm_costs[actions, self._truth[:, None]]
+        arrays, proxy, weights = self._buffers, self._proxy, self._weights
+        for t, row in self._pending.items():  # labels still to come: off the reused arrays
+            if row.base is not None:
+                self._pending[t] = row.copy()
+        # An arm whose feedback is the harm (the same costs, the same labels, stakes of 1)
+        # has the same loss sequence on both; its harm comparators are then its feedback
+        # comparators, computed once (exactly the same numbers: the same inputs in).
+        same = (self._same_so_far and self._stakes is None
+                and np.array_equal(self._feedback, self._truth))
+        self._same_so_far = same
+        true = proxy if same else _cost_of(self.harm_costs, arrays["chosen"], self._truth,
+                                           out=arrays["true"])
         if self._stakes is not None:
-            true = true * self._stakes[:, None]
-        mixture = {"mixture_loss": np.einsum("ij,ij->i", self._weights, proxy),
-                   "mixture_harm": np.einsum("ij,ij->i", self._weights, true)}
+            np.multiply(true, self._stakes[:, None], out=true)
+        mixture = {"mixture_loss": np.einsum("ij,ij->i", weights, proxy),
+                   "mixture_harm": np.einsum("ij,ij->i", weights, true)}
         marks = self.checkpoints[(self.checkpoints >= start) & (self.checkpoints < end)] - start
         curves = self.curves
         self._fold_unrevealed(marks)
@@ -280,7 +328,11 @@ class ExpertPolicy(Policy):
         switching, fixed = self.proxy_best.fold(proxy, record=marks)
         curves["best_switching_loss"] += switching
         curves["best_fixed_loss"] += fixed
-        curves["best_fixed_harm"] += self.true_best.fold(true, record=marks)[1]
+        if same:
+            self.true_best.state[:] = self.proxy_best.state
+            curves["best_fixed_harm"] += fixed
+        else:
+            curves["best_fixed_harm"] += self.true_best.fold(true, record=marks)[1]
         if self.goodhart_pairs is not None:
             self.goodhart_pairs.add(proxy, true, marks)
         for k, name in enumerate(("mixture_loss", "mixture_harm")):
@@ -308,7 +360,7 @@ class ExpertPolicy(Policy):
         return self.true_best.totals
 
     def _fold_unrevealed(self, marks) -> None:
-        m, stats = self._m, self.unrevealed
+        m, stats = np.array(self._m, np.int64), self.unrevealed
         stats["max"] = max(stats["max"], int(m.max(initial=0)))
         stats["sum"] += int(m.sum())
         if isinstance(self.algorithm, Hedge):  # the only one with a bound under delays that needs m_t

@@ -145,3 +145,46 @@ def test_the_policy_counts_what_was_unrevealed_as_the_definition_does(timing):
     eta = run.pools[0]["algorithm"].eta
     assert counted["max"] == int(m.max()) > 0 and counted["sum"] == int(m.sum())
     assert counted["penalty"] == pytest.approx(float(np.expm1(eta * m).sum()), rel=1e-12)
+
+
+@pytest.mark.parametrize("delay", [{}, {"feedback_delay": {"exponential": 2500}}])
+def test_labels_blocks_late_and_costs_over_one_give_what_the_algorithm_alone_gives(delay):
+    """Costs up to 4 (the algorithm sees them scaled to [0, 1]), labels that come blocks
+    after their decision or never, an arm whose feedback is the harm and one whose is not:
+    each arm's mixture is Hedge fed each label's scaled losses at the moment it came, and
+    its comparators on feedback and on harm are those of the whole run's loss matrices."""
+    from lowstakes.comparators import best_switching
+
+    scenario = make_scenario(
+        horizon=10000, seeds=1, harm={"bound": 4.0, "false_positive": 1.0, "false_negative": 4.0},
+        stream={"source": "sea", "params": {"variant": 0}, "label_noise": 0.1,
+                "shifts": [{"at": 5000, "params": {"variant": 3}}]},
+        learners={"pool": {"algorithm": "hedge", "experts": EXPERTS}}, timing=delay)
+    run = simulate(scenario, 0)
+    block = next(stream_for(scenario, 0).blocks(size=scenario.horizon))
+    actions = np.stack([block.labels[0], block.labels[1], np.zeros(len(block), np.int8)], axis=1)
+    costs = np.array([[0.0, 4.0], [1.0, 0.0]])  # [action, label]
+    harm = costs[actions, run.y[:, None]]
+    late = 0
+    for j, (_, objective) in enumerate(run.arms):
+        proxy = costs[actions, run.feedback[objective][:, None]]
+        arrival = run.feedback_time[j]
+        late += int((np.nan_to_num(arrival, nan=np.inf) > run.time + 4096).sum())
+        order = sorted((a, s) for s, a in enumerate(arrival) if not np.isnan(a))
+        algorithm, mixture, k = Hedge(3, horizon=scenario.horizon), np.empty(len(proxy)), 0
+        for t, now in enumerate(run.time):
+            while k < len(order) and order[k][0] <= now and order[k][1] < t:  # came before t
+                algorithm.update(proxy[order[k][1]] / 4.0, order[k][1])
+                k += 1
+            mixture[t] = algorithm.weights(t) @ proxy[t]
+        # (the engine's dot products are einsums over the block: the last bit may differ)
+        np.testing.assert_allclose(run.records[j]["mixture_loss"], mixture, rtol=1e-12, atol=0)
+        pool = run.pools[j]
+        assert pool["loss_scale"] == 4.0
+        assert pool["best_switching_loss"] == best_switching(proxy, pool["switches"])
+        assert pool["best_switching_harm"] == best_switching(harm, pool["switches"])
+        assert pool["expert_harm"] == harm.sum(axis=0).tolist()
+        marks = pool["checkpoints"]
+        np.testing.assert_array_equal(pool["curves"]["best_fixed_harm"],
+                                      np.cumsum(harm, axis=0)[marks].min(axis=1))
+    assert late > 100 if delay else late == 0  # labels that came blocks later were exercised
