@@ -142,6 +142,9 @@ class RiverPolicy(Policy):
     opinion yet) give action 0, as ``max`` over River's probabilities does.
     """
 
+    #: What River learns from a label: a binary classifier's labels are booleans.
+    target = bool
+
     def __init__(self, model, costs):
         self.model = model
         #: The top class probability at the last decision (for uncertainty queries).
@@ -174,7 +177,7 @@ class RiverPolicy(Policy):
 
     def learn(self, t: int, x: dict, label: int) -> None:
         """Feedback ``label`` for decision ``t`` has arrived."""
-        self.model.learn_one(x, bool(label))
+        self.model.learn_one(x, self.target(label))
 
     def finish(self) -> dict:
         # Why no window guarantee applies to this model (lowstakes.guarantees).
@@ -185,6 +188,8 @@ class MulticlassPolicy(RiverPolicy):
     """A River classifier of C classes acting among K actions by least expected cost,
     argmin_a sum_c C[a, c] p_c (ties to the lower action, as ``np.argmin``); classes the
     model has not seen have probability 0."""
+
+    target = int
 
     def __init__(self, model, costs):
         self.model = model
@@ -199,13 +204,14 @@ class MulticlassPolicy(RiverPolicy):
         return int(np.argmin(self.costs @ p))
 
     def learn(self, t: int, x: dict, label: int) -> None:
-        self.model.learn_one(x, int(label))
+        self.model.learn_one(x, self.target(label))
 
 
 class RegressionPolicy(Policy):
     """A River regressor whose action is its prediction (0 before it has one)."""
 
     confidence = 1.0
+    target = float
 
     def __init__(self, model):
         self.model = model
@@ -225,7 +231,7 @@ class RegressionPolicy(Policy):
 
     def learn(self, t: int, x: dict, label: float) -> None:
         """Feedback ``label`` for decision ``t`` has arrived."""
-        self.model.learn_one(x, float(label))
+        self.model.learn_one(x, self.target(label))
 
     def finish(self) -> dict:
         return {"kind": "model", "no_guarantee": support(self.model)}
@@ -234,8 +240,8 @@ class RegressionPolicy(Policy):
 class _Recorded:
     """A policy whose linear model records its learning events for the OGD bound.
 
-    ``_plain`` is the policy class it records (its act and learn are called directly: this
-    runs twice per decision, and ``super()`` costs more than the call).
+    ``_plain`` is the policy class it records (its act is called directly: this runs once
+    per decision, and ``super()`` costs more than the call).
     """
 
     _plain: type
@@ -251,7 +257,7 @@ class _Recorded:
         return action
 
     def learn(self, t: int, x: dict, label) -> None:
-        self._plain.learn(self, t, x, label)
+        self.model.learn_one(x, self.target(label))  # what the plain policy's learn does
         self.recorder.learned(t, label)
 
     def forget(self, t: int) -> None:

@@ -295,6 +295,8 @@ class LinearRecorder:
         self.z = 0.0
         self.weights_at: tuple = ()
         est._raw_dot_one = self._raw_dot_l2 if self.l2 else self._raw_dot
+        if self.l2:
+            self.learned = self._learned_l2
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -327,10 +329,13 @@ class LinearRecorder:
         z = self.z
         self._flat += (self.decided, t, y, z, self.pending.pop(t, z))
         self._rows.append(self.x)
-        if self._extra is not None:
-            self._extra.append(self.weights_at)
         if len(self._rows) >= self.CHUNK:
             self._pack()
+
+    def _learned_l2(self, t: int, y) -> None:
+        # learned(), with the event's weights (the instance's learned() under L2).
+        self._extra.append(self.weights_at)
+        LinearRecorder.learned(self, t, y)
 
     def forget(self, t: int) -> None:
         """Decision t's label will never be learned."""

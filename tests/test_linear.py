@@ -418,3 +418,45 @@ def test_records_spilled_to_disk_and_computed_in_chunks_give_the_same_guarantees
     for x, y in zip(a["windows"], b["windows"], strict=True):
         assert y["curve"]["regret"] == pytest.approx(x["curve"]["regret"], rel=1e-7, abs=1e-7)
         assert y["curve"]["bound"] == pytest.approx(x["curve"]["bound"], rel=1e-7, abs=1e-7)
+
+
+@pytest.mark.parametrize("model", ["logreg", "logreg_fast_l2"])
+def test_features_that_come_and_go_or_change_order_are_recorded_aligned(model, monkeypatch):
+    """Chunks whose contexts all have the keys of the event before them (in that order), a
+    chunk where the same keys come in another order, and contexts whose features come and go:
+    every event's recorded features are River's, aligned to one list of keys (0 where a
+    feature was absent), and replaying the records rebuilds River's final weights."""
+    monkeypatch.setattr(linear.LinearRecorder, "CHUNK", 64)
+    rng = np.random.default_rng(3)
+    names, xs = ["a", "b", "c", "d"], []
+    for t in range(400):
+        if t < 150:
+            keys = names[:3]
+        elif t < 200:
+            keys = names[2::-1]  # the same three, in another order
+        else:
+            keys = [k for k in names if rng.random() < 0.7] or ["b"]
+        xs.append({k: float(rng.normal()) for k in keys})
+    labels = (rng.random(400) < 0.5).astype(int)
+    records, twin = drive(model, False, xs, labels, np.ones(400, int), set())
+    keys = records["keys"]
+    assert sorted(keys) == names and records["varying_keys"]
+    expected = [[x.get(k, 0.0) for k in keys] for x, *_ in twin.events]
+    np.testing.assert_array_equal(col(records, "X"), expected)
+    np.testing.assert_array_equal(col(records, "z"), [z for _, _, z, *_ in twin.events])
+    W, b = linear.replay(records, 0, len(twin.events), records["initial"])
+    w_final, b_final = records["final"]
+    np.testing.assert_allclose(W[-1], w_final, rtol=1e-9, atol=1e-12)
+    assert b[-1] == pytest.approx(b_final, rel=1e-9, abs=1e-12)
+
+
+def test_a_change_of_key_order_at_a_chunk_boundary_is_seen(monkeypatch):
+    """Every chunk uniform on its own, but the second's keys in another order than the
+    first's: the features are still aligned to the keys."""
+    monkeypatch.setattr(linear.LinearRecorder, "CHUNK", 50)
+    rng = np.random.default_rng(4)
+    xs = [{k: float(rng.normal()) for k in (["a", "b"] if t < 50 else ["b", "a"])} for t in range(100)]
+    records, twin = drive("logreg", False, xs, (rng.random(100) < 0.5).astype(int), np.zeros(100, int) + 1,
+                          set())
+    expected = [[x.get(k, 0.0) for k in records["keys"]] for x, *_ in twin.events]
+    np.testing.assert_array_equal(col(records, "X"), expected)
