@@ -43,9 +43,12 @@ def callbacks(n, services):
     overseer = Overseer(env, capacity=1, patience=None)
     done = []
 
+    def answer(t, wait):
+        done.append(t)
+
     def arrivals():
         for t in range(n):
-            overseer.ask(t, services[t], done.append, None)
+            overseer.ask(t, services[t], answer, None)
             yield env.timeout(1.0)
 
     env.process(arrivals())

@@ -102,7 +102,6 @@ class Desk:
         self.busy_time = 0.0
         self.dropped = 0
         self._serving: dict[int, float] = {}
-        self.waits: dict[int, float] = {}
 
     @property
     def queue_length(self) -> int:
@@ -112,9 +111,16 @@ class Desk:
         return self.busy_time + sum(self.calendar.now - start for start in self._serving.values())
 
     def ask(self, t: int, service: float, answer, drop) -> None:
-        request = [t, service, self.calendar.now, answer, drop, False]
-        self.queue.append(request)
-        self._grant()
+        calendar = self.calendar
+        request = [t, service, calendar.now, answer, drop, False]
+        if not self.queue and self.users < self.capacity:
+            # It would be the head of an empty queue, granted at once: what _grant does.
+            request[5] = True
+            self.users += 1
+            heapq.heappush(calendar._heap, (calendar.now, NORMAL, next(calendar._ids), self._start, request))
+        else:
+            self.queue.append(request)
+            self._grant()
         if self.patience is not None and not request[5]:
             self.calendar.schedule(self.patience, NORMAL, self._give_up, request)
 
@@ -134,7 +140,6 @@ class Desk:
     def _start(self, request) -> None:
         calendar = self.calendar
         t, now = request[0], calendar.now
-        self.waits[t] = now - request[2]
         self._serving[t] = now
         heapq.heappush(calendar._heap, (now + request[1], NORMAL, next(calendar._ids), self._finish, request))
 
@@ -153,11 +158,12 @@ class Desk:
         """
         calendar = self.calendar
         t, now = request[0], calendar.now
-        self.busy_time += now - self._serving.pop(t)
+        started = self._serving.pop(t)
+        self.busy_time += now - started
         self.users -= 1
         if self.queue:
             heapq.heappush(calendar._heap, (now, NORMAL, next(calendar._ids), self._grant, None))
-        request[3](t)
+        request[3](t, started - request[2])
 
     def _give_up(self, request) -> None:
         if not request[5]:

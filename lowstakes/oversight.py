@@ -18,10 +18,10 @@ Examples
 >>> overseer = Overseer(env, capacity=1, patience=None)
 >>> answers = []
 >>> for t in range(3):
-...     overseer.ask(t, service=2.0, answer=lambda t: answers.append((t, env.now)), drop=None)
+...     overseer.ask(t, service=2.0, answer=lambda t, wait: answers.append((t, env.now, wait)), drop=None)
 >>> env.run()
 >>> answers
-[(0, 2.0), (1, 4.0), (2, 6.0)]
+[(0, 2.0, 0), (1, 4.0, 2.0), (2, 6.0, 4.0)]
 >>> overseer.busy_time, overseer.dropped
 (6.0, 0)
 """
@@ -50,7 +50,6 @@ class Overseer:
         self.busy_time = 0.0  # labelling time of finished labels
         self.dropped = 0
         self._serving: dict[int, float] = {}
-        self.waits: dict[int, float] = {}
 
     def busy_until_now(self) -> float:
         """Labelling time so far, counting labels still being made."""
@@ -61,21 +60,21 @@ class Overseer:
         return len(self.queue)
 
     def ask(self, t: int, service: float, answer, drop) -> None:
-        """Request a label for decision ``t`` now; call ``answer(t)`` when it is made, or
-        ``drop(t)`` if the patience runs out first."""
+        """Request a label for decision ``t`` now; call ``answer(t, wait)`` when it is made
+        (``wait``: how long the request queued), or ``drop(t)`` if the patience runs out first."""
         asked = self.env.now
         request = self.resource.request()
 
         def start(_event):
-            self.waits[t] = self.env.now - asked
             self._serving[t] = self.env.now
             done = self.env.timeout(service)
             done.callbacks.append(finish)
 
         def finish(_event):
-            self.busy_time += self.env.now - self._serving.pop(t)
+            started = self._serving.pop(t)
+            self.busy_time += self.env.now - started
             self.resource.release(request)
-            answer(t)
+            answer(t, started - asked)
 
         request.callbacks.append(start)
         if self.patience is not None and not request.triggered:

@@ -237,15 +237,18 @@ class _Route:
             if self.forget is not None:
                 self.forget(t)
             return
-        record.requested[self.j, i] = True
+        if not self.always:  # an arm that asks for every label: its whole row, after the block
+            record.requested[self.j, i] = True
         if self.overseer is not None:
             record.queue[self.j, i] = len(self.overseer.queue)
         record.pending += 1
         self.pending[t] = (x, label, record)
-        if delay == 0:
-            self.ask(t, service)
-        else:
+        if delay:
             self.sim.later(delay, self._ask_later, (t, service))
+        elif self.overseer is not None:
+            self.overseer.ask(t, service, self._answer, self._drop)
+        else:
+            self.answer(t)
 
     def ask_later(self, value):
         self.ask(*value)
@@ -256,13 +259,14 @@ class _Route:
         else:
             self.overseer.ask(t, service, self._answer, self._drop)
 
-    def answer(self, t):
+    def answer(self, t, wait=None):
+        """Decision t's label is made (``wait``: how long it queued for the overseer)."""
         x, label, record = self.pending.pop(t)
         self.policy.learn(t, x, label)
         i = t - record.start
         record.feedback_time[self.j, i] = self.env.now
-        if self.overseer is not None:
-            record.wait[self.j, i] = self.overseer.waits.pop(t)
+        if wait is not None:
+            record.wait[self.j, i] = wait
         record.pending -= 1
 
     def drop(self, t):
@@ -422,6 +426,7 @@ class _Simulation:
             if delays is None:
                 record.shared_arrival[:] = times
             record.requested[shared] = True
+            record.requested[[j for j, route in routes if route.always]] = True
             for j, policy in enumerate(self.policies):
                 policy_records = policy.end_block(block.start, block.start + len(block))
                 if policy_records is not None:
@@ -495,10 +500,16 @@ class _Simulation:
                 later(delay, deliver, (t, x, arm_labels, record))
             record.pending += len(block)
             return
+        # A calendar processes a timeout when it is called (lowstakes.events): on it this
+        # loop need not yield, which spares two generator switches per decision.
+        on_calendar = self.calendar
         for i, (t, x, gap, arm_labels) in enumerate(
                 zip(block.steps.tolist(), block.x, gaps, labels, strict=True)):
             if gap:
-                yield env.timeout(gap)
+                if on_calendar:
+                    env.timeout(gap)
+                else:
+                    yield env.timeout(gap)
             times.append(env.now)
             for act, out in zip(acts, actions, strict=True):
                 out.append(act(t, x))
