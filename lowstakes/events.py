@@ -59,8 +59,12 @@ class Calendar:
     def timeout(self, delay) -> None:
         """Advance to ``now + delay``, processing in order the events due before the
         process would resume (those at that time with a lower priority or an earlier id
-        included)."""
-        self._until((self.now + delay, NORMAL, next(self._ids)))
+        included). (:meth:`_until`, written out: this runs once per decision.)"""
+        key, heap, pop = (self.now + delay, NORMAL, next(self._ids)), self._heap, heapq.heappop
+        while heap and heap[0] < key:
+            self.now, _, _, callback, value = pop(heap)
+            callback(value)
+        self.now = key[0]
 
     def _until(self, key) -> None:
         heap, pop = self._heap, heapq.heappop

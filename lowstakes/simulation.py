@@ -213,6 +213,8 @@ class _Route:
         desk = Desk if sim.calendar else Overseer
         self.overseer = None if spec is None else desk(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
+        #: The queue each decision of the current block met, for an arm asking for every label.
+        self.queued: list[int] = []
         self.forget = getattr(self.policy, "forget", None)
         self.always = type(self.query) is All  # asks for every label: no need to ask the policy
         service = None if spec is None else spec.service
@@ -240,7 +242,10 @@ class _Route:
         if not self.always:  # an arm that asks for every label: its whole row, after the block
             record.requested[self.j, i] = True
         if self.overseer is not None:
-            record.queue[self.j, i] = len(self.overseer.queue)
+            if self.always:  # every decision of the block asks, in order: the row after the block
+                self.queued.append(len(self.overseer.queue))
+            else:
+                record.queue[self.j, i] = len(self.overseer.queue)
         record.pending += 1
         self.pending[t] = (x, label, record)
         if delay:
@@ -426,7 +431,12 @@ class _Simulation:
             if delays is None:
                 record.shared_arrival[:] = times
             record.requested[shared] = True
-            record.requested[[j for j, route in routes if route.always]] = True
+            for j, route in routes:
+                if route.always:
+                    record.requested[j] = True
+                    if route.overseer is not None:
+                        record.queue[j] = route.queued
+                        route.queued = []
             for j, policy in enumerate(self.policies):
                 policy_records = policy.end_block(block.start, block.start + len(block))
                 if policy_records is not None:
