@@ -288,8 +288,9 @@ class ExpertPolicy(Policy):
         if self.sample:
             return int(self._block_actions[i, self.rng.choice(len(w), p=w)])
         p = float(w @ row)
-        self.confidence = max(p, 1 - p)
-        return 1 if p * self._miss[0] > (1 - p) * self._miss[1] else 0
+        self.confidence = p if p >= 0.5 else 1 - p  # max(p, 1 - p)
+        miss_positive, miss_negative = self._miss
+        return 1 if p * miss_positive > (1 - p) * miss_negative else 0
 
     def forget(self, t: int) -> None:
         """Decision t's label will never come (not asked for, or dropped)."""
@@ -298,8 +299,9 @@ class ExpertPolicy(Policy):
     def learn(self, t: int, x: dict, label: int) -> None:
         self.algorithm.update(self._pending.pop(t), t)
         self.learned += 1
-        for model in self.models.values():
-            model.learn_one(x, bool(label))
+        if self.models:
+            for model in self.models.values():
+                model.learn_one(x, bool(label))
 
     def end_block(self, start: int, end: int) -> dict:
         """Fold the block's expert losses into the comparators (they never see the future
