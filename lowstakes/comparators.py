@@ -80,10 +80,25 @@ class Switching:
         fixed_at = [float(fixed[i]) for i in marks]
         state[0] = level[-1]
         work = level  # level 0 is read no more: its buffer serves the levels above
+        top = len(state) - 1
         for j in range(1, len(state)):
             # M_j(u-1) - C(u-1) for u = 0..T-1 (C(-1) = 0), then its running minimum.
             work[0] = best[0]
             np.subtract(best[1:-1, None], cumulative[:-1], out=work[1:])
+            if j == top:
+                # No level above reads this one: it is needed only at the recorded rows and
+                # at the last (its state). Its running minimum up to those rows alone (the
+                # minimum of the rows since the previous one, np.minimum.reduceat, then a
+                # running minimum over those few) is the same number as the one over every
+                # row, for a fraction of the passes.
+                rows = sorted({*marks, len(work) - 1})
+                at = np.minimum.reduceat(work, [0, *(r + 1 for r in rows[:-1])], axis=0)
+                np.minimum.accumulate(at, axis=0, out=at)
+                np.minimum(at, state[j], out=at)
+                at += cumulative[rows]
+                tops = dict(zip(rows, at.min(axis=1).tolist(), strict=True))
+                state[j] = at[-1]
+                return [min(float(best[i + 1]), tops[i]) for i in marks], fixed_at
             np.minimum.accumulate(work, axis=0, out=work)
             np.minimum(work, state[j], out=work)
             work += cumulative  # the level's values after each decision
