@@ -225,10 +225,14 @@ class _Route:
         # Bound once: these are called once per decision.
         self._answer, self._drop, self._ask_later = self.answer, self.drop, self.ask_later
 
-    def send(self, t, x, label, delay, draw, record, i):
-        """Decision ``t`` (row ``i`` of ``record``) was taken: ask for its label, or not."""
-        unit, u = draw
-        service = self._fixed if self._mean is None else self._mean * unit
+    def services(self, unit: np.ndarray) -> list[float]:
+        """Each decision's service time, from its unit-mean exponential draw (the same
+        product as mean * unit one decision at a time)."""
+        return [self._fixed] * len(unit) if self._mean is None else (self._mean * unit).tolist()
+
+    def send(self, t, x, label, delay, service, u, record, i):
+        """Decision ``t`` (row ``i`` of ``record``) was taken: ask for its label, or not
+        (``service``: its service time; ``u``: the uniform draw a random query policy uses)."""
         if self.always:
             wants = True
         elif self.query is None:
@@ -497,7 +501,8 @@ class _Simulation:
         """Decisions of one block when feedback is delayed or some arms have a route."""
         env, acts, shared = self.env, [p.act for p in self.policies], self.shared
         shared_learns, deliver, later = [self.learns[j] for j in shared], self.deliver, self.later
-        sends = [(j, route.send) for j, route in self.routes.items()]
+        unit, uniform = draws if draws is not None else (None, None)
+        sends = [(j, route.send, route.services(unit)) for j, route in self.routes.items()]
         if not sends:
             # Delayed feedback for every arm: one event per decision carries all labels.
             for t, x, gap, delay, arm_labels in zip(block.steps.tolist(), block.x, gaps, delays, labels,
@@ -532,15 +537,15 @@ class _Simulation:
                     later(delays[i], deliver, (t, x, shared_labels, record))
                     record.pending += 1
             delay = 0.0 if delays is None else delays[i]
-            for j, send in sends:
-                send(t, x, arm_labels[j], delay, draws[i], record, i)
+            for j, send, services in sends:
+                send(t, x, arm_labels[j], delay, services[i], uniform[i], record, i)
 
-    def route_draws(self, n: int) -> list[tuple[float, float]]:
+    def route_draws(self, n: int) -> tuple[np.ndarray, list[float]]:
         """Per decision, shared by every arm: a unit-mean exponential that each overseer
         scales to its own service time, and a uniform draw for random query policies
         (common random numbers: arms differ by their overseer and policy, not by luck)."""
         unit = self.timing_rng.exponential(1.0, n)
-        return list(zip(unit.tolist(), self.query_rng.random(n).tolist(), strict=True))
+        return unit, self.query_rng.random(n).tolist()
 
     def later(self, delay, callback, value) -> None:
         """Feedback due ``delay`` from now: ``callback(value)`` then, before any decision
