@@ -251,7 +251,7 @@ class _Recorded:
         if t in recorder.marks:
             recorder.decide(t)
         action = self._plain.act(self, t, x)
-        # The decision is taken, with River's last margin (what LinearRecorder.acted does).
+        # The decision is taken, with River's last margin (see LinearRecorder).
         recorder.decided = t + 1
         recorder.pending[t] = recorder.z
         return action

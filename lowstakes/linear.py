@@ -250,8 +250,9 @@ class LinearRecorder:
     z = w.x + b, which both its prediction and its gradient step compute) is replaced by the
     same computation that also notes the features and the margin. River still does all the
     computing and computes nothing twice. The arm's policy (``learners._Recorded``) calls
-    :meth:`decide` before each decision (to snapshot the weights at ``marks``),
-    :meth:`acted` after it (the margin the decision was taken with) and :meth:`learned`
+    :meth:`decide` before each decision (to snapshot the weights at ``marks``), then sets
+    :attr:`decided` to t + 1 and ``pending[t]`` to the margin the decision was taken with (two
+    assignments it makes itself: this runs once per decision), and calls :meth:`learned`
     after each ``learn_one`` (the event: the features River learned on, the label, the
     margin before the step). River's loss gradient at each event is a function of (y, z)
     and is computed for all events at once at the end (the replay check then confirms that
@@ -318,11 +319,6 @@ class LinearRecorder:
             est = self.estimator
             self.snapshots[t] = (est._weights.to_dict(), float(est.intercept))
             self.events_before[t] = len(self.store) + len(self._rows)
-
-    def acted(self, t: int) -> None:
-        """Decision t was just taken, with River's last margin."""
-        self.decided = t + 1
-        self.pending[t] = self.z
 
     def learned(self, t: int, y) -> None:
         """River just learned decision t's feedback ``y``: its last margin was this event's."""
