@@ -717,11 +717,15 @@ def _replay_chunk(records, chunk, theta):
     if not l2:
         W = w0 - eta_w * np.vstack([np.zeros(len(w0)), np.cumsum(lp[:, None] * X, axis=0)])
         return W, b
+    # River's L2 acts on the event's own features alone. With keys that vary, those are the
+    # ones its recorded weights W were taken on: an absent feature has W = 0, and a present
+    # one whose weight is 0 is not moved by L2 either. (Its value X can be 0 and present.)
+    presence = (chunk.get("W", X) != 0) if records["varying_keys"] else None
     W = np.empty((len(lp) + 1, len(w0)))
     w = np.array(w0, dtype=float)
     W[0] = w
     for k in range(len(lp)):
-        present = X[k] != 0 if records["varying_keys"] else True
+        present = True if presence is None else presence[k]
         w = w - eta_w * (lp[k] * X[k] + l2 * w * present)
         W[k + 1] = w
     return W, b

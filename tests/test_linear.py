@@ -437,8 +437,10 @@ def test_features_that_come_and_go_or_change_order_are_recorded_aligned(model, m
         else:
             keys = [k for k in names if rng.random() < 0.7] or ["b"]
         xs.append({k: float(rng.normal()) for k in keys})
+        if t % 7 == 0:  # a feature that is there with the value 0 (River's L2 still acts on it)
+            xs[-1][keys[0]] = 0.0
     labels = (rng.random(400) < 0.5).astype(int)
-    records, twin = drive(model, False, xs, labels, np.ones(400, int), set())
+    records, twin = drive(model, False, xs, labels, np.ones(400, int), linear.marks([(100, 300)], 400))
     keys = records["keys"]
     assert sorted(keys) == names and records["varying_keys"]
     expected = [[x.get(k, 0.0) for k in keys] for x, *_ in twin.events]
@@ -448,6 +450,8 @@ def test_features_that_come_and_go_or_change_order_are_recorded_aligned(model, m
     w_final, b_final = records["final"]
     np.testing.assert_allclose(W[-1], w_final, rtol=1e-9, atol=1e-12)
     assert b[-1] == pytest.approx(b_final, rel=1e-9, abs=1e-12)
+    guarantee = linear.window_guarantees(records, [(100, 300)], 400)
+    assert guarantee["applies"], guarantee.get("reason")
 
 
 def test_a_change_of_key_order_at_a_chunk_boundary_is_seen(monkeypatch):
