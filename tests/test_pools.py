@@ -188,3 +188,41 @@ def test_labels_blocks_late_and_costs_over_one_give_what_the_algorithm_alone_giv
         np.testing.assert_array_equal(pool["curves"]["best_fixed_harm"],
                                       np.cumsum(harm, axis=0)[marks].min(axis=1))
     assert late > 100 if delay else late == 0  # labels that came blocks later were exercised
+
+
+def test_a_river_model_expert_under_late_labels_and_costs_over_one():
+    """A pool whose second expert is a River model that learns as labels come: each
+    decision's mixture is Hedge over the rule's and the model's actions at that moment (a
+    twin model fed the same labels in the same order), with losses scaled from costs up to 4,
+    and labels that come blocks later."""
+    from river import linear_model
+
+    scenario = make_scenario(
+        horizon=9000, seeds=1, harm={"bound": 4.0, "false_positive": 1.0, "false_negative": 4.0},
+        stream={"source": "sea", "params": {"variant": 0}, "label_noise": 0.1,
+                "shifts": [{"at": 4500, "params": {"variant": 3}}]},
+        objectives={"aligned": {"feedback": "truth"}},
+        timing={"feedback_delay": {"exponential": 1500}},
+        learners={"pool": {"algorithm": "hedge", "experts": {
+            "rule_A": {"rule": "concept", "params": {"concept": 0}},
+            "model": {"model": "linear_model.LogisticRegression"}}}})
+    run = simulate(scenario, 0)
+    block = next(stream_for(scenario, 0).blocks(size=scenario.horizon))
+    costs = np.array([[0.0, 4.0], [1.0, 0.0]])  # [action, label]
+    feedback, arrival = run.feedback["aligned"], run.feedback_time[0]
+    order = sorted((a, s) for s, a in enumerate(arrival) if not np.isnan(a))
+    algorithm, twin, k = Hedge(2, horizon=scenario.horizon), linear_model.LogisticRegression(), 0
+    mixture, proxy = np.empty(len(feedback)), np.empty((len(feedback), 2))
+    for t, now in enumerate(run.time):
+        while k < len(order) and order[k][0] <= now and order[k][1] < t:
+            s = order[k][1]
+            algorithm.update(proxy[s] / 4.0, s)
+            twin.learn_one(block.x[s], bool(feedback[s]))
+            k += 1
+        p1 = twin.predict_proba_one(block.x[t]).get(True, 0.0)
+        actions = [int(block.labels[0][t]), int(p1 * 4.0 > (1 - p1) * 1.0)]
+        proxy[t] = costs[actions, feedback[t]]
+        mixture[t] = algorithm.weights(t) @ proxy[t]
+    assert len(order) < len(feedback) and any(a > run.time[s] + 4096 for a, s in order)
+    np.testing.assert_allclose(run.records[0]["mixture_loss"], mixture, rtol=1e-12, atol=0)
+    assert run.pools[0]["expert_loss"] == proxy.sum(axis=0).tolist()
