@@ -59,12 +59,8 @@ class Calendar:
     def timeout(self, delay) -> None:
         """Advance to ``now + delay``, processing in order the events due before the
         process would resume (those at that time with a lower priority or an earlier id
-        included). (:meth:`_until`, written out: this runs once per decision.)"""
-        key, heap, pop = (self.now + delay, NORMAL, next(self._ids)), self._heap, heapq.heappop
-        while heap and heap[0] < key:
-            self.now, _, _, callback, value = pop(heap)
-            callback(value)
-        self.now = key[0]
+        included)."""
+        self._until((self.now + delay, NORMAL, next(self._ids)))
 
     def _until(self, key) -> None:
         heap, pop = self._heap, heapq.heappop
@@ -115,16 +111,9 @@ class Desk:
         return self.busy_time + sum(self.calendar.now - start for start in self._serving.values())
 
     def ask(self, t: int, service: float, answer, drop) -> None:
-        calendar = self.calendar
-        request = [t, service, calendar.now, answer, drop, False]
-        if not self.queue and self.users < self.capacity:
-            # It would be the head of an empty queue, granted at once: what _grant does.
-            request[5] = True
-            self.users += 1
-            heapq.heappush(calendar._heap, (calendar.now, NORMAL, next(calendar._ids), self._start, request))
-        else:
-            self.queue.append(request)
-            self._grant()
+        request = [t, service, self.calendar.now, answer, drop, False]
+        self.queue.append(request)
+        self._grant()
         if self.patience is not None and not request[5]:
             self.calendar.schedule(self.patience, NORMAL, self._give_up, request)
 

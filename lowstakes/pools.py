@@ -251,10 +251,7 @@ class ExpertPolicy(Policy):
         self._p1, self._start = p1, block.start
         self._m = []
         self._weights = arrays["weights"]  # row i: the mixture's weights at decision i
-        # Action 1 where p1 C[0,1]-side outweighs (1 - p1) C[1,0]-side: _actions, in place.
-        chosen, scratch = arrays["chosen"], arrays["spare"]
-        np.greater(np.multiply(p1, self._miss[0], out=arrays["proxy"]),
-                   np.multiply(np.subtract(1, p1, out=scratch), self._miss[1], out=scratch), out=chosen)
+        chosen = self._chosen(p1, out=arrays["chosen"], scratch=(arrays["proxy"], arrays["spare"]))
         self._block_actions = chosen.view(np.int8)
         self._feedback, self._truth = feedback, truth
         # Every expert's loss on the feedback, per decision: the algorithm's losses (scaled
@@ -270,8 +267,12 @@ class ExpertPolicy(Policy):
         # Harm multipliers of 1 (no high-stakes region in this block) change no number.
         self._stakes = None if stakes is None or (stakes == 1).all() else stakes
 
-    def _actions(self, p1: np.ndarray) -> np.ndarray:
-        return (p1 * self._miss[0] > (1 - p1) * self._miss[1]).astype(np.int8)
+    def _chosen(self, p1: np.ndarray, out=None, scratch=(None, None)) -> np.ndarray:
+        """Where each expert's action is 1: p1 (C[0,1] - C[1,1]) > (1 - p1) (C[1,0] - C[0,0])
+        (into ``out``, through two ``scratch`` arrays of p1's shape, when given)."""
+        a, b = scratch
+        return np.greater(np.multiply(p1, self._miss[0], out=a),
+                          np.multiply(np.subtract(1, p1, out=b), self._miss[1], out=b), out=out)
 
     def act(self, t: int, x: dict) -> int:
         i = t - self._start
@@ -279,7 +280,8 @@ class ExpertPolicy(Policy):
         if self.models:
             for k, model in self.models.items():
                 row[k] = model.predict_proba_one(x).get(True, 0.0)
-            actions = self._block_actions[i] = self._actions(row)
+            self._block_actions[i] = self._chosen(row)
+            actions = self._block_actions[i]
             self._proxy[i] = self.costs[actions, self._feedback[i]]
             self._losses[i] = self._proxy[i] / self.scale
         self._pending[t] = self._losses[i]

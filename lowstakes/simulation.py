@@ -213,7 +213,10 @@ class _Route:
         desk = Desk if sim.calendar else Overseer
         self.overseer = None if spec is None else desk(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
-        #: The queue each decision of the current block met, for an arm asking for every label.
+        #: The current block's rows this arm asked about, and the queue each met: written
+        #: into the record when the block's decisions are taken (a list append per decision
+        #: costs less than two numpy item writes).
+        self.asked: list[int] = []
         self.queued: list[int] = []
         self.forget = getattr(self.policy, "forget", None)
         self.always = type(self.query) is All  # asks for every label: no need to ask the policy
@@ -243,21 +246,23 @@ class _Route:
             if self.forget is not None:
                 self.forget(t)
             return
-        if not self.always:  # an arm that asks for every label: its whole row, after the block
-            record.requested[self.j, i] = True
+        self.asked.append(i)
         if self.overseer is not None:
-            if self.always:  # every decision of the block asks, in order: the row after the block
-                self.queued.append(len(self.overseer.queue))
-            else:
-                record.queue[self.j, i] = len(self.overseer.queue)
+            self.queued.append(len(self.overseer.queue))
         record.pending += 1
         self.pending[t] = (x, label, record)
         if delay:
             self.sim.later(delay, self._ask_later, (t, service))
-        elif self.overseer is not None:
-            self.overseer.ask(t, service, self._answer, self._drop)
         else:
-            self.answer(t)
+            self.ask(t, service)
+
+    def write_block(self, record) -> None:
+        """The block's decisions are taken: note in ``record`` which this arm asked about
+        and the queue each met."""
+        record.requested[self.j, self.asked] = True
+        if self.overseer is not None:
+            record.queue[self.j, self.asked] = self.queued
+        self.asked, self.queued = [], []
 
     def ask_later(self, value):
         self.ask(*value)
@@ -435,12 +440,8 @@ class _Simulation:
             if delays is None:
                 record.shared_arrival[:] = times
             record.requested[shared] = True
-            for j, route in routes:
-                if route.always:
-                    record.requested[j] = True
-                    if route.overseer is not None:
-                        record.queue[j] = route.queued
-                        route.queued = []
+            for _, route in routes:
+                route.write_block(record)
             for j, policy in enumerate(self.policies):
                 policy_records = policy.end_block(block.start, block.start + len(block))
                 if policy_records is not None:
