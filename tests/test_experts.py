@@ -296,3 +296,22 @@ def test_switching_fed_in_blocks_and_read_at_marks(t, n, m, data):
         read += comparator.add(losses[lo:hi], record=[k - lo for k in marks if lo <= k < hi])
     assert read == [pytest.approx(best_switching(losses[:k + 1].astype(float), m), abs=1e-9) for k in marks]
     assert comparator.value == pytest.approx(best_switching(losses.astype(float), m), abs=1e-9)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Hedge(4, horizon=50), lambda: AnytimeHedge(4), lambda: FixedShare(4, horizon=50, switches=2),
+    lambda: Interleaved(4, delay=2, horizon=50)])
+def test_weights_written_into_a_given_array_are_the_weights(make):
+    """The engine hands each algorithm a row of its block's array to write the weights into:
+    the same weights as a fresh array, written there and returned, at every decision (the
+    interleaved copies take turns)."""
+    algorithm, fresh = make(), make()
+    losses = np.random.default_rng(3).random((12, 4))
+    rows = np.zeros((12, 4))
+    for t, row in enumerate(losses):
+        got = algorithm.weights(t, out=rows[t])
+        assert got is rows[t] or np.shares_memory(got, rows)
+        np.testing.assert_array_equal(rows[t], fresh.weights(t))
+        algorithm.update(row, t)
+        fresh.update(row, t)
+    assert len({tuple(r) for r in rows}) > 1  # the weights moved
