@@ -96,9 +96,10 @@ class Switching:
                 np.minimum.accumulate(at, axis=0, out=at)
                 np.minimum(at, state[j], out=at)
                 at += cumulative[rows]
-                tops = dict(zip(rows, at.min(axis=1).tolist(), strict=True))
                 state[j] = at[-1]
-                return [min(float(best[i + 1]), tops[i]) for i in marks], fixed_at
+                read = np.asarray(marks, dtype=int)
+                top_at = at.min(axis=1)[np.searchsorted(rows, read)]  # this level's best there
+                return np.minimum(best[read + 1], top_at).tolist(), fixed_at
             np.minimum.accumulate(work, axis=0, out=work)
             np.minimum(work, state[j], out=work)
             work += cumulative  # the level's values after each decision
