@@ -60,9 +60,7 @@ class Calendar:
         """Advance to ``now + delay``, processing in order the events due before the
         process would resume (those at that time with a lower priority or an earlier id
         included)."""
-        self._until((self.now + delay, NORMAL, next(self._ids)))
-
-    def _until(self, key) -> None:
+        key = (self.now + delay, NORMAL, next(self._ids))
         heap, pop = self._heap, heapq.heappop
         while heap and heap[0] < key:  # ids are unique: the comparison stops at them
             self.now, _, _, callback, value = pop(heap)
@@ -80,7 +78,12 @@ class Calendar:
         notices the end (its finished process is a NORMAL event now); later ones never are."""
         for _ in until:
             pass
-        self._until((self.now, NORMAL, next(self._ids)))
+        self.end()
+
+    def end(self) -> None:
+        """Process the events SimPy processes after the last process has ended and before it
+        notices the end (a NORMAL event now, with the next id): those due before it."""
+        self.timeout(0.0)  # now + 0.0 is now
 
 
 class Desk:

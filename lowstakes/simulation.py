@@ -4,10 +4,11 @@ One :class:`simpy.Environment` per seed holds every arm, so all arms see the sam
 contexts, truths, arrival times and feedback delays (common random numbers): their
 differences are caused by the learner and the objective alone.
 
-SimPy is the simulation of record (``fast=False``). By default the same processes run on
-:class:`lowstakes.events.Calendar`, which orders events exactly as SimPy does without its
-objects, and arms without a route skip events altogether (:meth:`_Simulation.fast_loop`):
-the same numbers to the last bit (``tests/test_fast_paths.py``), in less time.
+SimPy is the simulation of record (``fast=False``). By default arms without a route skip
+events altogether (:meth:`_Simulation.fast_loop`), and each routed arm runs on a
+:class:`lowstakes.events.Calendar` of its own, which orders events exactly as SimPy does
+without its objects (:meth:`_Simulation.routed_loop`): the same numbers to the last bit
+(``tests/test_fast_paths.py``), in less time.
 
 Time and delays
 ---------------
@@ -172,6 +173,15 @@ def stream_for(scenario, seed: int) -> Stream:
                   spec.label_noise, scenario.horizon, _seeds(scenario, seed)[0])
 
 
+def later(env, delay, callback, value) -> None:
+    """``callback(value)`` ``delay`` from now on ``env`` (a SimPy environment or a
+    calendar), before any decision taken at that instant (URGENT)."""
+    if isinstance(env, Calendar):
+        env.schedule(delay, URGENT, callback, value)
+    else:
+        _Feedback(env, delay, value, callback)
+
+
 class _Feedback(simpy.Event):
     """The overseer's answer to one decision, delivered ``delay`` time units later as
     ``callback(value)``.
@@ -205,12 +215,15 @@ class _Route:
 
     def __init__(self, sim, j, scenario):
         self.sim, self.j = sim, j
-        self.env = sim.env
+        # On the fast path each route has a calendar of its own: arms share nothing but the
+        # stream, so an arm's events keep their order whatever the other arms do, and the
+        # arm can take a whole block at once (_Simulation.routed_loop).
+        self.env = Calendar() if sim.fast else sim.env
         self.policy = sim.policies[j]
         learner = scenario.learners[sim.arms[j][0]]
         self.query = None if self.policy.chooses_queries else build_query(learner.query)
         spec = learner.overseer or scenario.timing.overseer
-        desk = Desk if sim.calendar else Overseer
+        desk = Desk if sim.fast else Overseer
         self.overseer = None if spec is None else desk(self.env, spec.capacity, spec.patience)
         self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
         #: The current block's rows this arm asked about, and the queue each met: written
@@ -252,7 +265,7 @@ class _Route:
         record.pending += 1
         self.pending[t] = (x, label, record)
         if delay:
-            self.sim.later(delay, self._ask_later, (t, service))
+            later(self.env, delay, self._ask_later, (t, service))
         else:
             self.ask(t, service)
 
@@ -288,6 +301,12 @@ class _Route:
         record.pending -= 1
         if self.forget is not None:
             self.forget(t)
+
+    def end(self) -> None:
+        """The decisions are over: on its own calendar, the events due now are processed
+        as SimPy processes them before it notices the end (Calendar.end)."""
+        if self.env is not self.sim.env:
+            self.env.end()
 
     def finish(self) -> dict:
         if self.overseer is None:
@@ -327,18 +346,19 @@ class _Simulation:
         self.value = (np.float64 if self.task == "regression"
                       else np.int8 if scenario.classes <= 127 else np.int16)
         self.seed = seed
-        #: SimPy itself, or (``fast``) a calendar that orders events as SimPy does without
-        #: its objects (lowstakes.events): the same numbers either way.
+        #: SimPy itself, or (``fast``) a calendar that only runs the arrivals process: on the
+        #: fast path each routed arm's events go on the route's own calendar, and the other
+        #: arms schedule none.
         self.env = Calendar() if fast else simpy.Environment()
-        self.calendar = fast
+        #: Run the decisions without SimPy's objects (:meth:`fast_loop`, :meth:`routed_loop`:
+        #: the same numbers).
+        self.fast = fast
         self.query_rng = np.random.default_rng(timing_seq.spawn(1)[0])
         self.routes = {j: _Route(self, j, scenario) for j in range(len(self.arms))
                        if needs_route(scenario, self.arms[j][0], self.policies[j])}
         self.shared = [j for j in range(len(self.arms)) if j not in self.routes]
         self.shared_learns = [self.learns[j] for j in self.shared]
         self.sink = sink if sink is not None else (lambda record: None)
-        #: Without routes, run the decisions without SimPy (:meth:`fast_loop`, the same numbers).
-        self.fast = fast
         self.clock = 0.0
         self.heap: list = []
         #: Blocks decided or being decided whose labels may still be on their way, by index.
@@ -421,8 +441,10 @@ class _Simulation:
             # Per-decision values go to plain lists first: appending is cheaper than
             # writing numpy items one by one, and this loop runs once per decision.
             times, actions = [], [[] for _ in acts]
-            if self.fast and not routes:
+            if self.fast:
                 self.fast_loop(block, gaps, delays, per_arm, times, actions, record)
+                for j, route in routes:
+                    self.routed_loop(route, block, gaps, delays, per_arm[j], draws, actions[j], record)
             elif not routes and delays is None:
                 # The common case, kept lean: every arm acts, then learns at once (arms
                 # are independent, so each may learn right after its own action).
@@ -451,57 +473,79 @@ class _Simulation:
                 self.progress(len(block))
 
     def fast_loop(self, block, gaps, delays, per_arm, times, actions, record):
-        """Decisions of one block when no arm has a route: the same as the SimPy processes,
-        to the last bit, without them. With no route nothing but the arrivals and the
-        feedback is ever scheduled, so the clock is a float advanced as SimPy advances its
-        own (now + gap), and delayed feedback waits in a heap ordered as SimPy orders its
-        events (time, then scheduling order). SimPy hands out feedback only when the
-        arrivals process yields (a positive gap): at that point everything due up to the
-        next decision's time is learned, first due first.
+        """The arrival times of one block's decisions, and the decisions of the arms without
+        a route: the same as the SimPy processes, to the last bit, without them. For these
+        arms nothing but the arrivals and their feedback is ever scheduled, so the clock is a
+        float advanced as SimPy advances its own (now + gap), and delayed feedback waits in a
+        heap ordered as SimPy orders its events (time, then scheduling order). SimPy hands
+        out feedback only when the arrivals process yields (a positive gap): at that point
+        everything due up to the next decision's time is learned, first due first.
 
         Without delays, each arm takes the whole block, one arm after the other: an arm
         learns each label right after its own action, and arms share nothing but the
         stream, so the order in which arms take their turns changes no number (the test
         against ``fast=False`` on every bundled scenario holds this), and no per-decision
         tuple of every arm's label is built."""
-        acts, learns, heap = [p.act for p in self.policies], self.shared_learns, self.heap
         now = self.clock
+        for gap in gaps:
+            if gap:
+                now = now + gap
+            times.append(now)
+        self.clock = now
+        shared, heap = self.shared, self.heap
+        if not shared:
+            return
+        acts = [self.policies[j].act for j in shared]
+        outs, labels = [actions[j] for j in shared], [per_arm[j] for j in shared]
+        steps, xs = block.steps.tolist(), block.x
         if delays is None:
-            for gap in gaps:
-                if gap:
-                    now = now + gap
-                times.append(now)
-            self.clock = now
-            steps, xs = block.steps.tolist(), block.x
-            for act, learn, out, arm_labels in zip(acts, learns, actions, per_arm, strict=True):
+            for act, learn, out, arm_labels in zip(acts, self.shared_learns, outs, labels, strict=True):
                 append = out.append
                 for t, x, label in zip(steps, xs, arm_labels, strict=True):
                     append(act(t, x))
                     learn(t, x, label)
             return
-        labels = zip(*per_arm, strict=True)
+        learns = self.shared_learns
         record.pending += len(block)
         push, pop = heapq.heappush, heapq.heappop
-        for t, x, gap, delay, arm_labels in zip(block.steps.tolist(), block.x, gaps, delays, labels,
-                                                strict=True):
+        for t, x, gap, now, delay, arm_labels in zip(steps, xs, gaps, times, delays,
+                                                     zip(*labels, strict=True),
+                                                     strict=True):
             if gap:
-                now = now + gap
                 while heap and heap[0][0] <= now:
-                    arrival, _, s, xs, due, owner = pop(heap)
+                    arrival, _, s, context, due, owner = pop(heap)
                     for learn, label in zip(learns, due, strict=True):
-                        learn(s, xs, label)
+                        learn(s, context, label)
                     owner.shared_arrival[s - owner.start] = arrival
                     owner.pending -= 1
-            times.append(now)
-            for act, out in zip(acts, actions, strict=True):
+            for act, out in zip(acts, outs, strict=True):
                 out.append(act(t, x))
             push(heap, (now + delay, t, t, x, arm_labels, record))
-        self.clock = now
+
+    def routed_loop(self, route, block, gaps, delays, labels, draws, out, record):
+        """One routed arm's decisions over a whole block, on the route's own calendar: the
+        calendar advances as the SimPy process does (a timeout per positive gap, which
+        processes every event due before it), the arm acts, and the route asks for the
+        label. Arms share nothing but the stream, so taking them one after another gives
+        each arm's events the order they have in the one SimPy environment of record
+        (the test against ``fast=False`` on every bundled scenario holds this)."""
+        timeout, act, send, append = route.env.timeout, route.policy.act, route.send, out.append
+        unit, uniform = draws
+        delays = [0.0] * len(block) if delays is None else delays
+        for i, (t, x, gap, label, delay, service, u) in enumerate(zip(
+                block.steps.tolist(), block.x, gaps, labels, delays, route.services(unit), uniform,
+                strict=True)):
+            if gap:
+                timeout(gap)
+            append(act(t, x))
+            send(t, x, label, delay, service, u, record, i)
 
     def general_loop(self, block, gaps, delays, labels, draws, times, actions, record):
-        """Decisions of one block when feedback is delayed or some arms have a route."""
+        """Decisions of one block through SimPy when feedback is delayed or some arms have a
+        route: the simulation of record, which the fast path (:meth:`fast_loop`,
+        :meth:`routed_loop`) reproduces."""
         env, acts, shared = self.env, [p.act for p in self.policies], self.shared
-        shared_learns, deliver, later = [self.learns[j] for j in shared], self.deliver, self.later
+        shared_learns, deliver = [self.learns[j] for j in shared], self.deliver
         unit, uniform = draws if draws is not None else (None, None)
         sends = [(j, route.send, route.services(unit)) for j, route in self.routes.items()]
         if not sends:
@@ -513,19 +557,13 @@ class _Simulation:
                 times.append(env.now)
                 for act, out in zip(acts, actions, strict=True):
                     out.append(act(t, x))
-                later(delay, deliver, (t, x, arm_labels, record))
+                later(env, delay, deliver, (t, x, arm_labels, record))
             record.pending += len(block)
             return
-        # A calendar processes a timeout when it is called (lowstakes.events): on it this
-        # loop need not yield, which spares two generator switches per decision.
-        on_calendar = self.calendar
         for i, (t, x, gap, arm_labels) in enumerate(
                 zip(block.steps.tolist(), block.x, gaps, labels, strict=True)):
             if gap:
-                if on_calendar:
-                    env.timeout(gap)
-                else:
-                    yield env.timeout(gap)
+                yield env.timeout(gap)
             times.append(env.now)
             for act, out in zip(acts, actions, strict=True):
                 out.append(act(t, x))
@@ -535,7 +573,7 @@ class _Simulation:
                     for learn, label in zip(shared_learns, shared_labels, strict=True):
                         learn(t, x, label)
                 else:
-                    later(delays[i], deliver, (t, x, shared_labels, record))
+                    later(env, delays[i], deliver, (t, x, shared_labels, record))
                     record.pending += 1
             delay = 0.0 if delays is None else delays[i]
             for j, send, services in sends:
@@ -548,13 +586,6 @@ class _Simulation:
         unit = self.timing_rng.exponential(1.0, n)
         return unit, self.query_rng.random(n).tolist()
 
-    def later(self, delay, callback, value) -> None:
-        """Feedback due ``delay`` from now: ``callback(value)`` then, before any decision
-        taken at that instant (URGENT)."""
-        if self.calendar:
-            self.env.schedule(delay, URGENT, callback, value)
-        else:
-            _Feedback(self.env, delay, value, callback)
 
     def deliver(self, value):
         """Feedback arrives for the arms without a route: each learns its own objective's label."""
@@ -597,6 +628,8 @@ class _Simulation:
     def __call__(self) -> SeedInfo:
         process = self.env.process(self.decisions())
         self.env.run(until=process)
+        for route in self.routes.values():
+            route.end()
         self.flush(final=True)
         info = SeedInfo(seed=self.seed, arms=self.arms, task=self.task)
         info.oversight = {j: route.finish() for j, route in self.routes.items()}

@@ -79,25 +79,32 @@ GRID = st.sampled_from([0.5, 1.0, 2.0, 3.0])
        patience=st.none() | GRID, delay=st.none() | GRID, poisson=st.booleans(),
        query=st.sampled_from([None, {"policy": "fraction", "rate": 0.6},
                               {"policy": "rate_cap", "per_time": 0.7, "burst": 2}]),
-       own=st.booleans())
+       layout=st.sampled_from(["scenario", "own", "unrouted"]))
 def test_routes_give_the_simpy_numbers_where_events_tie(capacity, service, exponential, patience,
-                                                         delay, poisson, query, own):
+                                                         delay, poisson, query, layout):
     """Fixed service times, patience and delays on the grid of fixed arrivals make labels
-    finish, give up and arrive at the very instants of decisions and of each other."""
+    finish, give up and arrive at the very instants of decisions and of each other.
+    ``layout``: both arms through the scenario's overseer; the second arm through an
+    overseer of its own; or the second arm with no route at all (its delayed labels beside
+    the routed arm's, each kind on its own fast path)."""
     overseer = {"capacity": capacity, "service": {"exponential" if exponential else "fixed": service},
                 "patience": patience}
     learners = {"routed": {"model": "linear_model.Perceptron", "query": query},
                 "shared": {"model": "linear_model.Perceptron"}}
-    if own:  # one arm with its own overseer, the other with the scenario's
+    if layout == "own":
         learners["shared"]["overseer"] = {"capacity": 1, "service": 1.0}
+    if layout == "unrouted":
+        learners["routed"]["overseer"] = overseer
     scenario = Scenario.from_dict({
         "name": "ties", "horizon": 400, "seed": 3,
         "stream": {"source": "sea", "shifts": [{"at": 200, "params": {"variant": 2}}]},
         "timing": {"arrivals": {"poisson": 1.0} if poisson else {"every": 1.0},
-                   "feedback_delay": {"fixed": delay} if delay else {}, "overseer": overseer},
+                   "feedback_delay": {"fixed": delay} if delay else {},
+                   "overseer": None if layout == "unrouted" else overseer},
         "learners": learners})
     run = _both_ways(scenario)
-    assert run.requested.any()
+    assert run.requested[0].any()
+    assert (layout == "unrouted") == bool(run.requested[1].all() and np.isnan(run.wait[1]).all())
 
 
 def test_the_comparison_sees_a_changed_number():
