@@ -264,6 +264,31 @@ class _Recorded:
         """Decision t's label will never come (not asked for, or dropped)."""
         self.recorder.forget(t)
 
+    def take_block(self, steps, xs, labels, out) -> None:
+        """:meth:`act` then :meth:`learn` for each decision in turn, written out: this is
+        the engine's commonest path (every label learned right after its action), and the
+        two calls per decision that this saves were about a third of what recording costs
+        (1.2 against 0.8 us per decision, StandardScaler | LogisticRegression on SEA)."""
+        recorder = self.recorder
+        if recorder.l2:  # an L2 event also notes its weights (LinearRecorder._learned_l2)
+            Policy.take_block(self, steps, xs, labels, out)
+            return
+        plain_act, learn_one, target, append = self._plain.act, self.model.learn_one, self.target, out.append
+        marks, chunk = recorder.marks, recorder.CHUNK
+        flat, rows = recorder._flat, recorder._rows
+        for t, x, label in zip(steps, xs, labels, strict=True):
+            if t in marks:
+                recorder.decide(t)
+            append(plain_act(self, t, x))
+            margin = recorder.z  # the margin the decision was taken with
+            learn_one(x, target(label))
+            # LinearRecorder.learned for this event: t + 1 decisions taken, t's label learned.
+            flat += (t + 1, t, label, recorder.z, margin)
+            rows.append(recorder.x)
+            if len(rows) >= chunk:
+                recorder._pack()
+                flat, rows = recorder._flat, recorder._rows
+
     def finish(self) -> dict:
         return {"kind": "linear", "records": self.recorder.finish()}
 

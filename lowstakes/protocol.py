@@ -7,7 +7,9 @@ an overseer; see :mod:`lowstakes.simulation`). A new learner kind subclasses
 
 Per block of decisions: ``begin_block`` (the block's contexts and, for bookkeeping only,
 its labels), then per decision ``act`` (and ``wants_label`` for a policy that chooses its
-own queries), ``learn`` when a label arrives (or ``forget`` when it never will),
+own queries), ``learn`` when a label arrives (or ``forget`` when it never will); when
+every label is learned as soon as its decision is taken, the engine hands the policy the
+whole block at once (``take_block``, by default ``act`` then ``learn`` per decision);
 ``end_block`` once the block's decisions are taken, and ``settle`` once none of its labels
 is still on its way. At the end, ``finish``. Policies are built by
 :func:`lowstakes.policies.build_policy`.
@@ -41,6 +43,16 @@ class Policy:
     def learn(self, t: int, x: dict, label) -> None:
         """Decision ``t``'s label has arrived."""
         raise NotImplementedError
+
+    def take_block(self, steps: list, xs: list, labels: list, out: list) -> None:
+        """Decisions ``steps`` (contexts ``xs``) in turn, each label learned as soon as its
+        decision is taken (no delay, no route): :meth:`act`, its action appended to ``out``,
+        then :meth:`learn`. A policy may write this loop out for speed; it must do exactly
+        what this does."""
+        act, learn, append = self.act, self.learn, out.append
+        for t, x, label in zip(steps, xs, labels, strict=True):
+            append(act(t, x))
+            learn(t, x, label)
 
     def forget(self, t: int) -> None:
         """Decision ``t``'s label will never arrive (not asked for, or dropped)."""

@@ -481,11 +481,11 @@ class _Simulation:
         out feedback only when the arrivals process yields (a positive gap): at that point
         everything due up to the next decision's time is learned, first due first.
 
-        Without delays, each arm takes the whole block, one arm after the other: an arm
-        learns each label right after its own action, and arms share nothing but the
-        stream, so the order in which arms take their turns changes no number (the test
-        against ``fast=False`` on every bundled scenario holds this), and no per-decision
-        tuple of every arm's label is built."""
+        Without delays, each arm takes the whole block (``Policy.take_block``), one arm
+        after the other: an arm learns each label right after its own action, and arms share
+        nothing but the stream, so the order in which arms take their turns changes no
+        number (the test against ``fast=False`` on every bundled scenario holds this), and no
+        per-decision tuple of every arm's label is built."""
         now = self.clock
         for gap in gaps:
             if gap:
@@ -495,16 +495,13 @@ class _Simulation:
         shared, heap = self.shared, self.heap
         if not shared:
             return
-        acts = [self.policies[j].act for j in shared]
         outs, labels = [actions[j] for j in shared], [per_arm[j] for j in shared]
         steps, xs = block.steps.tolist(), block.x
         if delays is None:
-            for act, learn, out, arm_labels in zip(acts, self.shared_learns, outs, labels, strict=True):
-                append = out.append
-                for t, x, label in zip(steps, xs, arm_labels, strict=True):
-                    append(act(t, x))
-                    learn(t, x, label)
+            for j, out, arm_labels in zip(shared, outs, labels, strict=True):
+                self.policies[j].take_block(steps, xs, arm_labels, out)
             return
+        acts = [self.policies[j].act for j in shared]
         learns = self.shared_learns
         record.pending += len(block)
         push, pop = heapq.heappush, heapq.heappop

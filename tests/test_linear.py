@@ -464,3 +464,49 @@ def test_a_change_of_key_order_at_a_chunk_boundary_is_seen(monkeypatch):
                           set())
     expected = [[x.get(k, 0.0) for k in records["keys"]] for x, *_ in twin.events]
     np.testing.assert_array_equal(col(records, "X"), expected)
+
+
+@pytest.mark.parametrize("kind", ["logreg", "linreg", "logreg_l2"])
+def test_a_block_taken_at_once_records_what_act_and_learn_record(kind, monkeypatch):
+    """``take_block`` (the engine's path when every label is learned at once) gives the
+    actions and the records that ``act`` then ``learn`` give decision by decision: across
+    chunk boundaries, at marked decisions, and when the policy goes on one decision at a
+    time afterwards (labels learned late)."""
+    from lowstakes.learners import RegressionPolicy, RiverPolicy
+
+    monkeypatch.setattr(linear.LinearRecorder, "CHUNK", 64)
+    rng = np.random.default_rng(5)
+    xs = [{"a": float(v), "b": float(u)} for v, u in rng.normal(size=(600, 2))]
+    scaler = [("preprocessing.StandardScaler", {})]
+    marks = {0, 63, 64, 200, 450}
+
+    def build():
+        if kind == "linreg":
+            return RegressionPolicy.build("linear_model.LinearRegression", preprocess=scaler, marks=marks)
+        params = {"l2": 0.01} if kind == "logreg_l2" else None
+        return RiverPolicy.build("linear_model.LogisticRegression", params, scaler, costs=cost_matrix(),
+                                 marks=marks)
+
+    labels = ([x["a"] * 2 for x in xs] if kind == "linreg" else rng.integers(0, 2, 600).tolist())
+    one, block = build(), build()
+    assert isinstance(one, RecordedRiverPolicy | RecordedRegressionPolicy)
+    by_one = []
+    for t in range(400):
+        by_one.append(one.act(t, xs[t]))
+        one.learn(t, xs[t], labels[t])
+    by_block = []
+    for start, stop in [(0, 100), (100, 101), (101, 400)]:
+        block.take_block(list(range(start, stop)), xs[start:stop], labels[start:stop], by_block)
+    assert by_block == by_one
+    for policy in (one, block):  # then one at a time, each label two decisions late
+        for t in range(400, 600):
+            policy.act(t, xs[t])
+            if t >= 402:
+                policy.learn(t - 2, xs[t - 2], labels[t - 2])
+    a, b = one.finish()["records"], block.finish()["records"]
+    assert a["n"] == b["n"] == 598
+    for key in ("events_before", "keys", "final", "snapshots"):
+        np.testing.assert_equal(a[key], b[key])
+    for x, y in zip(a["events"].chunks(), b["events"].chunks(), strict=True):
+        for column in x:
+            np.testing.assert_array_equal(x[column], y[column], err_msg=column)
