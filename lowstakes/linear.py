@@ -274,6 +274,10 @@ class LinearRecorder:
         self.eta_b = float(est.intercept_lr.learning_rate)
         self.l2 = float(est.l2)
         self.clip = float(est.clip_gradient)
+        #: The first decision whose learning event River's gradient clipping changed (the
+        #: step was then not the gradient), checked as each chunk is packed.
+        self.clipped_at: int | None = None
+        self._loss_params = _loss_params(est.loss)
         self.intercept_init = float(est.intercept_init)
         self.marks = {int(m) for m in marks}
         self.keys: list = []
@@ -371,6 +375,10 @@ class LinearRecorder:
                             count=n * len(keys)).reshape(n, len(keys))
         chunk = {"c": c.astype(np.int64), "t": t.astype(np.int64), "y": y, "z": z, "zd": zd,
                  "w": np.ones(n), "X": X}
+        if self.clipped_at is None:
+            over = np.flatnonzero(np.abs(river_gradient(self.kind, self._loss_params, z, y)) > self.clip)
+            if len(over):
+                self.clipped_at = int(t[over[0]])
         if self._extra is not None:
             W = np.zeros_like(X)
             index = {k: i for i, k in enumerate(keys)}
@@ -390,23 +398,17 @@ class LinearRecorder:
         est = self.estimator
         d = len(self.keys)
         store = self.store
-        params = _loss_params(est.loss)
+        params = self._loss_params
         store.d, store.derive_with = d, {"kind": self.kind, "params": params, "l2": self.l2}
 
         def vector(weights: dict) -> np.ndarray:
             return np.array([weights.get(k, 0.0) for k in self.keys], dtype=float)
 
-        clipped_at = None
-        for chunk in store.chunks():
-            over = np.flatnonzero(np.abs(chunk["lp"]) > self.clip)
-            if len(over):
-                clipped_at = int(chunk["t"][over[0]])
-                break
         return {
             "events": store, "n": len(store), "events_before": dict(self.events_before),
             "keys": list(self.keys), "kind": self.kind, "loss_params": params,
             "eta_w": self.eta_w, "eta_b": self.eta_b, "l2": self.l2,
-            "clipped_at": clipped_at,
+            "clipped_at": self.clipped_at,
             "varying_keys": self.varying_keys,
             "initial": (np.zeros(d), self.intercept_init),
             "snapshots": {t: (vector(w), b) for t, (w, b) in self.snapshots.items()},

@@ -295,6 +295,22 @@ def test_clipping_that_triggers_withdraws_the_bound():
     assert not out["applies"] and "clipping triggered" in out["reason"]
 
 
+def test_clipping_is_found_at_its_first_event_in_a_later_chunk(monkeypatch):
+    """Clipping is checked chunk by chunk as events are packed: the first event River
+    clipped is found where a pass over all the events finds it, several chunks in."""
+    monkeypatch.setattr(linear.LinearRecorder, "CHUNK", 16)
+    model = linear_model.LogisticRegression(clip_gradient=0.6)
+    policy = RecordedRiverPolicy(model, cost_matrix(), set())
+    labels = [1] * 100 + [0] * 20  # confident in 1, then wrong: |dloss/dz| near 1
+    for t, y in enumerate(labels):
+        policy.act(t, {"a": 1.0})
+        policy.learn(t, {"a": 1.0}, y)
+    records = policy.finish()["records"]
+    lp = np.concatenate([chunk["lp"] for chunk in records["events"].chunks()])
+    first = int(np.flatnonzero(np.abs(lp) > 0.6)[0])
+    assert records["clipped_at"] == first > 16
+
+
 def test_linear_regression_on_friedman_holds_and_uses_the_exact_least_squares_comparator():
     scenario = lowstakes.Scenario.from_dict({
         "name": "f", "horizon": 3000, "harm": {"bound": 5.0},
