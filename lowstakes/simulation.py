@@ -501,22 +501,24 @@ class _Simulation:
             for j, out, arm_labels in zip(shared, outs, labels, strict=True):
                 self.policies[j].take_block(steps, xs, arm_labels, out)
             return
-        acts = [self.policies[j].act for j in shared]
+        arms = [(self.policies[j].act, out.append) for j, out in zip(shared, outs, strict=True)]
         learns = self.shared_learns
         record.pending += len(block)
+        # Each label arrives at now + delay, the sum SimPy computes; one still in flight at
+        # the end is never learned, and its arrival is taken back then (_never_learned).
+        record.shared_arrival[:] = np.add(times, delays)
         push, pop = heapq.heappush, heapq.heappop
         for t, x, gap, now, delay, arm_labels in zip(steps, xs, gaps, times, delays,
                                                      zip(*labels, strict=True),
                                                      strict=True):
             if gap:
                 while heap and heap[0][0] <= now:
-                    arrival, _, s, context, due, owner = pop(heap)
+                    _, _, s, context, due, owner = pop(heap)
                     for learn, label in zip(learns, due, strict=True):
                         learn(s, context, label)
-                    owner.shared_arrival[s - owner.start] = arrival
                     owner.pending -= 1
-            for act, out in zip(acts, outs, strict=True):
-                out.append(act(t, x))
+            for act, append in arms:
+                append(act(t, x))
             push(heap, (now + delay, t, t, x, arm_labels, record))
 
     def routed_loop(self, route, block, gaps, delays, labels, draws, out, record):
@@ -536,6 +538,13 @@ class _Simulation:
                 timeout(gap)
             append(act(t, x))
             send(t, x, label, delay, service, u, record, i)
+
+    def _never_learned(self) -> None:
+        """The decisions are over: the shared arms' labels still in flight (fast path) never
+        arrive."""
+        for _, _, s, _, _, owner in self.heap:
+            owner.shared_arrival[s - owner.start] = np.nan
+        self.heap.clear()
 
     def general_loop(self, block, gaps, delays, labels, draws, times, actions, record):
         """Decisions of one block through SimPy when feedback is delayed or some arms have a
@@ -627,6 +636,7 @@ class _Simulation:
         self.env.run(until=process)
         for route in self.routes.values():
             route.end()
+        self._never_learned()
         self.flush(final=True)
         info = SeedInfo(seed=self.seed, arms=self.arms, task=self.task)
         info.oversight = {j: route.finish() for j, route in self.routes.items()}
