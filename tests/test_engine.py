@@ -135,3 +135,33 @@ def test_harm_above_bound_fails_loudly(scenario):
     broken = scenario.model_construct(**{**dict(scenario), "harm": broken_harm})
     with pytest.raises(HarmBoundError, match="outside \\[0, B=0.5\\]"):
         arm_arrays(run, broken, 0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_seed_leaves_no_garbage_for_a_later_collection(monkeypatch, fast):
+    """A route and its simulation, a recorded model and its hook refer to each other: the
+    seed's simulation, policies and records are freed when it ends, not whenever Python's
+    collector next runs (with it switched off here, nothing else would free them)."""
+    import gc
+    import weakref
+
+    alive = []
+    call = _Simulation.__call__
+
+    def watched(self):
+        alive.extend(weakref.ref(obj) for obj in [self, *self.policies, *self.routes.values()])
+        return call(self)
+
+    monkeypatch.setattr(_Simulation, "__call__", watched)
+    scenario = make_scenario(
+        horizon=1200, seeds=1, learners={"logreg": LOGREG, "tree": {"model": "tree.HoeffdingTreeClassifier"}},
+        timing={"overseer": {"capacity": 1, "service": {"exponential": 0.5}}})
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        run = simulate(scenario, 0, fast=fast)
+    finally:
+        if enabled:
+            gc.enable()
+    assert run.linear and len(alive) == 1 + 2 * len(run.arms)
+    assert [ref() for ref in alive] == [None] * len(alive)
