@@ -252,9 +252,9 @@ class LinearRecorder:
     computing and computes nothing twice. The arm's policy (``learners._Recorded``) calls
     :meth:`decide` before each decision (to snapshot the weights at ``marks``), then sets
     :attr:`decided` to t + 1 and ``pending[t]`` to the margin the decision was taken with (two
-    assignments it makes itself: this runs once per decision), and calls :meth:`learned`
-    after each ``learn_one`` (the event: the features River learned on, the label, the
-    margin before the step). River's loss gradient at each event is a function of (y, z)
+    assignments it makes itself: this runs once per decision), and has River learn each
+    label through :meth:`learn`, which notes the event (the features River learned on, the
+    label, the margin before the step). River's loss gradient at each event is a function of (y, z)
     and is computed for all events at once at the end (the replay check then confirms that
     it reproduces River's weights). Events are packed into arrays every :attr:`CHUNK`
     events; until then they are kept as plain floats, so that recording allocates nothing
@@ -266,8 +266,10 @@ class LinearRecorder:
     #: learned, label, margin at learning, margin at the decision.
     FIELDS = 5
 
-    def __init__(self, model, marks=()):
+    def __init__(self, model, marks=(), target=float):
         self.model = model
+        #: River's learn_one and what it learns from a label (the policy's ``target``).
+        self.learn_one, self.target = model.learn_one, target
         est = self.estimator = final_step(model)
         self.kind = _loss_kind(est.loss)
         self.eta_w = float(est.optimizer.lr.learning_rate)
@@ -301,7 +303,7 @@ class LinearRecorder:
         self.weights_at: tuple = ()
         est._raw_dot_one = self._raw_dot_l2 if self.l2 else self._raw_dot
         if self.l2:
-            self.learned = self._learned_l2
+            self.learn = self._learn_l2
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -324,18 +326,22 @@ class LinearRecorder:
             self.snapshots[t] = (est._weights.to_dict(), float(est.intercept))
             self.events_before[t] = len(self.store) + len(self._rows)
 
-    def learned(self, t: int, y) -> None:
-        """River just learned decision t's feedback ``y``: its last margin was this event's."""
-        z = self.z
-        self._flat += (self.decided, t, y, z, self.pending.pop(t, z))
-        self._rows.append(self.x)
+    def learn(self, t: int, x: dict, label) -> None:
+        """River learns decision t's ``label`` (what the plain policy's learn does), and the
+        event is noted: the label, River's margin at this step (its last) and at the
+        decision. A full chunk is packed before the next event, so that under L2 the
+        event's weights join it first."""
         if len(self._rows) >= self.CHUNK:
             self._pack()
+        self.learn_one(x, self.target(label))
+        z = self.z
+        self._flat += (self.decided, t, label, z, self.pending.pop(t, z))
+        self._rows.append(self.x)
 
-    def _learned_l2(self, t: int, y) -> None:
-        # learned(), with the event's weights (the instance's learned() under L2).
+    def _learn_l2(self, t: int, x: dict, label) -> None:
+        # learn(), with the weights the event's step met (the instance's learn under L2).
+        LinearRecorder.learn(self, t, x, label)
         self._extra.append(self.weights_at)
-        LinearRecorder.learned(self, t, y)
 
     def forget(self, t: int) -> None:
         """Decision t's label will never be learned."""
