@@ -40,15 +40,16 @@ def engine(n, timing, fast=True):
 
 def callbacks(n, services):
     env = simpy.Environment()
-    overseer = Overseer(env, capacity=1, patience=None)
     done = []
 
     def answer(t, wait):
         done.append(t)
 
+    overseer = Overseer(env, capacity=1, patience=None, answer=answer)
+
     def arrivals():
         for t in range(n):
-            overseer.ask(t, services[t], answer, None)
+            overseer.ask(t, services[t])
             yield env.timeout(1.0)
 
     env.process(arrivals())

@@ -96,15 +96,18 @@ class Desk:
     withdrawn. The same statistics as :class:`lowstakes.oversight.Overseer`.
     """
 
-    def __init__(self, calendar: Calendar, capacity: int, patience: float | None):
+    def __init__(self, calendar: Calendar, capacity: int, patience: float | None, answer, drop=None):
         self.calendar = calendar
         self.capacity = capacity
         self.patience = patience
+        #: Called as ``answer(key, wait)`` when a label is made, ``drop(key)`` when a request
+        #: gives up (as for :class:`lowstakes.oversight.Overseer`).
+        self.answer, self.drop = answer, drop
         self.users = 0
-        self.queue: deque[list] = deque()  # requests not granted: [t, service, asked, answer, drop, granted]
+        self.queue: deque[list] = deque()  # requests not granted: [key, service, asked, granted]
         self.busy_time = 0.0
         self.dropped = 0
-        self._serving: dict[int, float] = {}
+        self._serving: dict[int, float] = {}  # id of a request being served -> its start
 
     @property
     def queue_length(self) -> int:
@@ -113,11 +116,13 @@ class Desk:
     def busy_until_now(self) -> float:
         return self.busy_time + sum(self.calendar.now - start for start in self._serving.values())
 
-    def ask(self, t: int, service: float, answer, drop) -> None:
-        request = [t, service, self.calendar.now, answer, drop, False]
+    def ask(self, key, service: float) -> None:
+        """Request a label now, for ``service`` time units once a labeller takes it up;
+        ``key`` is handed back to ``answer`` or ``drop``."""
+        request = [key, service, self.calendar.now, False]
         self.queue.append(request)
         self._grant()
-        if self.patience is not None and not request[5]:
+        if self.patience is not None and not request[3]:
             self.calendar.schedule(self.patience, NORMAL, self._give_up, request)
 
     # The events below are pushed onto the calendar's heap directly (as Calendar.schedule
@@ -128,15 +133,15 @@ class Desk:
         the queue, if a place is free."""
         if self.queue and self.users < self.capacity:
             request = self.queue.popleft()
-            request[5] = True
+            request[3] = True
             self.users += 1
             calendar = self.calendar
             heapq.heappush(calendar._heap, (calendar.now, NORMAL, next(calendar._ids), self._start, request))
 
     def _start(self, request) -> None:
         calendar = self.calendar
-        t, now = request[0], calendar.now
-        self._serving[t] = now
+        now = calendar.now
+        self._serving[id(request)] = now
         heapq.heappush(calendar._heap, (now + request[1], NORMAL, next(calendar._ids), self._finish, request))
 
     def _finish(self, request) -> None:
@@ -153,17 +158,17 @@ class Desk:
         ``tests/test_events.py`` holds this against SimPy with several requests per instant.
         """
         calendar = self.calendar
-        t, now = request[0], calendar.now
-        started = self._serving.pop(t)
+        now = calendar.now
+        started = self._serving.pop(id(request))
         self.busy_time += now - started
         self.users -= 1
         if self.queue:
             heapq.heappush(calendar._heap, (now, NORMAL, next(calendar._ids), self._grant, None))
-        request[3](t, started - request[2])
+        self.answer(request[0], started - request[2])
 
     def _give_up(self, request) -> None:
-        if not request[5]:
+        if not request[3]:
             self.queue.remove(request)
             self.dropped += 1
-            if request[4] is not None:
-                request[4](request[0])
+            if self.drop is not None:
+                self.drop(request[0])

@@ -15,10 +15,11 @@ Examples
 --------
 >>> import simpy
 >>> env = simpy.Environment()
->>> overseer = Overseer(env, capacity=1, patience=None)
 >>> answers = []
+>>> overseer = Overseer(env, capacity=1, patience=None,
+...                     answer=lambda t, wait: answers.append((t, env.now, wait)))
 >>> for t in range(3):
-...     overseer.ask(t, service=2.0, answer=lambda t, wait: answers.append((t, env.now, wait)), drop=None)
+...     overseer.ask(t, service=2.0)
 >>> env.run()
 >>> answers
 [(0, 2.0, 0), (1, 4.0, 2.0), (2, 6.0, 4.0)]
@@ -40,8 +41,12 @@ QUERIES = Registry("query policy")
 class Overseer:
     """A labeller pool: ``capacity`` labels at once, FIFO queue, optional patience."""
 
-    def __init__(self, env: simpy.Environment, capacity: int, patience: float | None):
+    def __init__(self, env: simpy.Environment, capacity: int, patience: float | None, answer,
+                 drop=None):
         self.env = env
+        #: Called as ``answer(key, wait)`` when a label is made (``wait``: how long its
+        #: request queued), ``drop(key)`` when a request's patience runs out first.
+        self.answer, self.drop = answer, drop
         self.capacity = capacity
         self.resource = simpy.Resource(env, capacity=capacity)
         #: The requests waiting for a labeller (not yet granted), first come first.
@@ -59,22 +64,22 @@ class Overseer:
     def queue_length(self) -> int:
         return len(self.queue)
 
-    def ask(self, t: int, service: float, answer, drop) -> None:
-        """Request a label for decision ``t`` now; call ``answer(t, wait)`` when it is made
-        (``wait``: how long the request queued), or ``drop(t)`` if the patience runs out first."""
+    def ask(self, key, service: float) -> None:
+        """Request a label now, for ``service`` time units once a labeller takes it up;
+        ``key`` (what the label is for) is handed back to ``answer`` or ``drop``."""
         asked = self.env.now
         request = self.resource.request()
 
         def start(_event):
-            self._serving[t] = self.env.now
+            self._serving[id(request)] = self.env.now
             done = self.env.timeout(service)
             done.callbacks.append(finish)
 
         def finish(_event):
-            started = self._serving.pop(t)
+            started = self._serving.pop(id(request))
             self.busy_time += self.env.now - started
             self.resource.release(request)
-            answer(t, started - asked)
+            self.answer(key, started - asked)
 
         request.callbacks.append(start)
         if self.patience is not None and not request.triggered:
@@ -82,8 +87,8 @@ class Overseer:
                 if not request.triggered:
                     request.cancel()
                     self.dropped += 1
-                    if drop is not None:
-                        drop(t)
+                    if self.drop is not None:
+                        self.drop(key)
 
             self.env.timeout(self.patience).callbacks.append(give_up)
 

@@ -224,8 +224,11 @@ class _Route:
         self.query = None if self.policy.chooses_queries else build_query(learner.query)
         spec = learner.overseer or scenario.timing.overseer
         desk = Desk if sim.fast else Overseer
-        self.overseer = None if spec is None else desk(self.env, spec.capacity, spec.patience)
-        self.pending: dict[int, tuple[dict, int, BlockRecord]] = {}
+        self.overseer = (None if spec is None else
+                         desk(self.env, spec.capacity, spec.patience, self.answer, self.drop))
+        #: Ask for a label: a request the overseer answers, or (no overseer) the label at once.
+        #: What is asked about is the key (t, x, label, record), handed back with the answer.
+        self.ask = self.answer_now if self.overseer is None else self.overseer.ask
         #: The current block's rows this arm asked about, and the queue each met: written
         #: into the record when the block's decisions are taken (a list append per decision
         #: costs less than two numpy item writes).
@@ -238,8 +241,6 @@ class _Route:
         #: overseers with different means share their luck) times the mean, or fixed.
         self._mean = None if service is None else service.exponential
         self._fixed = 0.0 if service is None else service.fixed
-        # Bound once: these are called once per decision.
-        self._answer, self._drop, self._ask_later = self.answer, self.drop, self.ask_later
 
     def services(self, unit: np.ndarray) -> list[float]:
         """Each decision's service time, from its unit-mean exponential draw (the same
@@ -263,11 +264,10 @@ class _Route:
         if self.overseer is not None:
             self.queued.append(len(self.overseer.queue))
         record.pending += 1
-        self.pending[t] = (x, label, record)
         if delay:
-            later(self.env, delay, self._ask_later, (t, service))
+            later(self.env, delay, self.ask_later, ((t, x, label, record), service))
         else:
-            self.ask(t, service)
+            self.ask((t, x, label, record), service)
 
     def write_block(self, record) -> None:
         """The block's decisions are taken: note in ``record`` which this arm asked about
@@ -280,15 +280,14 @@ class _Route:
     def ask_later(self, value):
         self.ask(*value)
 
-    def ask(self, t, service):
-        if self.overseer is None:
-            self.answer(t)
-        else:
-            self.overseer.ask(t, service, self._answer, self._drop)
+    def answer_now(self, key, service):
+        """No overseer: the label is made when asked for."""
+        self.answer(key)
 
-    def answer(self, t, wait=None):
-        """Decision t's label is made (``wait``: how long it queued for the overseer)."""
-        x, label, record = self.pending.pop(t)
+    def answer(self, key, wait=None):
+        """The label of decision ``key = (t, x, label, record)`` is made (``wait``: how long it
+        queued for the overseer)."""
+        t, x, label, record = key
         self.policy.learn(t, x, label)
         i = t - record.start
         record.feedback_time[self.j, i] = self.env.now
@@ -296,8 +295,9 @@ class _Route:
             record.wait[self.j, i] = wait
         record.pending -= 1
 
-    def drop(self, t):
-        _, _, record = self.pending.pop(t)
+    def drop(self, key):
+        """The request for decision ``key``'s label gave up: it is never learned."""
+        t, _, _, record = key
         record.pending -= 1
         if self.forget is not None:
             self.forget(t)

@@ -24,16 +24,20 @@ asks = st.lists(  # per step: the gap before it, then (service, delay) of each a
     min_size=1, max_size=25)
 
 
-def _drive(env, desk, steps, later):
-    """Ask ``desk`` as the steps say; a delayed ask goes through ``later`` (an URGENT event,
-    as the engine's delayed routes do). Returns what happened, in order."""
-    seen, counter = [], iter(range(10**6))
-
+def _callbacks(env, seen):
     def answer(t, wait):
         seen.append(("answer", t, env.now, wait))
 
     def drop(t):
         seen.append(("drop", t, env.now))
+
+    return answer, drop
+
+
+def _drive(env, desk, steps, later, seen):
+    """Ask ``desk`` as the steps say; a delayed ask goes through ``later`` (an URGENT event,
+    as the engine's delayed routes do). Notes what happened in ``seen``, in order."""
+    counter = iter(range(10**6))
 
     def process():
         for gap, batch in steps:
@@ -43,11 +47,11 @@ def _drive(env, desk, steps, later):
                 t = next(counter)
                 seen.append(("ask", t, env.now, desk.queue_length))
                 if delay:
-                    later(delay, lambda value: desk.ask(*value, answer, drop), (t, service))
+                    later(delay, lambda value: desk.ask(*value), (t, service))
                 else:
-                    desk.ask(t, service, answer, drop)
+                    desk.ask(t, service)
 
-    return seen, process()
+    return process()
 
 
 @settings(max_examples=500, deadline=None)
@@ -57,7 +61,8 @@ def test_a_desk_on_the_calendar_is_simpy_resource(steps, capacity, patience, tai
     steps = [*steps, (tail, [])]  # the process ends at the last step: what is due by then is done
 
     env = simpy.Environment()
-    overseer = Overseer(env, capacity, patience)
+    want = []
+    overseer = Overseer(env, capacity, patience, *_callbacks(env, want))
 
     def simpy_later(delay, callback, value):
         event = simpy.Event(env)
@@ -65,13 +70,13 @@ def test_a_desk_on_the_calendar_is_simpy_resource(steps, capacity, patience, tai
         event.callbacks.append(lambda e: callback(e.value))
         env.schedule(event, URGENT, delay)
 
-    want, process = _drive(env, overseer, steps, simpy_later)
-    env.run(until=env.process(process))
+    env.run(until=env.process(_drive(env, overseer, steps, simpy_later, want)))
 
     calendar = Calendar()
-    desk = Desk(calendar, capacity, patience)
-    got, process = _drive(calendar, desk, steps,
-                          lambda delay, callback, value: calendar.schedule(delay, URGENT, callback, value))
+    got = []
+    desk = Desk(calendar, capacity, patience, *_callbacks(calendar, got))
+    process = _drive(calendar, desk, steps,
+                     lambda delay, callback, value: calendar.schedule(delay, URGENT, callback, value), got)
     calendar.run(until=calendar.process(process))
 
     assert got == want
