@@ -248,7 +248,7 @@ class _Recorded:
     _plain: type
 
     def _record(self, marks) -> None:
-        self.recorder = LinearRecorder(self.model, marks, self.target)
+        self.recorder = LinearRecorder(self.model, self.target, marks)
         self.learn = self.recorder.learn
 
     def act(self, t: int, x: dict):

@@ -266,7 +266,7 @@ class LinearRecorder:
     #: learned, label, margin at learning, margin at the decision.
     FIELDS = 5
 
-    def __init__(self, model, marks=(), target=float):
+    def __init__(self, model, target, marks=()):
         self.model = model
         #: River's learn_one and what it learns from a label (the policy's ``target``).
         self.learn_one, self.target = model.learn_one, target

@@ -183,8 +183,8 @@ def later(env, delay, callback, value) -> None:
 
 
 class _Feedback(simpy.Event):
-    """The overseer's answer to one decision, delivered ``delay`` time units later as
-    ``callback(value)``.
+    """``callback(value)`` ``delay`` time units later on SimPy (see :func:`later`): delayed
+    feedback, or a routed arm's request made once its delay has passed.
 
     Scheduled as URGENT so that feedback due at the same instant as a decision is
     learned first (see the module notes on time).
@@ -591,7 +591,6 @@ class _Simulation:
         (common random numbers: arms differ by their overseer and policy, not by luck)."""
         unit = self.timing_rng.exponential(1.0, n)
         return unit, self.query_rng.random(n).tolist()
-
 
     def deliver(self, value):
         """Feedback arrives for the arms without a route: each learns its own objective's label."""
