@@ -526,3 +526,18 @@ def test_a_block_taken_at_once_records_what_act_and_learn_record(kind, monkeypat
     for x, y in zip(a["events"].chunks(), b["events"].chunks(), strict=True):
         for column in x:
             np.testing.assert_array_equal(x[column], y[column], err_msg=column)
+
+
+def test_a_converged_comparator_is_the_minimiser_to_rounding_wherever_the_search_stopped():
+    """Trust-region searches from different starts stop at different gradients (as the same
+    search does on machines that round differently); polished, they give one comparator."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(0, 1, (600, 3)) * [1.0, 30.0, 0.05]
+    y = (X @ [1.0, 0.05, -8.0] + rng.logistic(0, 1, 600) > 0).astype(float)
+    params = {"weight_pos": 1.0, "weight_neg": 1.0}
+    found = [linear.fit_comparator("log", params, linear.Data(X, y), 0.0, (np.array(w, float), b))
+             for w, b in [([0, 0, 0], 0.0), ([0.9, 0.06, -7.0], 0.3), ([3.0, -0.2, 1.0], -2.0)]]
+    assert all(info["converged"] for _, _, info in found)
+    for w, b, _ in found[1:]:
+        np.testing.assert_allclose(w, found[0][0], rtol=1e-11)
+        assert math.isclose(b, found[0][1], rel_tol=1e-11, abs_tol=1e-13)
