@@ -30,10 +30,13 @@ Examples
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from itertools import count
 
-__all__ = ["Calendar", "Desk", "NORMAL", "URGENT"]
+import numpy as np
+
+__all__ = ["Calendar", "Desk", "FifoDesk", "NORMAL", "URGENT"]
 
 URGENT, NORMAL = 0, 1  # SimPy's priorities (simpy.events.URGENT, NORMAL)
 
@@ -172,3 +175,128 @@ class Desk:
             self.dropped += 1
             if self.drop is not None:
                 self.drop(request[0])
+
+
+class FifoDesk:
+    """A :class:`Desk` with no patience, asked for a label at every decision, worked out in
+    closed form a block of decisions at a time: the same answers, times, waits, queues and
+    order as the desk on its calendar, to the last bit, with no event per label.
+
+    This holds when the decisions' times strictly increase (fixed spacing) and each label is
+    asked for at its decision (no feedback delay). Then the desk is a FIFO queue of
+    ``capacity`` labellers (Lindley's recursion): request i starts at
+    ``max(a_i, the earliest time a labeller is free)`` and is answered at ``start + service``,
+    the sums the calendar computes. What SimPy's event order decides is read off the event
+    chain (grant, start, finish; all but the finish at the instant they are scheduled):
+
+    * a label answered at f is learned before decision k (at time a_k) when f < a_k, or
+      when f == a_k and its service started before a_{k-1}: only then was its finish
+      scheduled before decision k's timeout was (a start at a_{k-1} or later is processed
+      after decision k-1, when that timeout has its id);
+    * labels learned in one gap come in the order (f, request), finishes being scheduled in
+      the order the requests start;
+    * the queue request i meets is the number of earlier requests not granted when it asks:
+      those that start at a_i or later (a grant at a_i is scheduled after decision i's
+      timeout, so it comes after decision i);
+    * when the decisions are over (at T), a label is learned if f < T, or f == T and its
+      service started before T (:meth:`end`).
+
+    ``tests/test_events.py`` holds this against the desk on its calendar; ``tests/test_fast_paths.py``
+    holds the engine against SimPy.
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        #: When each labeller is free next (a heap).
+        self.free = [-math.inf] * capacity
+        #: The time of the latest decision (-inf before the first).
+        self.last = -math.inf
+        self.busy_time = 0.0
+        self.dropped = 0  # no patience: nobody gives up
+        # The requests not yet answered, in the order made: their keys, when they were
+        # asked, started and answered.
+        self.keys: list = []
+        self.asked = self.start = self.finish = np.empty(0)
+
+    def block(self, times: list[float], services: list[float], keys: list):
+        """A request at each of ``times`` (strictly increasing, after every earlier decision),
+        for ``services`` time units, handed back as ``keys``. Returns the queue each request
+        met, and the requests answered before the last of these decisions: their keys,
+        asked, start and answer times in the order answered, and ``before[i]``: how many of
+        them are answered before decision i."""
+        first = times[0]
+        if not first > self.last or any(b <= a for a, b in zip(times, times[1:], strict=False)):
+            raise ValueError("FifoDesk needs strictly increasing decision times")
+        start, finish = self._serve(times, services)
+        a = np.asarray(times)
+        new_start, new_finish = np.asarray(start), np.asarray(finish)
+        waiting = len(self.keys)
+        starts = np.concatenate([self.start, new_start])
+        queue = waiting + np.arange(len(times)) - np.searchsorted(starts, a, "left")
+        self.keys += keys
+        self.asked = np.concatenate([self.asked, a])
+        self.start, self.finish = starts, np.concatenate([self.finish, new_finish])
+        # Before which decision each open request is learned (len(times): not in this block).
+        before = np.searchsorted(a, self.finish, "left")
+        inside = before < len(a)
+        previous = np.concatenate([[self.last], a[:-1]])
+        at = before[inside]
+        tie = np.zeros(len(before), bool)
+        tie[inside] = (a[at] == self.finish[inside]) & (self.start[inside] >= previous[at])
+        before += tie
+        self.last = times[-1]
+        return queue, self._answer(before < len(a), before, len(a))
+
+    def end(self):
+        """The decisions are over: the requests answered by then, in order (as
+        :meth:`block` returns them); the others never are."""
+        now = self.last
+        answered = (self.finish < now) | ((self.finish == now) & (self.start < now))
+        return self._answer(answered, np.zeros(len(answered), np.int64), 1)
+
+    def busy_until_now(self) -> float:
+        """:meth:`Desk.busy_until_now`: the services ended, then those under way (started,
+        not ended) in the order they started."""
+        now = self.last
+        return self.busy_time + sum(now - s for s in self.start[self.start < now].tolist())
+
+    def _serve(self, times, services):
+        """Lindley's recursion: when each request starts and is answered."""
+        start, finish = [], []
+        free = self.free
+        if self.capacity == 1:
+            ready = free[0]
+            for a, service in zip(times, services, strict=True):
+                begin = a if a > ready else ready
+                ready = begin + service
+                start.append(begin)
+                finish.append(ready)
+            free[0] = ready
+        else:
+            replace = heapq.heapreplace
+            for a, service in zip(times, services, strict=True):
+                ready = free[0]
+                begin = a if a > ready else ready
+                end = begin + service
+                replace(free, end)
+                start.append(begin)
+                finish.append(end)
+        return start, finish
+
+    def _answer(self, answered, before, n):
+        """Take the ``answered`` requests out, in the order learned: (decision before which,
+        answer time, request). Returns their keys, asked, start and answer times in that
+        order, and per decision how many are learned before it."""
+        index = np.flatnonzero(answered)
+        order = index[np.lexsort((index, self.finish[index], before[index]))]
+        keys = self.keys
+        out = ([keys[i] for i in order.tolist()], self.asked[order], self.start[order],
+               self.finish[order], np.searchsorted(before[order], np.arange(n), "right"))
+        busy = self.busy_time
+        for spent in (out[3] - out[2]).tolist():  # in the order the services end, as the desk adds
+            busy += spent
+        self.busy_time = busy
+        keep = np.flatnonzero(~answered)
+        self.keys = [keys[i] for i in keep.tolist()]
+        self.asked, self.start, self.finish = self.asked[keep], self.start[keep], self.finish[keep]
+        return out

@@ -290,6 +290,36 @@ class _Recorded:
             flat += (t + 1, t, label, recorder.z, margin)
             rows.append(recorder.x)
 
+    def take_queued(self, steps, xs, out, learned, before) -> None:
+        """:meth:`Policy.take_queued` written out (act and learn as :meth:`act` and
+        :meth:`LinearRecorder.learn`): the engine's path for an arm whose every label goes
+        through an overseer."""
+        recorder = self.recorder
+        if recorder.l2:
+            Policy.take_queued(self, steps, xs, out, learned, before)
+            return
+        plain_act, learn_one, target, append = self._plain.act, self.model.learn_one, self.target, out.append
+        marks, chunk, pending = recorder.marks, recorder.CHUNK, recorder.pending
+        flat, rows = recorder._flat, recorder._rows
+        done = 0
+        for t, x, due in zip(steps, xs, before, strict=True):
+            while done < due:
+                s, context, label = learned[done]
+                done += 1
+                if len(rows) >= chunk:
+                    recorder._pack()
+                    flat, rows = recorder._flat, recorder._rows
+                learn_one(context, target(label))
+                z = recorder.z
+                # LinearRecorder.learn: t decisions taken, s's label learned.
+                flat += (t, s, label, z, pending.pop(s, z))
+                rows.append(recorder.x)
+            if t in marks:
+                recorder.decide(t)
+            append(plain_act(self, t, x))
+            pending[t] = recorder.z  # the margin the decision was taken with
+        recorder.decided = steps[-1] + 1
+
     def finish(self) -> dict:
         return {"kind": "linear", "records": self.recorder.finish()}
 

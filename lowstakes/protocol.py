@@ -54,6 +54,21 @@ class Policy:
             append(act(t, x))
             learn(t, x, label)
 
+    def take_queued(self, steps: list, xs: list, out: list, learned: list, before: list) -> None:
+        """Decisions ``steps`` (contexts ``xs``) in turn, with labels arriving between them
+        (through an overseer): ``learned`` are the labels ``(t, x, label)`` in the order
+        they arrive, and ``before[i]`` how many of them arrive before decision i. Those
+        arriving after the last decision come with the next block. :meth:`learn` each, and
+        :meth:`act`, its action appended to ``out``. A policy may write this loop out for
+        speed; it must do exactly what this does."""
+        act, learn, append = self.act, self.learn, out.append
+        done = 0
+        for t, x, due in zip(steps, xs, before, strict=True):
+            while done < due:
+                learn(*learned[done])
+                done += 1
+            append(act(t, x))
+
     def forget(self, t: int) -> None:
         """Decision ``t``'s label will never arrive (not asked for, or dropped)."""
 

@@ -44,7 +44,7 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
-from lowstakes.events import Calendar, Desk
+from lowstakes.events import Calendar, Desk, FifoDesk
 from lowstakes.learners import ModelSeeds
 from lowstakes.objectives import build_feedback, in_region, least_cost_action
 from lowstakes.oversight import All, Overseer, build_query
@@ -223,19 +223,28 @@ class _Route:
         learner = scenario.learners[sim.arms[j][0]]
         self.query = None if self.policy.chooses_queries else build_query(learner.query)
         spec = learner.overseer or scenario.timing.overseer
+        self.always = type(self.query) is All  # asks for every label: no need to ask the policy
+        timing = scenario.timing
+        #: The commonest route (every label through an overseer without patience, asked at
+        #: its decision, decisions at fixed spacing) is worked out a block at a time, with no
+        #: event per label (_Simulation.queued_loop); the others run on the calendar.
+        self.fifo = (FifoDesk(spec.capacity)
+                     if sim.fast and spec is not None and self.always and spec.patience is None
+                     and timing.feedback_delay.kind == "none" and timing.arrivals.every is not None
+                     else None)
         desk = Desk if sim.fast else Overseer
-        self.overseer = (None if spec is None else
+        self.overseer = (None if spec is None else self.fifo if self.fifo is not None else
                          desk(self.env, spec.capacity, spec.patience, self.answer, self.drop))
         #: Ask for a label: a request the overseer answers, or (no overseer) the label at once.
         #: What is asked about is the key (t, x, label, record), handed back with the answer.
-        self.ask = self.answer_now if self.overseer is None else self.overseer.ask
+        self.ask = (self.answer_now if self.overseer is None
+                    else None if self.fifo is not None else self.overseer.ask)
         #: The current block's rows this arm asked about, and the queue each met: written
         #: into the record when the block's decisions are taken (a list append per decision
         #: costs less than two numpy item writes).
         self.asked: list[int] = []
         self.queued: list[int] = []
         self.forget = getattr(self.policy, "forget", None)
-        self.always = type(self.query) is All  # asks for every label: no need to ask the policy
         service = None if spec is None else spec.service
         #: A service time: the decision's unit-mean exponential draw (shared by every arm, so
         #: overseers with different means share their luck) times the mean, or fixed.
@@ -272,6 +281,10 @@ class _Route:
     def write_block(self, record) -> None:
         """The block's decisions are taken: note in ``record`` which this arm asked about
         and the queue each met."""
+        if self.fifo is not None:
+            record.requested[self.j] = True
+            record.queue[self.j] = self.queued
+            return
         record.requested[self.j, self.asked] = True
         if self.overseer is not None:
             record.queue[self.j, self.asked] = self.queued
@@ -302,10 +315,32 @@ class _Route:
         if self.forget is not None:
             self.forget(t)
 
+    def answered(self, answers) -> list:
+        """Note in their records the labels of ``answers`` (as :meth:`FifoDesk.block` returns
+        them): when each was answered and how long it waited. Returns the keys in order."""
+        keys, asked, start, finish = answers[:4]
+        if not keys:
+            return keys
+        steps = np.fromiter((key[0] for key in keys), np.int64, len(keys))
+        wait = start - asked
+        blocks = steps // BLOCK
+        for b in np.unique(blocks).tolist():
+            mine = blocks == b
+            record = self.sim.open[b]
+            rows = steps[mine] - record.start
+            record.feedback_time[self.j, rows] = finish[mine]
+            record.wait[self.j, rows] = wait[mine]
+            record.pending -= len(rows)
+        return keys
+
     def end(self) -> None:
         """The decisions are over: on its own calendar, the events due now are processed
         as SimPy processes them before it notices the end (Calendar.end)."""
-        if self.env is not self.sim.env:
+        if self.fifo is not None:
+            learn = self.policy.learn
+            for t, x, label in self.answered(self.fifo.end()):
+                learn(t, x, label)
+        elif self.env is not self.sim.env:
             self.env.end()
 
     def finish(self) -> dict:
@@ -444,7 +479,10 @@ class _Simulation:
             if self.fast:
                 self.fast_loop(block, gaps, delays, per_arm, times, actions, record)
                 for j, route in routes:
-                    self.routed_loop(route, block, gaps, delays, per_arm[j], draws, actions[j], record)
+                    if route.fifo is not None:
+                        self.queued_loop(route, block, times, per_arm[j], draws, actions[j], record)
+                    else:
+                        self.routed_loop(route, block, gaps, delays, per_arm[j], draws, actions[j], record)
             elif not routes and delays is None:
                 # The common case, kept lean: every arm acts, then learns at once (arms
                 # are independent, so each may learn right after its own action).
@@ -538,6 +576,19 @@ class _Simulation:
                 timeout(gap)
             append(act(t, x))
             send(t, x, label, delay, service, u, record, i)
+
+    def queued_loop(self, route, block, times, labels, draws, out, record):
+        """One arm's decisions over a whole block through a :class:`FifoDesk`: when each
+        label is answered is worked out first (the same as the desk on its calendar, to the
+        last bit), then the arm takes the block, learning each label before the first
+        decision that comes after it (``Policy.take_queued``)."""
+        steps = block.steps.tolist()
+        record.pending += len(steps)
+        keys = list(zip(steps, block.x, labels, strict=True))
+        queue, answers = route.fifo.block(times, route.services(draws[0]), keys)
+        route.queued = queue
+        learned = route.answered(answers)
+        route.policy.take_queued(steps, block.x, out, learned, answers[4].tolist())
 
     def _never_learned(self) -> None:
         """The decisions are over: the shared arms' labels still in flight (fast path) never

@@ -114,3 +114,23 @@ def test_the_comparison_sees_a_changed_number():
     changed[0, 7] += 1e-12
     with pytest.raises(AssertionError):
         _same(run.feedback_time, changed, "feedback_time")
+
+
+@pytest.mark.parametrize(("capacity", "service", "model"), [
+    (1, {"fixed": 1.0}, "linear_model.LogisticRegression"),   # a label ends at every decision
+    (1, {"fixed": 1.5}, "linear_model.LogisticRegression"),   # overloaded: the queue grows past blocks
+    (2, {"fixed": 2.0}, "tree.HoeffdingTreeClassifier"),      # Policy.take_queued, two labellers
+    (3, {"exponential": 2.5}, "linear_model.LogisticRegression"),
+])
+def test_the_closed_form_desk_gives_the_simpy_numbers_across_blocks(capacity, service, model):
+    """Every label through an overseer without patience, decisions at fixed spacing: the
+    route the engine works out in closed form (lowstakes.events.FifoDesk), with labels
+    ending at the instants of decisions and carried from block to block."""
+    scenario = Scenario.from_dict({
+        "name": "fifo", "horizon": 4096 + 900, "seed": 5,
+        "stream": {"source": "sea", "shifts": [{"at": 3000, "params": {"variant": 2}}]},
+        "timing": {"overseer": {"capacity": capacity, "service": service}},
+        "learners": {"routed": {"model": model}}})
+    assert _Simulation(scenario, 0).routes[0].fifo is not None
+    run = _both_ways(scenario)
+    assert np.isfinite(run.feedback_time[0]).mean() > 0.5
