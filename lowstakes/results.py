@@ -364,7 +364,7 @@ TRACE_SCHEMA = pa.schema([
     ("truth", pa.float32()), ("action", pa.float32()), ("comparator_action", pa.float32()),
     ("harm", pa.float32()), ("comparator_harm", pa.float32()),
     ("feedback", pa.float32()), ("feedback_loss", pa.float32()), ("feedback_time", pa.float64()),
-    ("requested", pa.bool_()), ("wait", pa.float32()), ("queue", pa.int16()),
+    ("requested", pa.bool_()), ("wait", pa.float32()), ("queue", pa.int32()),
     ("query_probability", pa.float32()),
 ])
 

@@ -436,7 +436,7 @@ class _Simulation:
             comparator=np.full(n, -1, value), actions=np.empty((arms, n), value),
             feedback={}, stakes=np.ones(n, np.float32),
             requested=np.zeros((arms, n), bool),
-            wait=np.full((arms, n), np.nan, np.float32), queue=np.zeros((arms, n), np.int16),
+            wait=np.full((arms, n), np.nan, np.float32), queue=np.zeros((arms, n), np.int32),
             shared_arrival=np.full(n, np.nan), block=block)
         if self.stakes is not None:
             record.stakes[:] = self.stakes(block)

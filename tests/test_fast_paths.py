@@ -134,3 +134,16 @@ def test_the_closed_form_desk_gives_the_simpy_numbers_across_blocks(capacity, se
     assert _Simulation(scenario, 0).routes[0].fifo is not None
     run = _both_ways(scenario)
     assert np.isfinite(run.feedback_time[0]).mean() > 0.5
+
+
+def test_a_queue_past_32767_is_recorded_the_same_both_ways():
+    """An overseer ten times too slow: its queue grows to 36,000 (past an int16 record, which
+    wrapped to negative on the fast path and raised on SimPy's)."""
+    scenario = Scenario.from_dict({
+        "name": "backlog", "horizon": 40_000, "stream": {"source": "sea"},
+        "timing": {"overseer": {"capacity": 1, "service": 10.0}},
+        "learners": {"p": {"model": "linear_model.Perceptron"}}})
+    run = _both_ways(scenario)
+    # The last decision (at 39,999) finds 39,999 requests before it, of which 4,000 started
+    # (one every 10 time units from 0).
+    assert run.queue.min() >= 0 and run.queue.max() == 39_999 - 4_000
