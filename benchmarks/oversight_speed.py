@@ -3,8 +3,10 @@
 1. On one materialised SEA stream with StandardScaler | LogisticRegression (as in
    speed.py): the engine with no delay, with exponential delays, and with an overseer of
    capacity 1 (exponential service, mean 0.5: it keeps up) that every label goes through;
-   the overseer run also with ``fast=False`` (every event through SimPy's own objects, the
-   simulation of record) to show what lowstakes.events saves. Repetitions are interleaved.
+   the overseer run also with patience (which it never runs out of: the same labels, but
+   on lowstakes.events.Calendar instead of the closed-form FifoDesk) and with ``fast=False``
+   (every event through SimPy's own objects, the simulation of record) to show what each
+   saves. Repetitions are interleaved.
    Target (issue 16): the engine with the overseer >= 0.75x the engine without.
 2. SimPy alone, for N labelling requests at capacity 1: the design the SimPy path uses
    (a resource request whose callbacks start the service and deliver the label) against
@@ -84,10 +86,13 @@ def main():
     Replay.data = list(itertools.islice(synth.SEA(variant=0, noise=0.1, seed=1), args.n))
     SOURCES.add("replay-oversight", Replay)
     overseer = {"overseer": {"capacity": 1, "service": {"exponential": 0.5}}}
+    patient = {"overseer": {"capacity": 1, "service": {"exponential": 0.5}, "patience": 50}}
     runs = {
         "engine, no delay": (engine, args.n, {}),
         "engine, exponential delay (mean 20)": (engine, args.n, {"feedback_delay": {"exponential": 20}}),
         "engine, overseer capacity 1 (service mean 0.5)": (engine, args.n, overseer),
+        # Patience takes the route off the closed form onto the calendar; nobody waits 50.
+        "engine, the same overseer with patience 50, on the calendar": (engine, args.n, patient),
         "engine, overseer capacity 1, every event through SimPy": (engine, args.n, overseer, False),
     }
     rates = {name: args.n / seconds for name, seconds in interleaved(args.repeat, runs).items()}

@@ -9,7 +9,10 @@ Per block of decisions: ``begin_block`` (the block's contexts and, for bookkeepi
 its labels), then per decision ``act`` (and ``wants_label`` for a policy that chooses its
 own queries), ``learn`` when a label arrives (or ``forget`` when it never will); when
 every label is learned as soon as its decision is taken, the engine hands the policy the
-whole block at once (``take_block``, by default ``act`` then ``learn`` per decision);
+whole block at once (``take_block``, by default ``act`` then ``learn`` per decision), and
+when they come back through an overseer whose answers are worked out for the whole block
+(:class:`lowstakes.events.FifoDesk`), the block with its labels between the decisions
+(``take_queued``);
 ``end_block`` once the block's decisions are taken, and ``settle`` once none of its labels
 is still on its way. At the end, ``finish``. Policies are built by
 :func:`lowstakes.policies.build_policy`.

@@ -121,6 +121,7 @@ def test_the_comparison_sees_a_changed_number():
     (1, {"fixed": 1.5}, "linear_model.LogisticRegression"),   # overloaded: the queue grows past blocks
     (2, {"fixed": 2.0}, "tree.HoeffdingTreeClassifier"),      # Policy.take_queued, two labellers
     (3, {"exponential": 2.5}, "linear_model.LogisticRegression"),
+    (1, {"exponential": 0.9}, "fixed_share"),                 # an expert pool
 ])
 def test_the_closed_form_desk_gives_the_simpy_numbers_across_blocks(capacity, service, model):
     """Every label through an overseer without patience, decisions at fixed spacing: the
@@ -130,7 +131,9 @@ def test_the_closed_form_desk_gives_the_simpy_numbers_across_blocks(capacity, se
         "name": "fifo", "horizon": 4096 + 900, "seed": 5,
         "stream": {"source": "sea", "shifts": [{"at": 3000, "params": {"variant": 2}}]},
         "timing": {"overseer": {"capacity": capacity, "service": service}},
-        "learners": {"routed": {"model": model}}})
+        "learners": {"routed": {"model": model} if "." in model else {
+            "algorithm": model, "experts": {"A": {"rule": "concept", "params": {"concept": 0}},
+                                            "B": {"rule": "constant", "params": {"label": 1}}}}}})
     assert _Simulation(scenario, 0).routes[0].fifo is not None
     run = _both_ways(scenario)
     assert np.isfinite(run.feedback_time[0]).mean() > 0.5
