@@ -201,8 +201,11 @@ class FifoDesk:
     * when the decisions are over (at T), a label is learned if f < T, or f == T and its
       service started before T (:meth:`end`).
 
-    ``tests/test_events.py`` holds this against the desk on its calendar; ``tests/test_fast_paths.py``
-    holds the engine against SimPy.
+    ``tests/test_events.py`` holds this against a SimPy resource (drawn grids of arrivals
+    and services, blocks cut anywhere); ``tests/test_fast_paths.py`` holds the engine
+    against SimPy. With a queue that grows without end (an overseer too slow for good), each
+    block costs time in proportion to the queue, as the records held for its labels cost
+    memory on every path.
     """
 
     def __init__(self, capacity: int):
