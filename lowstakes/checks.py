@@ -22,7 +22,7 @@ from lowstakes.learners import build_model
 from lowstakes.objectives import FEEDBACK, build_feedback
 from lowstakes.oversight import build_query
 from lowstakes.policies import KIND_MODES, learner_kind
-from lowstakes.pools import build_rule
+from lowstakes.pools import build_rule, rule_class
 from lowstakes.registry import check_params, load_attribute, resolve_river
 from lowstakes.streams import SOURCES, concept_params
 
@@ -351,9 +351,14 @@ def _pool_problems(scenario, path, learner, contexts):
         where = path + ("experts", name)
         if expert.rule is not None:
             try:
+                rule_class(expert.rule)
+            except Exception as exc:  # noqa: BLE001 - the user's rule, whatever the complaint
+                yield where + ("rule",), _say(exc)
+                continue
+            try:
                 build_rule(expert.rule, expert.params)
             except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
-                yield where, _say(exc)
+                yield where + ("params",), _say(exc)
         else:
             yield from _river_problems(where, expert, "classification", contexts)
 

@@ -145,10 +145,17 @@ class DeceptiveRule(Rule):
         return np.where(self.defects(block), chosen, honest)
 
 
-def build_rule(name: str, params: dict) -> Rule:
+def rule_class(name: str) -> type:
+    """The rule registered (or importable as ``module:attribute``) under ``name``; ValueError
+    if there is none, or it has no ``predict(block)``."""
     cls = RULES.get(name)
     if not callable(getattr(cls, "predict", None)):
         raise ValueError(f"rule {name!r} has no predict(block) method")
+    return cls
+
+
+def build_rule(name: str, params: dict) -> Rule:
+    cls = rule_class(name)
     check_params(cls, params)
     return cls(**params)
 

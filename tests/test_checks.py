@@ -180,10 +180,10 @@ CASES = {
     "algorithm param misspelt": (scenario(learners=pool(params={"etaa": 1})), [
         (("learners", "pool", "params"), "hedge: unknown param 'etaa' (did you mean 'eta'?); Hedge takes: eta")]),
     "expert rule params": (scenario(learners=expert("constant", label=7)), [
-        (POOL_A, "label must be 0 or 1, got 7")]),
+        (POOL_A + ("params",), "label must be 0 or 1, got 7")]),
     "expert rule unknown": (scenario(learners=pool({"a": {"rule": "constnt"}, "b": {"rule": "constant"}})), [
-        (POOL_A, "unknown rule 'constnt' (did you mean 'constant'?); known: concept, constant, deceptive, "
-                 "threshold (or 'module:attribute' for your own)")]),
+        (POOL_A + ("rule",), "unknown rule 'constnt' (did you mean 'constant'?); known: concept, constant, deceptive, "
+                             "threshold (or 'module:attribute' for your own)")]),
     "expert River model misspelt": (
         scenario(learners=pool({"a": {"model": "linear_model.LogisticRegresion"}, "b": {"rule": "constant"}})), [
             (POOL_A + ("model",), "unknown River class 'linear_model.LogisticRegresion' (did you mean "
@@ -199,10 +199,10 @@ CASES = {
     "concept rule, its default, on a stream of one concept": (
         scenario(stream__shifts=[], learners=pool({"a": {"rule": "concept"}, "b": {"rule": "constant"}})), []),
     "a concept param on another rule": (scenario(learners=expert("constant", concept=5)), [
-        (POOL_A, "unknown param 'concept'; ConstantRule takes: label")]),
+        (POOL_A + ("params",), "unknown param 'concept'; ConstantRule takes: label")]),
     "an imitate param on another rule": (
         scenario(learners=expert("constant", imitate={"rule": "concept", "params": {"concept": 3}})), [
-            (POOL_A, "unknown param 'imitate'; ConstantRule takes: label")]),
+            (POOL_A + ("params",), "unknown param 'imitate'; ConstantRule takes: label")]),
     "expert model not a classifier": (
         scenario(learners=pool({"a": {"model": "preprocessing.StandardScaler"}, "b": {"rule": "constant"}})), [
             (POOL_A + ("model",), "preprocessing.StandardScaler is not a River classifier: it has no predict_proba_one()")]),
@@ -210,7 +210,7 @@ CASES = {
         scenario(learners=pool({"a": {"model": "linear_model.LinearRegression"}, "b": {"rule": "constant"}})), [
             (POOL_A + ("model",), "linear_model.LinearRegression is not a River classifier: it has no predict_proba_one()")]),
     "concept rule, a boolean": (scenario(learners=expert("concept", concept=True)), [
-        (POOL_A, "param 'concept' is a number (default 0), got the boolean True (YAML reads unquoted "
+        (POOL_A + ("params",), "param 'concept' is a number (default 0), got the boolean True (YAML reads unquoted "
                  "yes/no/on/off/true/false as booleans)")]),
     "deceptive imitating a concept beyond the stream": (
         scenario(learners=expert("deceptive", imitate={"rule": "concept", "params": {"concept": 3}}, after=10)), [
@@ -458,7 +458,7 @@ CASES = {
                                        "initializer")]),
     "features given to a rule that takes none are not read as features": (
         scenario(learners=expert("constant", label=0, features=["zz"])), [
-            (POOL_A, "unknown param 'features'; ConstantRule takes: label")]),
+            (POOL_A + ("params",), "unknown param 'features'; ConstantRule takes: label")]),
     "exp3 and exp4 are built with the user's params": (k_action(CONTEXTUAL, learners={
         "e3": {"algorithm": "exp3", "params": {"eta": -1}},
         "e4": {"algorithm": "exp4", "params": {"eta": -1}, "experts": {"a": {"rule": "action", "params": {"action": 1}},

@@ -71,7 +71,7 @@ def test_bad_imitators_are_refused_with_the_field():
         lowstakes.Scenario.from_dict({**base, "learners": {"m": {
             "algorithm": "bayes_mixture", "params": {"alpha": 0.1},
             "experts": {"a": HONEST, "b": {"rule": "constant"}}}}})
-    with pytest.raises(lowstakes.ScenarioError, match="learners.m.experts.b: imitate: unknown rule"):
+    with pytest.raises(lowstakes.ScenarioError, match="learners.m.experts.b.params: imitate: unknown rule"):
         lowstakes.Scenario.from_dict({**base, "learners": {"m": {
             "algorithm": "map", "experts": {"a": HONEST, "b": {"rule": "deceptive", "params": {
                 "imitate": {"rule": "nope"}, "after": 3}}}}}})

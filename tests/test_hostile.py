@@ -288,5 +288,5 @@ def test_a_deceptive_experts_imitated_params_must_be_a_mapping():
                 "b": {"rule": "deceptive", "params": {"imitate": {"rule": "threshold", "params": True},
                                                       "after": 50, "region": {2: [9, 10]}}}}}}})
     (path, message), = caught.value.problems
-    assert path == ("learners", "c", "experts", "b")
+    assert path == ("learners", "c", "experts", "b", "params")
     assert "imitate.params must be a mapping" in message

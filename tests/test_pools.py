@@ -120,7 +120,7 @@ def test_misaligned_expert_arm_proxy_bounded_true_regret_linear(tmp_path):
     ({"algorithm": "fixed_share", "params": {"alpha": 2}, "experts": EXPERTS}, "0 < alpha < 1"),
     ({"algorithm": "consensus", "params": {"alpha": 0}, "experts": EXPERTS}, "0 < alpha <= 1"),
     ({"algorithm": "consensus", "experts": {**EXPERTS, "x": {"rule": "treshold"}}},
-     "learners.pool.experts.x: unknown rule 'treshold' \\(did you mean 'threshold'"),
+     "learners.pool.experts.x.rule: unknown rule 'treshold' \\(did you mean 'threshold'"),
     ({"algorithm": "consensus", "query": {"policy": "all"}, "experts": EXPERTS}, "decides itself"),
     ({"model": "linear_model.LogisticRegression", "query": {"policy": "fraction", "rate": 2}},
      "learners.pool.query: rate must be in"),
