@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from river import bandit as river_bandit
 
 from lowstakes.bandits import Exp3, Exp3Share, Exp4, draw
 from lowstakes.objectives import least_cost_action
@@ -56,8 +57,9 @@ __all__ = ["BanditPolicy", "RiverBandit", "Exp3Policy", "Exp4Policy", "OracleBan
 
 #: How a regression-oracle bandit explores (``explore: {policy: ...}``), with its params.
 EXPLORATION = {"greedy": (), "epsilon_greedy": ("epsilon",), "squarecb": ("gamma",)}
-#: River bandit policies whose posterior is a Beta: they count a reward as 0 or 1.
-BINARY_REWARD = ("ThompsonSampling", "BayesUCB")
+#: River bandit policies whose posterior is a Beta: they count a reward as 0 or 1 (their
+#: subclasses too, whatever they are called).
+BINARY_REWARD = (river_bandit.ThompsonSampling, river_bandit.BayesUCB)
 #: The expert-free algorithms of :mod:`lowstakes.bandits` a learner may name.
 BANDIT_ALGORITHMS = {"exp3": Exp3, "exp3_share": Exp3Share}
 

@@ -23,7 +23,7 @@ from lowstakes.objectives import FEEDBACK, build_feedback
 from lowstakes.oversight import build_query
 from lowstakes.policies import KIND_MODES, learner_kind
 from lowstakes.pools import build_rule, rule_class
-from lowstakes.registry import check_params, load_attribute, resolve_river
+from lowstakes.registry import check_params, load_attribute, resolve_river, resolves_to
 from lowstakes.streams import SOURCES, concept_params
 
 __all__ = ["problems"]
@@ -172,7 +172,7 @@ def _mode_problems(scenario, path, learner, source, classes):
         if not getattr(model, "_multiclass", False):
             yield where, (f"{name} is a binary classifier; source {scenario.stream.source!r} has {classes} "
                           "classes (use a multi-class model, or wrap it in multiclass.OneVsRestClassifier)")
-    if kind == "river_bandit" and learner.model.rpartition(".")[2] in BINARY_REWARD:
+    if kind == "river_bandit" and resolves_to(learner.model, BINARY_REWARD):
         for oname in scenario.objectives:
             try:
                 costs = scenario.costs_of(oname)

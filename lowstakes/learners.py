@@ -19,11 +19,11 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
-from river import compose
+from river import bandit, compose
 
 from lowstakes.linear import LinearRecorder, support
 from lowstakes.protocol import Policy
-from lowstakes.registry import check_params, resolve_river
+from lowstakes.registry import check_params, resolve_river, resolves_to
 
 __all__ = ["RiverPolicy", "MulticlassPolicy", "RegressionPolicy", "RecordedRiverPolicy",
            "RecordedRegressionPolicy",
@@ -102,9 +102,10 @@ def _instantiate(name: str, params: dict, seeds: ModelSeeds | None = None):
 NEEDS = {"classification": ("predict_proba_one", "learn_one"), "regression": ("predict_one", "learn_one"),
          "bandit": ("pull", "update")}
 KINDS = {"classification": "classifier", "regression": "regressor", "bandit": "bandit policy"}
-#: River bandit policies that sample from a Beta posterior: given ``reward_obj: proba.Beta``
-#: unless the scenario gives another (River's default, a mean, cannot be sampled).
-BETA_PRIOR = ("bandit.ThompsonSampling",)
+#: River bandit policies that sample from a Beta posterior (and their subclasses): given
+#: ``reward_obj: proba.Beta`` unless the scenario gives another (River's default, a mean,
+#: cannot be sampled).
+BETA_PRIOR = (bandit.ThompsonSampling,)
 
 
 def build_model(model: str, params: dict | None = None, preprocess=(), task: str = "classification",
@@ -124,7 +125,7 @@ def build_model(model: str, params: dict | None = None, preprocess=(), task: str
     0.05
     """
     params = dict(params or {})
-    if task == "bandit" and model in BETA_PRIOR and "reward_obj" not in params:
+    if task == "bandit" and "reward_obj" not in params and resolves_to(model, BETA_PRIOR):
         params["reward_obj"] = {"model": "proba.Beta"}  # what these policies sample from
     estimator = _instantiate(model, params, seeds)
     for attr in NEEDS[task]:

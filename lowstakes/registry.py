@@ -14,7 +14,8 @@ import pkgutil
 from collections.abc import Iterable
 from functools import cache
 
-__all__ = ["Registry", "check_params", "load_attribute", "resolve_river", "river_names", "suggest"]
+__all__ = ["Registry", "check_params", "load_attribute", "resolve_river", "resolves_to", "river_names",
+           "suggest"]
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
@@ -146,6 +147,22 @@ def resolve_river(name: str):
             "or 'module:attribute' for your own"
         )
     return obj
+
+
+def resolves_to(name: str, classes: tuple) -> bool:
+    """Whether ``name`` (as :func:`resolve_river` reads it) gives one of ``classes`` or a
+    subclass of one, whatever it is called; False for a name that gives no class (whoever
+    resolves it says what is wrong with it).
+
+    >>> from river import bandit
+    >>> [resolves_to(name, (bandit.ThompsonSampling,)) for name in ("bandit.ThompsonSampling", "bandit.UCB")]
+    [True, False]
+    """
+    try:
+        cls = resolve_river(name)
+    except Exception:  # noqa: BLE001 - whatever the complaint, the name does not give a class
+        return False
+    return inspect.isclass(cls) and issubclass(cls, classes)
 
 
 def check_params(cls, params: dict, supplied=()) -> None:

@@ -14,8 +14,10 @@ import copy
 
 import numpy as np
 import pytest
+from river import bandit, proba
 
 from lowstakes import ScenarioError
+from lowstakes.learners import build_model
 from lowstakes.scenario import Scenario
 from lowstakes.streams import Source
 
@@ -342,6 +344,9 @@ CASES = {
     'thompson, fractional costs': (k_action(CONTEXTUAL, harm={"matrix": [[0, 0.5, 1], [1, 0, 1], [1, 1, 0]]}, learners={"ts": {"model": "bandit.ThompsonSampling"}}), [
         (('learners', 'ts', 'model'), "bandit.ThompsonSampling learns from rewards of 0 or 1 (a Beta posterior); the costs of objective 'aligned' take other values"),
     ]),
+    'thompson by another name, fractional costs': (k_action(CONTEXTUAL, harm={"matrix": [[0, 0.5, 1], [1, 0, 1], [1, 1, 0]]}, learners={"ts": {"model": "test_checks:Sampler"}}), [
+        (('learners', 'ts', 'model'), "test_checks:Sampler learns from rewards of 0 or 1 (a Beta posterior); the costs of objective 'aligned' take other values"),
+    ]),
     'uncertainty query': (k_action(KARMED, learners={"ucb": {"model": "bandit.UCB", "params": {"delta": 1.0}, "query": {"policy": "uncertainty"}}}), [
         (('learners', 'ucb', 'query'), 'uncertainty queries need class probabilities; a learner among K actions has none (use fraction or rate_cap)'),
     ]),
@@ -478,6 +483,18 @@ CASES = {
         (("sweep", "stream.label_noise"), "must be below 0.5 (the chance that a label is the other class), got 0.7 "
                                           "(in the cell stream.label_noise=0.7)")]),
 }
+
+
+class Sampler(bandit.ThompsonSampling):
+    """A user's Thompson sampler under its own name (``test_checks:Sampler``): still a Beta
+    posterior, so still refused on fractional costs."""
+
+
+def test_a_thompson_sampler_by_another_name_samples_a_beta_posterior():
+    # River's default reward_obj (a mean) cannot be sampled: the subclass gets the Beta too.
+    policy = build_model("test_checks:Sampler", task="bandit")
+    assert isinstance(policy.reward_obj, proba.Beta)
+    assert not isinstance(build_model("bandit.UCB", {"delta": 1.0}, task="bandit").reward_obj, proba.Beta)
 
 
 class ArmsOfThree(Source):
