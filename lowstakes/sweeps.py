@@ -292,10 +292,7 @@ def sweep(scenario, grid: dict[str, list] | None = None, out=None, *, seeds: int
             if progress is not None:
                 progress(1)
 
-    keys = {task.key for task in tasks}
-    for stale in (out / "tasks").glob("*.json*"):  # tasks of this directory's earlier grids
-        if stale.name.split(".")[0] not in keys:
-            stale.unlink(missing_ok=True)
+    _remove_stale(out / "tasks", tasks, [variant for _, variant in planned])
     frame = _collect(out, tasks)
     frame.to_parquet(out / "sweep.parquet.partial", index=False)
     os.replace(out / "sweep.parquet.partial", out / "sweep.parquet")
@@ -307,6 +304,24 @@ def sweep(scenario, grid: dict[str, list] | None = None, out=None, *, seeds: int
     if result.complete:
         (out / INCOMPLETE).unlink()
     return result
+
+
+def _remove_stale(folder: Path, tasks: list[_Task], cells: list[Scenario]) -> None:
+    """Remove the task files of cells no longer in the grid (earlier grids of this directory)
+    and half-written ones. Seeds past a cell's current number of seeds are kept: a run-seed
+    draws the same randomness whatever the number of seeds, so a sweep run again with fewer
+    seeds and then with more again takes them back instead of running them twice."""
+    keys = {task.key for task in tasks}
+    stale = [p for p in folder.glob("*.json*") if p.name.split(".")[0] not in keys]
+    seeds = set()
+    for path in stale:
+        if path.suffix == ".json":
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                seeds.add(int(json.loads(path.read_text())["seed"]))
+    keep = {task_key(cell, seed) for cell in cells for seed in seeds if seed >= cell.seeds}
+    for path in stale:
+        if path.suffix != ".json" or path.stem not in keep:
+            path.unlink(missing_ok=True)
 
 
 def _marks(file):

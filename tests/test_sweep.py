@@ -56,6 +56,29 @@ def test_a_cell_equals_the_same_scenario_run_alone_and_reruns_skip_everything(tm
     pd.testing.assert_frame_equal(load_sweep(tmp_path / "a"), rows)
 
 
+def test_fewer_seeds_keep_the_later_seeds_on_disk_and_a_dropped_cell_is_removed(tmp_path):
+    scenario = make_scenario(horizon=600, seeds=3)
+    grid = {"stream.label_noise": [0.0, 0.1]}
+    out = tmp_path / "s"
+    full = sweep(scenario, grid, out, workers=1, figures=False)
+    assert full.tasks == 6
+    rows = load_sweep(out)
+    (out / "tasks" / "half-written.json.partial").write_text("{")
+    fewer = sweep(scenario, grid, out, seeds=1, workers=1, figures=False)
+    assert (fewer.tasks, fewer.skipped) == (2, 2)
+    assert sorted(load_sweep(out)["seed"].unique()) == [0]
+    assert len(_task_files(out)) == 6 and not (out / "tasks" / "half-written.json.partial").exists()
+    again = sweep(scenario, grid, out, workers=1, figures=False)  # three seeds again: nothing reruns
+    assert (again.tasks, again.skipped, again.ran) == (6, 6, 0)
+    pd.testing.assert_frame_equal(load_sweep(out), rows)
+    narrower = sweep(scenario, {"stream.label_noise": [0.1]}, out, workers=1, figures=False)
+    assert (narrower.tasks, narrower.skipped) == (3, 3) and len(_task_files(out)) == 3
+    # A changed base scenario gives its cells new keys: the old cell's seeds are not kept.
+    changed = sweep(make_scenario(horizon=700, seeds=1), {"stream.label_noise": [0.1]}, out, workers=1,
+                    figures=False)
+    assert (changed.tasks, changed.skipped) == (1, 0) and len(_task_files(out)) == 1
+
+
 def test_a_two_worker_dask_cluster_and_a_scheduler_address_give_the_in_process_numbers(tmp_path):
     from dask.distributed import LocalCluster
 
