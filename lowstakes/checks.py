@@ -70,6 +70,7 @@ def problems(scenario) -> Iterator[tuple[tuple, str]]:
     yield from _matrix_problems(scenario, source, classes)
     yield from _concept_problems(scenario, source)
     yield from _feature_problems(scenario, source)
+    yield from _turn_problems(scenario)
     contexts = _contexts(scenario, source)
     for name, learner in scenario.learners.items():
         yield from _learner_problems(scenario, ("learners", name), learner, contexts)
@@ -449,6 +450,18 @@ def _concept_problems(scenario, source):
                 concept = params.get("concept", 0) if rule == "concept" else None
                 if isinstance(concept, int) and not isinstance(concept, bool) and concept >= count:
                     yield where + ("concept",), f"concept rule: concept {concept} does not exist; {available}"
+
+
+def _turn_problems(scenario):
+    """A deceptive expert that turns only after the last decision: it would never defect,
+    and the run would look like a study of deception with no deception in it."""
+    for lname, learner in scenario.learners.items():
+        for ename, expert in learner.experts.items():
+            after = expert.params.get("after") if expert.rule == "deceptive" else None
+            if isinstance(after, int | float) and not isinstance(after, bool) and after >= scenario.horizon:
+                yield (("learners", lname, "experts", ename, "params", "after"),
+                       f"after {after} is not below the horizon ({scenario.horizon}): this expert would "
+                       "never defect (with --horizon, after scales with the horizon)")
 
 
 def _feature_problems(scenario, source):

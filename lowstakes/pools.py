@@ -108,6 +108,13 @@ class DeceptiveRule(Rule):
             self.imitated = build_rule(imitate["rule"], dict(imitate.get("params") or {}))
         except ValueError as exc:
             raise ValueError(f"imitate: {exc}") from None
+        for key, step in (("after", after), ("before", before)):
+            if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step < 0):
+                raise ValueError(f"{key} must be a decision number (0 or more), got {step!r}")
+        if before == 0:
+            raise ValueError("before must be above 0: the trigger would never hold")
+        if after is not None and before is not None and after >= before:
+            raise ValueError(f"after ({after}) must be below before ({before}): the trigger would never hold")
         if action not in (0, 1, "opposite"):
             raise ValueError(f"action must be 0, 1 or 'opposite', got {action!r}")
         if after is None and before is None and region is None and probability is None:

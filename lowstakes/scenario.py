@@ -499,7 +499,19 @@ class Scenario(_Model):
 
     def scaled(self, horizon: int) -> Scenario:
         """The same scenario over ``horizon`` decisions: shift positions, widths and window
-        lengths scale in proportion (rounded, at least 1)."""
+        lengths scale in proportion (rounded, at least 1), and so do the decisions a deceptive
+        expert turns at and back (its ``after`` and ``before``), so that a small run keeps
+        the scenario's story. Times (delays, an overseer's service) are not decisions and
+        are not scaled.
+
+        >>> turn = {"rule": "deceptive", "params": {"imitate": {"rule": "constant"}, "after": 600}}
+        >>> scenario = Scenario.from_dict({
+        ...     "name": "turn", "horizon": 1000, "stream": {"source": "sea"},
+        ...     "learners": {"c": {"algorithm": "consensus",
+        ...                        "experts": {"honest": {"rule": "constant"}, "turncoat": turn}}}})
+        >>> scenario.scaled(100).learners["c"].experts["turncoat"].params["after"]
+        60
+        """
         factor = horizon / self.horizon
 
         def scale(n):
@@ -511,6 +523,14 @@ class Scenario(_Model):
             shift["at"], shift["width"] = scale(shift["at"]), scale(shift["width"])
         windows = data["windows"]
         windows["length"], windows["smoothing"] = scale(windows["length"]), scale(windows["smoothing"])
+        for learner in data["learners"].values():
+            for expert in (learner.get("experts") or {}).values():
+                params = expert.get("params")
+                if expert.get("rule") == "deceptive" and isinstance(params, dict):
+                    for key in ("after", "before"):
+                        step = params.get(key)
+                        if isinstance(step, int | float) and not isinstance(step, bool) and step > 0:
+                            params[key] = scale(step)
         return Scenario.from_dict(data)
 
 

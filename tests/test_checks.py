@@ -62,6 +62,7 @@ def expert(rule, **params):
 
 
 POOL_A = ("learners", "pool", "experts", "a")
+POOL_B = ("learners", "pool", "experts", "b")
 
 
 KARMED = {"name": "k", "horizon": 1000, "harm": {"matrix": "arms"},
@@ -183,6 +184,14 @@ CASES = {
         (("learners", "pool", "params"), "hedge: unknown param 'etaa' (did you mean 'eta'?); Hedge takes: eta")]),
     "expert rule params": (scenario(learners=expert("constant", label=7)), [
         (POOL_A + ("params",), "label must be 0 or 1, got 7")]),
+    "a deceptive expert that turns after the last decision": (scenario(learners=pool({
+        "a": {"rule": "constant"}, "b": {"rule": "deceptive", "params": {"imitate": {"rule": "constant"},
+                                                                          "after": 1000}}})), [
+        (POOL_B + ("params", "after"), "after 1000 is not below the horizon (1000): this expert would never "
+                                       "defect (with --horizon, after scales with the horizon)")]),
+    "a deceptive expert that turns at the last decision": (scenario(learners=pool({
+        "a": {"rule": "constant"}, "b": {"rule": "deceptive", "params": {"imitate": {"rule": "constant"},
+                                                                          "after": 999}}})), []),
     "expert rule unknown": (scenario(learners=pool({"a": {"rule": "constnt"}, "b": {"rule": "constant"}})), [
         (POOL_A + ("rule",), "unknown rule 'constnt' (did you mean 'constant'?); known: concept, constant, deceptive, "
                              "threshold (or 'module:attribute' for your own)")]),

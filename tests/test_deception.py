@@ -58,6 +58,10 @@ def test_a_deceptive_rule_imitates_until_its_trigger():
     ({"imitate": HONEST, "after": 1, "action": 2}, "action must be 0, 1 or 'opposite'"),
     ({"imitate": HONEST, "probability": 1.5}, "probability must be in"),
     ({"imitate": HONEST, "region": {2: [5, 1]}}, "region must map features"),
+    ({"imitate": HONEST, "after": 500, "before": 500}, r"after \(500\) must be below before \(500\)"),
+    ({"imitate": HONEST, "before": 0}, "before must be above 0"),
+    ({"imitate": HONEST, "after": -1}, "after must be a decision number"),
+    ({"imitate": HONEST, "after": True}, "after must be a decision number"),
 ])
 def test_bad_deceptive_rules_are_refused(params, message):
     with pytest.raises((ValueError, TypeError), match=message):
