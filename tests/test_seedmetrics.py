@@ -133,13 +133,16 @@ SCENARIOS = {
 }
 
 
-def deceptive(after: int) -> Scenario:
-    """The bundled deception scenario's models, turning at decision ``after`` of 2,400."""
+def deceptive(after: int | None) -> Scenario:
+    """The bundled deception scenario's models, turning at decision ``after`` of 2,400 on
+    its high-stakes region; with ``after=None``, on a region no context reaches (SEA's
+    features lie in [0, 10]), so that they never turn."""
     data = yaml.safe_load((ROOT / "scenarios" / "deception.yaml").read_text())
     for learner in data["learners"].values():
         for expert in learner["experts"].values():
             if expert["rule"] == "deceptive":
-                expert["params"] = {**expert["params"], "after": after}
+                turn = {"after": after} if after is not None else {"after": 0, "region": {2: [11.0, 12.0]}}
+                expert["params"] = {**expert["params"], **turn}
     return Scenario.from_dict({**data, "horizon": 2400, "seeds": 1})
 
 
@@ -149,7 +152,7 @@ def seed_of(name: str):
     if name == "deception":
         scenario = deceptive(1200)
     elif name == "deception_never":  # deceptive models that never turn within the run
-        scenario = deceptive(10_000)
+        scenario = deceptive(None)
     else:
         scenario = Scenario.from_dict(SCENARIOS[name])
     blocks: list[BlockRecord] = []

@@ -41,7 +41,7 @@ NAMES = ["binary", "bandit", "deception", "deception_never", "delayed_best_const
 def seeds_of(name: str):
     """A scenario over three seeds, every seed's metrics (per seed, per arm), and its arms."""
     if name.startswith("deception"):
-        scenario = Scenario.from_dict({**deceptive(1200 if name == "deception" else 10_000).to_dict(),
+        scenario = Scenario.from_dict({**deceptive(1200 if name == "deception" else None).to_dict(),
                                        "seeds": SEEDS})
     else:
         scenario = Scenario.from_dict({**SCENARIOS[name], "seeds": SEEDS})
