@@ -340,6 +340,14 @@ def _pool_problems(scenario, path, learner, contexts):
         if delay.kind == "exponential" or scenario.timing.arrivals.poisson is not None:
             yield path + ("algorithm",), (
                 "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")
+        elif (learner.overseer or scenario.timing.overseer) is not None:
+            yield path + ("algorithm",), (
+                "hedge_interleaved needs every label within the fixed delay; an overseer's queue and "
+                "service make labels later than that (use hedge: its bound reads the delays that happened)")
+        elif learner.query is not None and learner.query.get("policy", "all") != "all":
+            yield path + ("query",), (
+                "hedge_interleaved needs every label within the fixed delay; a query policy leaves some "
+                "labels unasked (use hedge: its bound reads the labels that never came)")
     params = dict(learner.params)
     if learner.algorithm == "hedge_interleaved":
         params.setdefault("delay", 0)

@@ -130,7 +130,10 @@ class FixedShare:
 
 class Interleaved:
     """d+1 independent copies of Hedge for a constant feedback delay d: copy t mod (d+1)
-    acts at decision t, so its previous decision's losses have always arrived."""
+    acts at decision t, so its previous decision's losses have arrived, when every loss
+    comes within d decisions. ``late`` counts the decisions at which that failed (the
+    copy had not yet learned all its earlier decisions' losses: a label that came later,
+    or never): the interleaved bound assumes there are none."""
 
     name = "hedge_interleaved"
 
@@ -138,12 +141,21 @@ class Interleaved:
         self.copies = [Hedge(n, horizon=max(1, math.ceil((horizon - k) / (delay + 1))))
                        for k in range(delay + 1)]
         self.n, self.delay = n, delay
+        self.late = 0
+        self._learned = [0] * (delay + 1)  # losses each copy has learned
+        self._seen = -1  # the last decision checked
 
     def weights(self, t: int, out: np.ndarray | None = None) -> np.ndarray:
-        return self.copies[t % len(self.copies)].weights(t, out)
+        copy = t % len(self.copies)
+        if t > self._seen:  # copy's earlier decisions: t // (d+1) of them
+            self._seen = t
+            self.late += self._learned[copy] < t // len(self.copies)
+        return self.copies[copy].weights(t, out)
 
     def update(self, losses: np.ndarray, t: int) -> None:
-        self.copies[t % len(self.copies)].update(losses, t)
+        copy = t % len(self.copies)
+        self._learned[copy] += 1
+        self.copies[copy].update(losses, t)
 
 
 ALGORITHMS = {cls.name: cls for cls in (Hedge, AnytimeHedge, FixedShare, Interleaved)}

@@ -34,6 +34,13 @@ CONSENSUS_REASON = ("imitation of the overseer: the consensus imitator's guarant
                     "computed for the Bayesian-mixture or MAP imitators either")
 
 
+#: Why hedge_interleaved has no bound on a seed where a copy acted before it had learned all
+#: its earlier losses (the summary's pool entry counts those decisions: late_decisions).
+INTERLEAVED_LATE = ("hedge_interleaved: a copy acted before it had learned every earlier decision's loss "
+                    "(a label later than the fixed delay, or never asked for), so the interleaved bound, "
+                    "which assumes every label comes within the delay, does not apply")
+
+
 def _pool_guarantee(pool: dict, delayed: bool) -> dict:
     algorithm = pool["algorithm"]
     windows = [b for b in pool["bounds"] if b["name"] == "fixed_share_window"]
@@ -44,7 +51,9 @@ def _pool_guarantee(pool: dict, delayed: bool) -> dict:
                 "windows": [{"shift": k, "regret": b["measured"], "bound": b["value"],
                              "holds": b["holds"]} for k, b in enumerate(windows)],
                 "run": None}
-    if delayed and algorithm in ("fixed_share", "hedge_anytime"):
+    if pool.get("late_decisions"):
+        reason = INTERLEAVED_LATE
+    elif delayed and algorithm in ("fixed_share", "hedge_anytime"):
         reason = f"{algorithm} under delayed feedback: its theorems assume immediate feedback"
     elif algorithm == "fixed_share":
         reason = "no transition window in this run"

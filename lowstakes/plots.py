@@ -176,6 +176,8 @@ def bounds_figure(curves, summary, shift_widths=None):
             if comparator == "best_switching":
                 versus = f"best sequence, {summary_switches(summary, learner)} switch(es)"
             title = f"{learner} / {objective}\n(feedback regret vs {versus})"
+            if arm["bound"].isna().all():
+                title = f"{learner} / {objective}\n(vs {versus}; no guaranteed bound applies)"
         _mark_shifts(ax, summary, shift_widths)
         ax.axhline(0, color="0.2", linewidth=0.6)
         ax.set_title(title, fontsize=10)
@@ -184,8 +186,9 @@ def bounds_figure(curves, summary, shift_widths=None):
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(label, handle)
+    # One panel is too narrow for the entries side by side: they go one under another.
     fig.legend(legend.values(), legend.keys(), frameon=False, loc="outside lower center",
-               ncol=min(3, len(legend)), fontsize=9)
+               ncol=min(3, len(legend)) if cols > 1 else 1, fontsize=9)
     fig.suptitle(f"{summary['scenario']}: arms against their guaranteed bounds")
     return fig
 

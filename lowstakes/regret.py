@@ -45,6 +45,8 @@ def _bound_at(algorithm, n, scale, t, unrevealed, switches, delayed):
     ``unrevealed``: the run's {"penalty", "max", "sum"} of m_t (read only for Hedge under
     delayed feedback)."""
     if isinstance(algorithm, Interleaved):
+        if algorithm.late:  # a copy acted before it had every earlier loss: no theorem applies
+            return None
         return bounds.hedge_constant_delay(t, n, algorithm.delay, scale)
     if isinstance(algorithm, Hedge):
         if delayed:
@@ -104,6 +106,7 @@ def pool_seed_metrics(info: dict, scenario, windows: list[tuple[int, int]], dela
                      "regret": mix - info["window_best_loss"][k]}
                     for k, mix in enumerate(info["window_mixture_loss"])],
         "max_unrevealed": info["unrevealed"]["max"],
+        **({"late_decisions": algorithm.late} if isinstance(algorithm, Interleaved) else {}),
         "goodhart": _goodhart_summary(info["goodhart"], mixture_harm - info["best_fixed_harm"],
                                       regret_fixed, main),
         "bounds": checks,
@@ -147,7 +150,9 @@ def pool_curves(info: dict, delayed: bool) -> dict[str, np.ndarray]:
     algorithm, n, scale = info["algorithm"], len(info["experts"]), info["loss_scale"]
     steps = info["checkpoints"]
     curves = info["curves"]
-    if isinstance(algorithm, Interleaved):
+    if isinstance(algorithm, Interleaved) and algorithm.late:
+        values = np.full(len(steps), np.nan)  # no bound applies (see _bound_at)
+    elif isinstance(algorithm, Interleaved):
         # Each copy keeps its own fixed-eta bound at every prefix; their sum is at most
         # the textbook sqrt((d+1)(T/2) ln N) at the horizon (Cauchy-Schwarz).
         values = np.zeros(len(steps))

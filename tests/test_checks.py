@@ -176,6 +176,18 @@ CASES = {
         scenario(learners=pool(algorithm="hedge_interleaved"), timing={"arrivals": {"poisson": 1}}), [
             (("learners", "pool", "algorithm"),
              "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")]),
+    "hedge_interleaved, an overseer": (
+        scenario(learners=pool(algorithm="hedge_interleaved"),
+                 timing={"feedback_delay": {"fixed": 3}, "overseer": {"capacity": 1, "service": {"fixed": 0.5}}}), [
+            (("learners", "pool", "algorithm"),
+             "hedge_interleaved needs every label within the fixed delay; an overseer's queue and service make "
+             "labels later than that (use hedge: its bound reads the delays that happened)")]),
+    "hedge_interleaved, a query policy": (
+        scenario(learners=pool(algorithm="hedge_interleaved", query={"policy": "fraction", "rate": 0.5}),
+                 timing={"feedback_delay": {"fixed": 3}}), [
+            (("learners", "pool", "query"),
+             "hedge_interleaved needs every label within the fixed delay; a query policy leaves some labels "
+             "unasked (use hedge: its bound reads the labels that never came)")]),
     "hedge_interleaved, fixed delay": (
         scenario(learners=pool(algorithm="hedge_interleaved"), timing={"feedback_delay": {"fixed": 3}}), []),
     "algorithm param out of range": (scenario(learners=pool(params={"eta": -1})), [

@@ -231,6 +231,25 @@ def test_interleaved_copies_each_see_their_own_decisions():
         [math.sqrt(8 * 0.6931471806)] * 4)
 
 
+def test_interleaved_counts_the_decisions_a_copy_takes_without_its_earlier_losses():
+    from lowstakes.regret import _bound_at
+
+    on_time, late = Interleaved(2, delay=2, horizon=30), Interleaved(2, delay=2, horizon=30)
+    losses = np.random.default_rng(0).random((30, 2))
+    for t in range(30):
+        on_time.weights(t)
+        on_time.weights(t)  # asked twice for one decision: counted once
+        late.weights(t)
+        if t >= 2:
+            on_time.update(losses[t - 2], t - 2)  # decision t - 2's loss, before decision t + 1
+        if t >= 2 and t - 2 != 4:
+            late.update(losses[t - 2], t - 2)
+    # Decision 4's loss never came: copy 1 (decisions 1, 4, 7, ...) lacks it from decision 7 on.
+    assert on_time.late == 0 and late.late == len(range(7, 30, 3))
+    assert _bound_at(on_time, 2, 1.0, 30, None, 1, True).name == "hedge_constant_delay"
+    assert _bound_at(late, 2, 1.0, 30, None, 1, True) is None
+
+
 def test_fixed_share_tunes_only_what_is_not_given():
     alpha, eta = bounds.fixed_share_tuned(100, 3, 1)
     for fixed, expected in [({}, (alpha, eta)), ({"eta": 0.3}, (alpha, 0.3)), ({"alpha": 0.2}, (0.2, eta))]:
