@@ -28,7 +28,8 @@ from scipy import special
 __all__ = [
     "Bound", "hedge_fixed", "hedge_fixed_eta", "hedge_eta", "hedge_anytime", "hedge_anytime_eta",
     "hedge_doubling", "fixed_share", "fixed_share_tuned", "fixed_share_window",
-    "hedge_constant_delay", "hedge_delays", "ogd", "exp3", "exp3_eta", "exp3_general", "exp4", "exp4_eta",
+    "hedge_constant_delay", "fixed_share_constant_delay", "fixed_share_window_constant_delay",
+    "hedge_delays", "ogd", "exp3", "exp3_eta", "exp3_general", "exp4", "exp4_eta",
     "exp3_share", "exp3_share_tuned", "bernoulli_expected_regret",
     "minimax_lower", "binary_entropy", "goodhart_lower", "goodhart_set",
 ]
@@ -174,6 +175,49 @@ def hedge_constant_delay(T: int, N: int, d: int, B: float = 1.0) -> Bound:
     _check(T, N)
     return Bound("hedge_constant_delay", B * math.sqrt((d + 1) * T / 2 * math.log(N)), GUARANTEED,
                  "Weinberger & Ordentlich 2002", {"T": T, "N": N, "d": d, "B": B})
+
+
+def fixed_share_constant_delay(copies, N: int, m: int, d: int, B: float = 1.0) -> Bound:
+    """d+1 interleaved Fixed Share copies under a constant delay d, against the best expert
+    sequence with at most m switches: the sum over copies of :func:`fixed_share` for the
+    T_k decisions copy k took, at its own (alpha_k, eta_k). ``copies``: (T_k, alpha_k, eta_k)
+    per copy; a copy that has not acted (T_k = 0) adds nothing.
+
+    Why it holds for every loss sequence: copy k sees decisions k, k+d+1, ... and, the delay
+    being d, each one's losses before its next, so it is Fixed Share on its own sequence. The
+    comparator's sequence, read on copy k's decisions only, switches at most m times (each
+    switch of it shows in a copy at most once), and the Fixed Share bound grows with m for
+    alpha <= 1/2 (each switch adds ln N + ln((1 - alpha)/alpha) >= 0; the tuned alpha_k is at
+    most 1/2), so copy k's regret against it is at most fixed_share(T_k, N, m). The regrets
+    of the copies add up to the whole run's.
+
+    >>> fixed_share_constant_delay([(5, 0.25, 0.5), (0, 0.25, 0.5)], N=2, m=1, d=1).value == (
+    ...     fixed_share(5, 2, 1, 0.25, 0.5).value)
+    True
+    """
+    if any(alpha > 0.5 for t, alpha, _ in copies if t > 0):
+        raise ValueError("the interleaved bound needs alpha <= 1/2 in every copy (the bound grows with m)")
+    value = sum(fixed_share(t, N, m, alpha, eta).value for t, alpha, eta in copies if t > 0)
+    return Bound("fixed_share_constant_delay", B * value, GUARANTEED,
+                 "Fixed Share (Cesa-Bianchi & Lugosi 2006, Thm 5.1) in each of d+1 interleaved copies "
+                 "(Weinberger & Ordentlich 2002's reduction)",
+                 {"T": sum(t for t, _, _ in copies), "N": N, "m": m, "d": d, "B": B})
+
+
+def fixed_share_window_constant_delay(copies, N: int, d: int, B: float = 1.0) -> Bound:
+    """d+1 interleaved Fixed Share copies over one window, against any single expert: the sum
+    over copies of :func:`fixed_share_window` for the tau_k decisions of the window that copy
+    k took (``copies``: (tau_k, alpha_k, eta_k)). Each copy's weights never fall below
+    alpha_k / N, and the window read on a copy's decisions is a window of that copy's own.
+
+    >>> fixed_share_window_constant_delay([(3, 0.1, 0.5), (2, 0.1, 0.5)], N=2, d=1).value == (
+    ...     fixed_share_window(3, 2, 0.1, 0.5).value + fixed_share_window(2, 2, 0.1, 0.5).value)
+    True
+    """
+    value = sum(fixed_share_window(tau, N, alpha, eta).value for tau, alpha, eta in copies if tau > 0)
+    return Bound("fixed_share_window_constant_delay", B * value, GUARANTEED,
+                 "weights of each interleaved copy never fall below alpha/N (see BOUNDS)",
+                 {"tau": sum(tau for tau, _, _ in copies), "N": N, "d": d, "B": B})
 
 
 def hedge_delays(N: int, eta: float, unrevealed, B: float = 1.0) -> Bound:

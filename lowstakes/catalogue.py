@@ -66,6 +66,9 @@ ALGORITHM_DEFAULTS = {
     "hedge_anytime": [],
     "fixed_share": ["eta, alpha: tuned (CBL Thm 5.1)", "switches=the number of shifts (at least 1)"],
     "hedge_interleaved": ["delay=the fixed feedback delay, in decisions"],
+    "fixed_share_interleaved": ["delay=the fixed feedback delay, in decisions",
+                                "switches=the number of shifts (at least 1)",
+                                "each copy's eta, alpha: tuned to its own decisions (CBL Thm 5.1)"],
 }
 
 

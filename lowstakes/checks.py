@@ -28,6 +28,9 @@ from lowstakes.streams import SOURCES, concept_params
 
 __all__ = ["problems"]
 
+#: Expert algorithms made of d+1 interleaved copies, for a fixed delay of d decisions.
+INTERLEAVED = ("hedge_interleaved", "fixed_share_interleaved")
+
 
 def _say(exc: Exception) -> str:
     """What went wrong building an object from the scenario's params: the message, and the
@@ -335,21 +338,20 @@ def _pool_problems(scenario, path, learner, contexts):
         except Exception as exc:  # noqa: BLE001 - the user's params, whatever the complaint
             yield path + ("params",), _say(exc)
 
-    if learner.algorithm == "hedge_interleaved":
-        delay = scenario.timing.feedback_delay
+    if learner.algorithm in INTERLEAVED:
+        name, delay = learner.algorithm, scenario.timing.feedback_delay
         if delay.kind == "exponential" or scenario.timing.arrivals.poisson is not None:
-            yield path + ("algorithm",), (
-                "hedge_interleaved needs a fixed feedback delay and fixed arrival spacing")
+            yield path + ("algorithm",), f"{name} needs a fixed feedback delay and fixed arrival spacing"
         elif (learner.overseer or scenario.timing.overseer) is not None:
             yield path + ("algorithm",), (
-                "hedge_interleaved needs every label within the fixed delay; an overseer's queue and "
+                f"{name} needs every label within the fixed delay; an overseer's queue and "
                 "service make labels later than that (use hedge: its bound reads the delays that happened)")
         elif learner.query is not None and learner.query.get("policy", "all") != "all":
             yield path + ("query",), (
-                "hedge_interleaved needs every label within the fixed delay; a query policy leaves some "
+                f"{name} needs every label within the fixed delay; a query policy leaves some "
                 "labels unasked (use hedge: its bound reads the labels that never came)")
     params = dict(learner.params)
-    if learner.algorithm == "hedge_interleaved":
+    if learner.algorithm in INTERLEAVED:
         params.setdefault("delay", 0)
     if not imitator:
         try:

@@ -1,4 +1,5 @@
-"""Expert algorithms with guarantees: Hedge (fixed and anytime), Fixed Share, interleaved Hedge.
+"""Expert algorithms with guarantees: Hedge (fixed and anytime), Fixed Share, and interleaved
+copies of Hedge and of Fixed Share for a constant feedback delay.
 
 All work in log space on losses in [0, 1] (divide by B first), so neither overflow nor
 underflow can happen however long the run: the log-weights are renormalised at every
@@ -29,8 +30,8 @@ import numpy as np
 from lowstakes import bounds
 from lowstakes.registry import check_params, suggest
 
-__all__ = ["Hedge", "AnytimeHedge", "FixedShare", "Interleaved", "play", "build_algorithm",
-           "ALGORITHMS"]
+__all__ = ["Hedge", "AnytimeHedge", "FixedShare", "Interleaved", "InterleavedFixedShare", "play",
+           "build_algorithm", "rounds", "ALGORITHMS"]
 
 
 def learning_rate(eta: float | None, horizon: int | None, tuned) -> float:
@@ -138,8 +139,7 @@ class Interleaved:
     name = "hedge_interleaved"
 
     def __init__(self, n: int, delay: int, horizon: int):
-        self.copies = [Hedge(n, horizon=max(1, math.ceil((horizon - k) / (delay + 1))))
-                       for k in range(delay + 1)]
+        self.copies = [self._copy(n, rounds(horizon, delay, k)) for k in range(delay + 1)]
         self.n, self.delay = n, delay
         self.late = 0
         self._learned = [0] * (delay + 1)  # losses each copy has learned
@@ -157,8 +157,39 @@ class Interleaved:
         self._learned[copy] += 1
         self.copies[copy].update(losses, t)
 
+    def _copy(self, n: int, horizon: int):
+        """One copy, tuned to the ``horizon`` decisions it takes."""
+        return Hedge(n, horizon=horizon)
 
-ALGORITHMS = {cls.name: cls for cls in (Hedge, AnytimeHedge, FixedShare, Interleaved)}
+
+class InterleavedFixedShare(Interleaved):
+    """d+1 independent copies of Fixed Share for a constant feedback delay d, each tuned to
+    its own decisions for ``switches`` switches: the interleaving of :class:`Interleaved`,
+    for a best expert that changes. A switch of the comparator's sequence is at most one
+    switch in each copy's decisions, so each copy's Fixed Share bound holds with the same m
+    (:func:`lowstakes.bounds.fixed_share_constant_delay`)."""
+
+    name = "fixed_share_interleaved"
+
+    def __init__(self, n: int, delay: int, horizon: int, switches: int = 1):
+        self.switches = switches
+        super().__init__(n, delay, horizon)
+
+    def _copy(self, n: int, horizon: int):
+        return FixedShare(n, horizon=horizon, switches=self.switches)
+
+
+def rounds(t: int, delay: int, copy: int) -> int:
+    """How many of decisions 0..t-1 copy ``copy`` of d+1 interleaved copies takes (those
+    equal to ``copy`` mod d+1), at least 1 (a copy's tuning needs a horizon).
+
+    >>> [rounds(10, 2, k) for k in range(3)]
+    [4, 3, 3]
+    """
+    return max(1, math.ceil((t - copy) / (delay + 1)))
+
+
+ALGORITHMS = {cls.name: cls for cls in (Hedge, AnytimeHedge, FixedShare, Interleaved, InterleavedFixedShare)}
 
 
 def build_algorithm(name: str, n: int, horizon: int, params: dict):

@@ -34,28 +34,30 @@ CONSENSUS_REASON = ("imitation of the overseer: the consensus imitator's guarant
                     "computed for the Bayesian-mixture or MAP imitators either")
 
 
-#: Why hedge_interleaved has no bound on a seed where a copy acted before it had learned all
-#: its earlier losses (the summary's pool entry counts those decisions: late_decisions).
-INTERLEAVED_LATE = ("hedge_interleaved: a copy acted before it had learned every earlier decision's loss "
+#: Why an interleaved algorithm has no bound on a seed where a copy acted before it had learned
+#: all its earlier losses (the summary's pool entry counts those decisions: late_decisions).
+INTERLEAVED_LATE = ("a copy acted before it had learned every earlier decision's loss "
                     "(a label later than the fixed delay, or never asked for), so the interleaved bound, "
                     "which assumes every label comes within the delay, does not apply")
 
 
 def _pool_guarantee(pool: dict, delayed: bool) -> dict:
     algorithm = pool["algorithm"]
-    windows = [b for b in pool["bounds"] if b["name"] == "fixed_share_window"]
+    windows = [b for b in pool["bounds"] if b["name"].startswith("fixed_share_window")]
     if windows:
-        return {"applies": True, "name": "fixed_share_window", "kind": "guaranteed",
+        return {"applies": True, "name": windows[0]["name"], "kind": "guaranteed",
                 "source": windows[0]["source"],
                 "comparator": "the best single expert in the window, on the arm's feedback",
                 "windows": [{"shift": k, "regret": b["measured"], "bound": b["value"],
                              "holds": b["holds"]} for k, b in enumerate(windows)],
                 "run": None}
     if pool.get("late_decisions"):
-        reason = INTERLEAVED_LATE
+        reason = f"{algorithm}: {INTERLEAVED_LATE}"
     elif delayed and algorithm in ("fixed_share", "hedge_anytime"):
         reason = f"{algorithm} under delayed feedback: its theorems assume immediate feedback"
-    elif algorithm == "fixed_share":
+        if algorithm == "fixed_share":
+            reason += " (for a fixed delay, fixed_share_interleaved carries Fixed Share's bounds)"
+    elif algorithm in ("fixed_share", "fixed_share_interleaved"):
         reason = "no transition window in this run"
     else:
         reason = (f"{algorithm}'s guarantee is against the best fixed expert over the whole run (see the "

@@ -197,9 +197,9 @@ class ExpertPolicy(Policy):
         self.rules, self.models = build_experts(spec.experts, model_seeds)
         n = len(self.names)
         params = dict(spec.params)
-        if spec.algorithm == "hedge_interleaved":
+        if spec.algorithm in ("hedge_interleaved", "fixed_share_interleaved"):
             params.setdefault("delay", fixed_delay)
-        if spec.algorithm == "fixed_share":
+        if spec.algorithm in ("fixed_share", "fixed_share_interleaved"):
             params.setdefault("switches", max(1, len(shifts)))
         self.algorithm = build_algorithm(spec.algorithm, n, horizon, params)
         self.sample = spec.act == "sample"

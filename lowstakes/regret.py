@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from lowstakes import bounds
-from lowstakes.experts import AnytimeHedge, FixedShare, Hedge, Interleaved
+from lowstakes.experts import AnytimeHedge, FixedShare, Hedge, Interleaved, InterleavedFixedShare, rounds
 
 __all__ = ["unrevealed", "pool_seed_metrics", "pool_curves", "bandit_seed_metrics"]
 
@@ -44,9 +44,13 @@ def _bound_at(algorithm, n, scale, t, unrevealed, switches, delayed):
     """The main guaranteed bound after t decisions, or None when none applies.
     ``unrevealed``: the run's {"penalty", "max", "sum"} of m_t (read only for Hedge under
     delayed feedback)."""
+    if isinstance(algorithm, Interleaved) and algorithm.late:
+        return None  # a copy acted before it had every earlier loss: no theorem applies
+    if isinstance(algorithm, InterleavedFixedShare):
+        copies = [(rounds(t, algorithm.delay, k) if k < t else 0, c.alpha, c.eta)
+                  for k, c in enumerate(algorithm.copies)]
+        return bounds.fixed_share_constant_delay(copies, n, switches, algorithm.delay, scale)
     if isinstance(algorithm, Interleaved):
-        if algorithm.late:  # a copy acted before it had every earlier loss: no theorem applies
-            return None
         return bounds.hedge_constant_delay(t, n, algorithm.delay, scale)
     if isinstance(algorithm, Hedge):
         if delayed:
@@ -77,7 +81,8 @@ def pool_seed_metrics(info: dict, scenario, windows: list[tuple[int, int]], dela
             checks.append({**bound.to_dict(measured), "comparator": comparator})
 
     main = _bound_at(algorithm, n, scale, horizon, info["unrevealed"], info["switches"], delayed)
-    if isinstance(algorithm, FixedShare):
+    shares = isinstance(algorithm, FixedShare | InterleavedFixedShare)
+    if shares:
         check(main, regret_switching, f"best expert sequence ({info['switches']} switches)")
     else:
         check(main, regret_fixed, "best fixed expert")
@@ -86,11 +91,17 @@ def pool_seed_metrics(info: dict, scenario, windows: list[tuple[int, int]], dela
         # The tuned special case, under its textbook name (same value as hedge_eta).
         checks[-1] = {**bounds.hedge_fixed(horizon, n, scale).to_dict(regret_fixed),
                       "comparator": "best fixed expert"}
-    if isinstance(algorithm, FixedShare) and not delayed:
-        for k, (start, end) in enumerate(windows):
+    for k, (start, end) in enumerate(windows):
+        bound = None
+        if isinstance(algorithm, FixedShare) and not delayed:
             bound = bounds.fixed_share_window(end - start, n, algorithm.alpha, algorithm.eta, scale)
-            measured = info["window_mixture_loss"][k] - info["window_best_loss"][k]
-            check(bound, measured, f"best expert in transition window {k}")
+        elif isinstance(algorithm, InterleavedFixedShare) and not algorithm.late:
+            d = algorithm.delay  # copy c's decisions in [start, end)
+            taken = [_taken(start, end, d, c) for c in range(d + 1)]
+            bound = bounds.fixed_share_window_constant_delay(
+                [(tau, c.alpha, c.eta) for tau, c in zip(taken, algorithm.copies, strict=True)], n, d, scale)
+        measured = info["window_mixture_loss"][k] - info["window_best_loss"][k]
+        check(bound, measured, f"best expert in transition window {k}")
     return {
         "algorithm": type(algorithm).name,
         "experts": info["experts"],
@@ -111,6 +122,17 @@ def pool_seed_metrics(info: dict, scenario, windows: list[tuple[int, int]], dela
                                       regret_fixed, main),
         "bounds": checks,
     }
+
+
+def _taken(start: int, end: int, d: int, copy: int) -> int:
+    """How many of decisions start..end-1 are copy ``copy``'s (those equal to it mod d+1).
+
+    >>> [_taken(3, 10, 2, c) for c in range(3)]  # 3, 6, 9 | 4, 7 | 5, 8
+    [3, 2, 2]
+    """
+    def before(t):
+        return 0 if t <= copy else -(-(t - copy) // (d + 1))
+    return before(end) - before(start)
 
 
 def _goodhart_line(goodhart: dict, proxy_regret):
@@ -152,7 +174,7 @@ def pool_curves(info: dict, delayed: bool) -> dict[str, np.ndarray]:
     curves = info["curves"]
     if isinstance(algorithm, Interleaved) and algorithm.late:
         values = np.full(len(steps), np.nan)  # no bound applies (see _bound_at)
-    elif isinstance(algorithm, Interleaved):
+    elif type(algorithm) is Interleaved:
         # Each copy keeps its own fixed-eta bound at every prefix; their sum is at most
         # the textbook sqrt((d+1)(T/2) ln N) at the horizon (Cauchy-Schwarz).
         values = np.zeros(len(steps))
@@ -171,7 +193,7 @@ def pool_curves(info: dict, delayed: bool) -> dict[str, np.ndarray]:
             bound = _bound_at(algorithm, n, scale, int(step) + 1, None, info["switches"], delayed)
             if bound is not None:
                 values[k] = bound.value
-    fixed_share = isinstance(algorithm, FixedShare)
+    fixed_share = isinstance(algorithm, FixedShare | InterleavedFixedShare)
     return {
         "step": steps,
         "proxy_regret": curves["mixture_loss"] - curves["best_fixed_loss"],

@@ -338,12 +338,13 @@ class LearnerSpec(_ModelSpec):
     """A River classifier (``model``); a River bandit policy (``model: bandit.UCB`` and the
     like); a River regressor with ``explore`` (a regression-oracle contextual bandit); or an
     ``algorithm``: over ``experts``, an expert algorithm (hedge, hedge_anytime, fixed_share,
-    hedge_interleaved) or an imitator of the overseer (consensus, bayes_mixture, map); under
-    bandit feedback, exp3 or exp3_share over the actions themselves, or exp4 over experts that
-    advise actions (rules ``action`` and ``concept``)."""
+    hedge_interleaved, fixed_share_interleaved) or an imitator of the overseer (consensus,
+    bayes_mixture, map); under bandit feedback, exp3 or exp3_share over the actions
+    themselves, or exp4 over experts that advise actions (rules ``action`` and ``concept``)."""
 
     algorithm: Literal["hedge", "hedge_anytime", "fixed_share", "hedge_interleaved",
-                       "consensus", "bayes_mixture", "map", "exp3", "exp3_share", "exp4"] | None = None
+                       "fixed_share_interleaved", "consensus", "bayes_mixture", "map", "exp3",
+                       "exp3_share", "exp4"] | None = None
     experts: dict[str, ExpertSpec] = Field(default_factory=dict)
     act: Literal["mixture", "sample"] = "mixture"
     query: dict[str, Any] | None = Field(

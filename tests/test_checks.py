@@ -188,6 +188,10 @@ CASES = {
             (("learners", "pool", "query"),
              "hedge_interleaved needs every label within the fixed delay; a query policy leaves some labels "
              "unasked (use hedge: its bound reads the labels that never came)")]),
+    "fixed_share_interleaved, exponential delay": (
+        scenario(learners=pool(algorithm="fixed_share_interleaved"), timing={"feedback_delay": {"exponential": 5}}), [
+            (("learners", "pool", "algorithm"),
+             "fixed_share_interleaved needs a fixed feedback delay and fixed arrival spacing")]),
     "hedge_interleaved, fixed delay": (
         scenario(learners=pool(algorithm="hedge_interleaved"), timing={"feedback_delay": {"fixed": 3}}), []),
     "algorithm param out of range": (scenario(learners=pool(params={"eta": -1})), [

@@ -12,7 +12,16 @@ from hypothesis.extra.numpy import arrays
 
 from lowstakes import bounds
 from lowstakes.comparators import best_fixed, best_in_windows, best_switching, brute_force_switching
-from lowstakes.experts import AnytimeHedge, FixedShare, Hedge, Interleaved, build_algorithm, play
+from lowstakes.experts import (
+    AnytimeHedge,
+    FixedShare,
+    Hedge,
+    Interleaved,
+    InterleavedFixedShare,
+    build_algorithm,
+    play,
+)
+from lowstakes.regret import _bound_at, _taken
 
 TOL = 1e-9
 
@@ -122,6 +131,52 @@ def test_interleaved_hedge_under_constant_delay(losses, d):
             algorithm.update(losses[s - d - 1], s - d - 1)
         mixture += algorithm.weights(s) @ losses[s]
     assert mixture - best_fixed(losses) <= bounds.hedge_constant_delay(t, n, d).value + TOL
+
+
+def _delayed_play(algorithm, losses, d):
+    """The mixture loss per decision when decision s's losses come only before decision s + d + 1."""
+    mixture = np.empty(len(losses))
+    for s in range(len(losses)):
+        if s - d - 1 >= 0:
+            algorithm.update(losses[s - d - 1], s - d - 1)
+        mixture[s] = algorithm.weights(s) @ losses[s]
+    return mixture
+
+
+def _interleaved_fixed_share_within_its_bounds(losses, d, m, window):
+    t, n = losses.shape
+    algorithm = InterleavedFixedShare(n, delay=d, horizon=t, switches=m)
+    mixture = _delayed_play(algorithm, losses, d)
+    assert algorithm.late == 0
+    for prefix in {t, max(1, t // 3)}:  # the bound at every prefix, as the curves draw it
+        bound = _bound_at(algorithm, n, 1.0, prefix, None, m, True)
+        assert mixture[:prefix].sum() - best_switching(losses[:prefix], m) <= bound.value + TOL
+    start, end = window
+    copies = [(_taken(start, end, d, k), c.alpha, c.eta) for k, c in enumerate(algorithm.copies)]
+    bound = bounds.fixed_share_window_constant_delay(copies, n, d)
+    assert mixture[start:end].sum() - losses[start:end].sum(axis=0).min() <= bound.value + TOL
+
+
+@settings(max_examples=80, deadline=None)
+@given(loss_matrices(max_t=200, max_n=6), st.integers(0, 4), st.integers(0, 3), st.data())
+def test_interleaved_fixed_share_under_constant_delay(losses, d, m, data):
+    t = len(losses)
+    start = data.draw(st.integers(0, t - 1))
+    end = data.draw(st.integers(start + 1, t))
+    _interleaved_fixed_share_within_its_bounds(losses, d, m, (start, end))
+
+
+def test_interleaved_fixed_share_on_a_best_expert_that_changes():
+    # The best expert changes halfway: Hedge copies (no sharing) fall far behind the
+    # switching comparator, and the bound holds only because the copies share.
+    t, d = 600, 2
+    losses = np.zeros((t, 2))
+    losses[: t // 2, 1] = losses[t // 2:, 0] = 1.0
+    _interleaved_fixed_share_within_its_bounds(losses, d, 1, (t // 2, t // 2 + 150))
+    hedges = Interleaved(2, delay=d, horizon=t)
+    stale = _delayed_play(hedges, losses, d).sum() - best_switching(losses, 1)
+    interleaved = InterleavedFixedShare(2, delay=d, horizon=t, switches=1)
+    assert stale > _bound_at(interleaved, 2, 1.0, t, None, 1, True).value
 
 
 @settings(max_examples=100, deadline=None)
@@ -289,7 +344,8 @@ def test_build_algorithm_passes_params_and_names_the_known_ones():
                                          r"FixedShare takes: eta, alpha, switches$"):
         build_algorithm("fixed_share", 3, 100, {"alpah": 0.1})
     with pytest.raises(ValueError, match=r"^unknown algorithm 'hedg' \(did you mean 'hedge'\?\); "
-                                         r"known: hedge, hedge_anytime, fixed_share, hedge_interleaved$"):
+                                         r"known: hedge, hedge_anytime, fixed_share, hedge_interleaved, "
+                                         r"fixed_share_interleaved$"):
         build_algorithm("hedg", 3, 100, {})
 
 

@@ -345,7 +345,11 @@ def test_why_an_arm_has_no_guarantee():
     assert seed_guarantee(info, 0, [], 100, pool=pool) == (
         {"applies": False, "reason": "no transition window in this run"}, None)
     assert seed_guarantee(info, 0, [], 100, pool=pool, delayed=True)[0]["reason"] == (
-        "fixed_share under delayed feedback: its theorems assume immediate feedback")
+        "fixed_share under delayed feedback: its theorems assume immediate feedback (for a fixed delay, "
+        "fixed_share_interleaved carries Fixed Share's bounds)")
+    late = {"algorithm": "fixed_share_interleaved", "bounds": [], "late_decisions": 3}
+    assert seed_guarantee(info, 0, [], 100, pool=late, delayed=True)[0]["reason"].startswith(
+        "fixed_share_interleaved: a copy acted before it had learned every earlier decision's loss")
     anytime = {"algorithm": "hedge_anytime", "bounds": []}
     assert seed_guarantee(info, 0, [], 100, pool=anytime, delayed=True)[0]["reason"] == (
         "hedge_anytime under delayed feedback: its theorems assume immediate feedback")
