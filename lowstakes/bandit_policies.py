@@ -144,11 +144,18 @@ def _estimate(policy, arm, x):
 
 class RiverBandit(BanditPolicy):
     """A River bandit policy on actions 0..K-1, rewarded with 1 - the scaled cost; a
-    contextual one (``LinUCBDisjoint``) is given the context too."""
+    contextual one (``LinUCBDisjoint``) is given the context too.
 
-    def __init__(self, policy, costs, mode):
+    A policy with a Beta posterior (:data:`BINARY_REWARD`) counts a reward as a success or
+    a failure (River's ``proba.Beta`` counts any reward above 0 as a success). A reward r
+    strictly between 0 and 1 is given to it as a success with probability r, drawn from
+    ``rng`` (the arm's random stream): the Bernoulli trick of Agrawal & Goyal (2012), which
+    keeps the posterior a Beta and its expected update that of the reward r."""
+
+    def __init__(self, policy, costs, mode, rng=None):
         super().__init__(costs, mode)
-        self.policy = policy
+        self.policy, self.rng = policy, rng
+        self.binary = isinstance(policy, BINARY_REWARD)
         self.label = f"bandit.{type(policy).__name__}"
         self.arms = list(range(self.k))
         self.contextual = is_contextual(policy)
@@ -175,7 +182,13 @@ class RiverBandit(BanditPolicy):
         if self.contextual:
             self.policy.update(action, x, 1.0 - cost)
             return
-        self.policy.update(action, 1.0 - cost)
+        reward = 1.0 - cost
+        if self.binary and 0.0 < reward < 1.0:
+            if self.rng is None:
+                raise ValueError(f"{self.label} counts rewards as 0 or 1: give it a random stream (rng) "
+                                 f"to draw one from the reward {reward}")
+            reward = float(self.rng.random() < reward)
+        self.policy.update(action, reward)
         estimates = self._estimates
         estimates[action] = _estimate(self.policy, action, x)
         self._best = max(e for e in estimates if e is not None)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lowstakes.bandit_policies import ADVICE, BANDIT_ALGORITHMS, BINARY_REWARD, EXPLORATION
+from lowstakes.bandit_policies import ADVICE, BANDIT_ALGORITHMS, EXPLORATION
 from lowstakes.bandits import Exp4
 from lowstakes.consensus import IMITATORS
 from lowstakes.consensus import settings as imitation_settings
@@ -23,7 +23,7 @@ from lowstakes.objectives import FEEDBACK, build_feedback
 from lowstakes.oversight import build_query
 from lowstakes.policies import KIND_MODES, learner_kind
 from lowstakes.pools import build_rule, rule_class
-from lowstakes.registry import check_params, load_attribute, resolve_river, resolves_to
+from lowstakes.registry import check_params, load_attribute, resolve_river
 from lowstakes.streams import SOURCES, concept_params
 
 __all__ = ["problems"]
@@ -176,16 +176,6 @@ def _mode_problems(scenario, path, learner, source, classes):
         if not getattr(model, "_multiclass", False):
             yield where, (f"{name} is a binary classifier; source {scenario.stream.source!r} has {classes} "
                           "classes (use a multi-class model, or wrap it in multiclass.OneVsRestClassifier)")
-    if kind == "river_bandit" and resolves_to(learner.model, BINARY_REWARD):
-        for oname in scenario.objectives:
-            try:
-                costs = scenario.costs_of(oname)
-            except ValueError:
-                continue  # reported with the matrix
-            if not np.isin(costs / costs.max(), (0.0, 1.0)).all():
-                yield where, (f"{name} learns from rewards of 0 or 1 (a Beta posterior); the costs of "
-                              f"objective {oname!r} take other values")
-                break
 
 
 def _is_contextual(model: str) -> bool:

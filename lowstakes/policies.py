@@ -92,7 +92,7 @@ def build_policy(scenario, lname: str, oname: str, rng, model_seeds) -> Policy:
         return Exp4Policy(algorithm, advisers, costs, mode, rng)
     if kind == "river_bandit":
         return RiverBandit(build_model(learner.model, learner.params, task="bandit", seeds=model_seeds),
-                           costs, mode)
+                           costs, mode, rng)
     if kind == "oracle_bandit":
         explore = dict(learner.explore)
         steps = [(s.model, s.params) for s in learner.preprocess]

@@ -354,10 +354,16 @@ def test_what_only_binary_sources_support_is_refused_on_several_classes():
     assert "binary classifier" in found["learners.lr.model"]
 
 
-def test_thompson_sampling_needs_costs_of_zero_or_the_largest():
-    found = problems_of(harm={"matrix": [[0.5] * 8, [1] * 8, [0] * 8]})
-    assert set(found) == {"learners.thompson.model"}
-    assert "rewards of 0 or 1" in found["learners.thompson.model"]
+def test_thompson_sampling_on_fractional_costs_is_reproducible_and_learns():
+    # Costs 0.25 or 0.75 of B = 1: every reward is drawn as 0 or 1 from the arm's own stream.
+    matrix = (0.25 + 0.5 * named_matrix("arms", 8)).tolist()
+    scenario = k_armed(harm={"matrix": matrix}, learners={"thompson": {"model": "bandit.ThompsonSampling"}},
+                       timing={"feedback_delay": {"exponential": 5}})
+    a, b = simulate(scenario, 1), simulate(scenario, 1)
+    assert np.array_equal(a.actions, b.actions)
+    assert np.array_equal(a.actions, simulate(scenario, 1, fast=False).actions)
+    assert not np.array_equal(a.actions, simulate(scenario, 0).actions)  # another seed, other draws
+    assert (a.actions[0, -500:] == 2).mean() > 0.6  # the new best arm, after the shift
 
 
 def test_bad_exploration_and_algorithm_params_are_named():
@@ -877,6 +883,34 @@ def test_led_params():
     for bad in ([1.0, 0.0] + rest, [True, False] + rest, list(range(9)), "0123456789"):
         with pytest.raises(ValueError, match="permutation must list each class 0..9 once"):
             LED([{"permutation": bad}], seed)
+
+
+def test_a_beta_posterior_takes_a_fractional_reward_as_a_drawn_success():
+    from river import bandit, proba
+
+    # Two actions, one outcome: costs 0.3 and 0.8 (of 1), rewards 0.7 and 0.2.
+    costs = np.array([[0.3, 1.0], [0.8, 1.0]])
+    ts = RiverBandit(bandit.ThompsonSampling(reward_obj=proba.Beta(), seed=1), costs, "bandit",
+                     np.random.default_rng(4))
+    for t in range(4000):
+        ts.act(t, {})
+        ts.learn(t, {}, 0)
+    for arm, reward in ((0, 0.7), (1, 0.2)):
+        posterior = ts.policy._rewards[arm]
+        n = posterior.alpha + posterior.beta - 2  # Beta(1, 1) before any update
+        assert n == ts.policy._counts[arm] and n > 0
+        # River's Beta would count every reward above 0 as a success: mean near 1, not r.
+        mean = posterior.alpha / (posterior.alpha + posterior.beta)
+        assert abs(mean - reward) < 4 * (0.25 / n) ** 0.5 + 0.02
+    # BayesUCB too; and rewards of exactly 0 or 1 are taken as they are, with no draw.
+    ucb = RiverBandit(bandit.BayesUCB(seed=1), np.array([[0.0, 1.0], [1.0, 1.0]]), "bandit", rng=None)
+    for t in range(50):
+        ucb.act(t, {})
+        ucb.learn(t, {}, 0)
+    fractional = RiverBandit(bandit.BayesUCB(seed=1), costs, "bandit")
+    fractional.act(0, {})
+    with pytest.raises(ValueError, match="counts rewards as 0 or 1: give it a random stream"):
+        fractional.learn(0, {}, 0)
 
 
 def test_river_policies_estimates_and_exploration_flags():
