@@ -359,8 +359,10 @@ def guarantee_by_hand(info, j: int, pool, delayed: bool) -> dict:
                                  "holds": b["holds"]} for k, b in enumerate(window_bounds)], "run": None}
         algorithm = pool["algorithm"]
         if delayed and algorithm in ("fixed_share", "hedge_anytime"):
+            remedy = (" (for a fixed delay, fixed_share_interleaved carries Fixed Share's bounds)"
+                      if algorithm == "fixed_share" else "")
             return {"applies": False, "reason": f"{algorithm} under delayed feedback: its theorems assume "
-                                                "immediate feedback"}
+                                                f"immediate feedback{remedy}"}
         return {"applies": False, "reason": f"{algorithm}'s guarantee is against the best fixed expert over "
                                             "the whole run (see the expert table), not per window; Fixed "
                                             "Share has one per window"}
