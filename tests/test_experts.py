@@ -293,8 +293,8 @@ def test_interleaved_counts_the_decisions_a_copy_takes_without_its_earlier_losse
     losses = np.random.default_rng(0).random((30, 2))
     for t in range(30):
         on_time.weights(t)
-        on_time.weights(t)  # asked twice for one decision: counted once
         late.weights(t)
+        late.weights(t)  # asked twice for one decision: counted once
         if t >= 2:
             on_time.update(losses[t - 2], t - 2)  # decision t - 2's loss, before decision t + 1
         if t >= 2 and t - 2 != 4:
@@ -303,6 +303,21 @@ def test_interleaved_counts_the_decisions_a_copy_takes_without_its_earlier_losse
     assert on_time.late == 0 and late.late == len(range(7, 30, 3))
     assert _bound_at(on_time, 2, 1.0, 30, None, 1, True).name == "hedge_constant_delay"
     assert _bound_at(late, 2, 1.0, 30, None, 1, True) is None
+    # No delay: decision 0's loss missing is seen from decision 1 on.
+    alone = Interleaved(2, delay=0, horizon=5)
+    for t in range(5):
+        alone.weights(t)
+    assert alone.late == 4
+
+
+def test_interleaved_fixed_share_copies_are_tuned_to_their_own_decisions():
+    # Copy k takes ceil((T - k) / (d + 1)) decisions and is tuned to them for m switches.
+    for switches in (1, 3):
+        algorithm = InterleavedFixedShare(4, delay=2, horizon=100, switches=switches)
+        for copy, decisions in zip(algorithm.copies, (34, 33, 33), strict=True):
+            assert (copy.alpha, copy.eta) == bounds.fixed_share_tuned(decisions, 4, switches)
+    default = InterleavedFixedShare(4, delay=2, horizon=100).copies[0]
+    assert (default.alpha, default.eta) == bounds.fixed_share_tuned(34, 4, 1)  # one switch, as fixed_share
 
 
 def test_fixed_share_tunes_only_what_is_not_given():
