@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -308,6 +309,36 @@ def test_interleaved_counts_the_decisions_a_copy_takes_without_its_earlier_losse
     for t in range(5):
         alone.weights(t)
     assert alone.late == 4
+
+
+def test_the_interleaved_fixed_share_bounds_add_up_their_copies():
+    copies = [(5, 0.25, 0.5), (3, 0.1, 0.4), (0, 0.2, 0.3)]
+    run = bounds.fixed_share_constant_delay(copies, N=3, m=2, d=2, B=2.0)
+    assert run.value == pytest.approx(2.0 * (bounds.fixed_share(5, 3, 2, 0.25, 0.5).value
+                                             + bounds.fixed_share(3, 3, 2, 0.1, 0.4).value), rel=1e-12)
+    assert (run.name, run.kind, run.params) == ("fixed_share_constant_delay", bounds.GUARANTEED,
+                                                {"T": 8, "N": 3, "m": 2, "d": 2, "B": 2.0})
+    assert "Weinberger & Ordentlich" in run.source and "Thm 5.1" in run.source
+    with pytest.raises(ValueError, match="alpha <= 1/2 in every copy"):
+        bounds.fixed_share_constant_delay([(5, 0.6, 0.5)], N=3, m=1, d=0)
+    window = bounds.fixed_share_window_constant_delay(copies, N=3, d=2, B=2.0)
+    assert window.value == pytest.approx(2.0 * (bounds.fixed_share_window(5, 3, 0.25, 0.5).value
+                                                + bounds.fixed_share_window(3, 3, 0.1, 0.4).value), rel=1e-12)
+    assert (window.name, window.kind) == ("fixed_share_window_constant_delay", bounds.GUARANTEED)
+    assert window.params == {"tau": 8, "N": 3, "d": 2, "B": 2.0}
+    assert "alpha/N" in window.source
+    # After one decision only copy 0 has acted: the bound is its own.
+    algorithm = InterleavedFixedShare(3, delay=2, horizon=30, switches=1)
+    first = algorithm.copies[0]
+    assert _bound_at(algorithm, 3, 1.0, 1, None, 1, True).value == pytest.approx(
+        bounds.fixed_share(1, 3, 1, first.alpha, first.eta).value, rel=1e-12)
+
+
+def test_a_windows_decisions_are_counted_per_copy():
+    for start, end, d in itertools.product(range(12), range(14), range(4)):
+        if end >= start:
+            for copy in range(d + 1):
+                assert _taken(start, end, d, copy) == sum(1 for t in range(start, end) if t % (d + 1) == copy)
 
 
 def test_interleaved_fixed_share_copies_are_tuned_to_their_own_decisions():

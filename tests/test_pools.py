@@ -3,11 +3,14 @@ and the headline scenarios' claims."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import make_scenario
 
 import lowstakes
+from lowstakes import bounds, metrics
 from lowstakes.experts import FixedShare, Hedge, play
 from lowstakes.simulation import simulate, stream_for
 
@@ -66,6 +69,33 @@ def test_every_guaranteed_bound_holds_in_the_engine(algorithm, timing, tmp_path)
     measured = curves["tracking_regret"] if algorithm.startswith("fixed_share") else curves["proxy_regret"]
     assert (measured <= curves["bound"] + 1e-9).all()  # at every checkpoint, not only the end
     assert (result.path / "figures" / "bounds.png").stat().st_size > 10_000
+
+
+def test_interleaved_fixed_share_bounds_are_the_sums_of_its_copies_bounds(tmp_path):
+    """Worked out here from the tuning alone: copy k of d + 1 takes ceil((T - k)/(d + 1))
+    decisions (those of a window: counted one by one) and is tuned to them for m switches."""
+    scenario = pool_scenario("fixed_share_interleaved", timing={"feedback_delay": {"fixed": 6}})
+    result = lowstakes.run(scenario, out=tmp_path / "run", seeds=1)
+    pool = result.summary["arms"][0]["seeds"][0]["pool"]
+    horizon, n, d, m = 3000, 3, 5, 1  # a delay of 6 time units, one decision each: d = 5
+    assert pool["late_decisions"] == 0 and pool["switches"] == m
+    tuned = [bounds.fixed_share_tuned(math.ceil((horizon - k) / (d + 1)), n, m) for k in range(d + 1)]
+    run_bound, *window_bounds = pool["bounds"]
+    expected = sum(bounds.fixed_share(math.ceil((horizon - k) / (d + 1)), n, m, a, e).value
+                   for k, (a, e) in enumerate(tuned))
+    assert run_bound["name"] == "fixed_share_constant_delay" and run_bound["kind"] == "guaranteed"
+    assert run_bound["value"] == pytest.approx(expected, rel=1e-12)
+    assert run_bound["params"] == {"T": horizon, "N": n, "m": m, "d": d, "B": 1.0}
+    assert run_bound["measured"] == pytest.approx(pool["proxy_regret"]["best_switching"])
+    (start, end), = metrics.transition_spans([1000], horizon, scenario.windows.length)
+    (window,) = window_bounds
+    taken = [sum(1 for t in range(start, end) if t % (d + 1) == k) for k in range(d + 1)]
+    expected = sum(bounds.fixed_share_window(tau, n, a, e).value
+                   for tau, (a, e) in zip(taken, tuned, strict=True))
+    assert window["name"] == "fixed_share_window_constant_delay" and window["kind"] == "guaranteed"
+    assert window["value"] == pytest.approx(expected, rel=1e-12)
+    assert window["params"] == {"tau": end - start, "N": n, "d": d, "B": 1.0}
+    assert window["measured"] == pytest.approx(pool["windows"][0]["regret"])
 
 
 def test_delayed_bound_uses_the_delays_that_happened(tmp_path):
