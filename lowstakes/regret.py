@@ -130,8 +130,8 @@ def _taken(start: int, end: int, d: int, copy: int) -> int:
     >>> [_taken(3, 10, 2, c) for c in range(3)]  # 3, 6, 9 | 4, 7 | 5, 8
     [3, 2, 2]
     """
-    def before(t):
-        return 0 if t <= copy else -(-(t - copy) // (d + 1))
+    def before(t):  # ceil((t - copy) / (d + 1)): 0 for t <= copy, as copy <= d
+        return -(-(t - copy) // (d + 1))
     return before(end) - before(start)
 
 

@@ -318,20 +318,26 @@ def test_the_interleaved_fixed_share_bounds_add_up_their_copies():
                                              + bounds.fixed_share(3, 3, 2, 0.1, 0.4).value), rel=1e-12)
     assert (run.name, run.kind, run.params) == ("fixed_share_constant_delay", bounds.GUARANTEED,
                                                 {"T": 8, "N": 3, "m": 2, "d": 2, "B": 2.0})
-    assert "Weinberger & Ordentlich" in run.source and "Thm 5.1" in run.source
+    assert run.source == ("Fixed Share (Cesa-Bianchi & Lugosi 2006, Thm 5.1) in each of d+1 interleaved "
+                          "copies (Weinberger & Ordentlich 2002's reduction)")
+    assert bounds.fixed_share_constant_delay(copies, N=3, m=2, d=2).value == pytest.approx(run.value / 2)
     with pytest.raises(ValueError, match="alpha <= 1/2 in every copy"):
         bounds.fixed_share_constant_delay([(5, 0.6, 0.5)], N=3, m=1, d=0)
+    # A copy that has not acted adds nothing, whatever its rates.
+    assert bounds.fixed_share_constant_delay([(5, 0.25, 0.5), (0, 0.6, 0.5)], N=3, m=1, d=1).value == (
+        bounds.fixed_share(5, 3, 1, 0.25, 0.5).value)
     window = bounds.fixed_share_window_constant_delay(copies, N=3, d=2, B=2.0)
     assert window.value == pytest.approx(2.0 * (bounds.fixed_share_window(5, 3, 0.25, 0.5).value
                                                 + bounds.fixed_share_window(3, 3, 0.1, 0.4).value), rel=1e-12)
     assert (window.name, window.kind) == ("fixed_share_window_constant_delay", bounds.GUARANTEED)
     assert window.params == {"tau": 8, "N": 3, "d": 2, "B": 2.0}
-    assert "alpha/N" in window.source
+    assert window.source == "weights of each interleaved copy never fall below alpha/N (see BOUNDS)"
+    assert bounds.fixed_share_window_constant_delay(copies, N=3, d=2).value == pytest.approx(window.value / 2)
     # After one decision only copy 0 has acted: the bound is its own.
     algorithm = InterleavedFixedShare(3, delay=2, horizon=30, switches=1)
     first = algorithm.copies[0]
-    assert _bound_at(algorithm, 3, 1.0, 1, None, 1, True).value == pytest.approx(
-        bounds.fixed_share(1, 3, 1, first.alpha, first.eta).value, rel=1e-12)
+    assert _bound_at(algorithm, 3, 2.0, 1, None, 1, True).value == pytest.approx(
+        2.0 * bounds.fixed_share(1, 3, 1, first.alpha, first.eta).value, rel=1e-12)
 
 
 def test_a_windows_decisions_are_counted_per_copy():
